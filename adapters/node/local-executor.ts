@@ -1,0 +1,368 @@
+/**
+ * @module adapters/node/local-executor — the real executor: each execution is its own process
+ * group (detached: true → setsid), signals go to -pgid, output is read with back-pressure, and
+ * completion is reported only once the whole group is gone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { accessSync, constants, statSync } from 'node:fs'
+import { basename, delimiter, isAbsolute, join } from 'node:path'
+import type { Readable } from 'node:stream'
+import {
+  ErrorCode,
+  ExecutionRecorder,
+  RpcError,
+  type CompletedEvent,
+  type CompletionFields,
+  type ControlType,
+  type ExecuteParams,
+  type ExecutionHandle,
+  type ExecutionState,
+  type Executor,
+  type Hasher,
+} from '../../src/index.ts'
+import { groupAlive, signalGroup, waitForGroupExit } from './process-group.ts'
+
+export interface LocalExecutorOptions {
+  /** Shell for `command` strings (CC_EXECUTOR_SHELL); falls back to sh when it is not installed. */
+  shell?: string
+  /** Milliseconds between SIGTERM and SIGKILL (KILL_GRACE_MS). */
+  killGraceMs?: number
+  /** Characters of output that may wait for subscribers before the pipes are paused. */
+  queueBytes?: number
+  /** Longest output message (MAX_CHUNK_SIZE). */
+  maxChunk?: number
+  /** Environment the children inherit before their own `env`. */
+  env?: Record<string, string | undefined>
+}
+
+/** Programs that buffer their stdout when it is a pipe; stdbuf makes them line-live. */
+const BUFFERING_PROGRAMS = /^(claude|python[0-9.]*|node|npm|npx)$/
+const UNBUFFERED_ENV = { PYTHONUNBUFFERED: '1', NODE_NO_READLINE: '1' }
+
+export class LocalExecutor implements Executor {
+  readonly shell: string
+  readonly #stdbuf: string | undefined
+  readonly #options: Required<Omit<LocalExecutorOptions, 'shell'>>
+  readonly #live = new Set<LocalExecution>()
+
+  constructor({ shell = 'bash', killGraceMs = 2000, queueBytes = 2 * 1024 * 1024, maxChunk = 65_536, env = process.env }: LocalExecutorOptions = {}) {
+    this.shell = findProgram(shell) ?? findProgram('sh') ?? '/bin/sh'
+    this.#stdbuf = findProgram('stdbuf')
+    this.#options = { killGraceMs, queueBytes, maxChunk, env }
+  }
+
+  async start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
+    if (params.cwd !== undefined && !isDirectory(params.cwd)) {
+      throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: cwd ${params.cwd} is not a directory`)
+    }
+    const [file, args] = this.#commandLine(params)
+    const stdinMode = params.stdin ?? 'close'
+    const child = spawn(file, args, {
+      cwd: params.cwd,
+      env: { ...this.#options.env, ...UNBUFFERED_ENV, ...params.env },
+      detached: true,
+      stdio: [stdinMode === 'close' ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    })
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve)
+      child.once('error', (error: NodeJS.ErrnoException) =>
+        reject(new RpcError(ErrorCode.INTERNAL_ERROR, `Failed to start ${file}: ${error.message}`, { cause: error.code ?? error.message })),
+      )
+    })
+    const execution = new LocalExecution(child, params, this.#options)
+    this.#live.add(execution)
+    void execution.completed.finally(() => this.#live.delete(execution))
+    if (stdinMode !== 'close' && stdinMode !== 'pipe') void execution.write(stdinMode, true).catch(() => {})
+    return execution
+  }
+
+  async close(): Promise<void> {
+    const live = [...this.#live]
+    await Promise.all(live.map((e) => e.control('CANCEL').catch(() => {})))
+    await Promise.all(live.map((e) => e.completed))
+  }
+
+  #commandLine(params: ExecuteParams): [string, string[]] {
+    const argv = params.argv ?? [this.shell, '-c', params.command!]
+    const program = params.argv ? argv[0] : firstWord(params.command!)
+    if (this.#stdbuf && BUFFERING_PROGRAMS.test(basename(program))) {
+      return [this.#stdbuf, ['-o0', '-e0', ...(params.argv ?? argv)]]
+    }
+    return [argv[0], argv.slice(1)]
+  }
+}
+
+const sha256 = (): Hasher => {
+  const hash = createHash('sha256')
+  return { update: (text) => void hash.update(text, 'utf8'), digest: () => hash.digest('hex') }
+}
+
+/** Why the server ended an execution; absent when the process ended by itself. */
+type Ending = { status: 'canceled' | 'timeout' | 'killed'; reason: string }
+
+class LocalExecution implements ExecutionHandle {
+  readonly id: string
+  readonly pid: number
+  readonly pgid: number
+  readonly command: string
+  readonly events: ReadableStream<import('../../src/index.ts').ExecutionEvent>
+  readonly completed: Promise<CompletedEvent>
+  #state: ExecutionState = 'running'
+  readonly #child: ChildProcess
+  readonly #recorder: ExecutionRecorder
+  readonly #killGraceMs: number
+  #ending: Ending | undefined
+  #interrupted = false
+  #killTimer: ReturnType<typeof setTimeout> | undefined
+  #wallTimer: ReturnType<typeof setTimeout> | undefined
+  #idleTimer: ReturnType<typeof setTimeout> | undefined
+  readonly #idleMs: number | undefined
+  #lastOutput = performance.now()
+  #pausedAt = 0
+  #readingPaused = false
+
+  constructor(child: ChildProcess, params: ExecuteParams & { execution_id: string }, options: Required<Omit<LocalExecutorOptions, 'shell'>>) {
+    this.#child = child
+    this.id = params.execution_id
+    this.pid = child.pid!
+    this.pgid = child.pid!
+    this.command = params.command ?? params.argv!.map(shellQuote).join(' ')
+    this.#killGraceMs = options.killGraceMs
+    this.#recorder = new ExecutionRecorder({
+      executionId: this.id,
+      command: this.command,
+      queueBytes: options.queueBytes,
+      maxChunk: options.maxChunk,
+      createHasher: sha256,
+      onDemand: () => this.#resumeReading(),
+    })
+    this.events = this.#recorder.events
+    this.#recorder.started(this.pid, this.pgid)
+
+    const stdout = child.stdout!
+    const stderr = child.stderr!
+    this.#read(stdout, 'stdout')
+    this.#read(stderr, 'stderr')
+    child.stdin?.on('error', () => {}) // EPIPE once the child has exited: the write's callback reports it.
+
+    const pipesClosed = Promise.all([closed(stdout), closed(stderr)])
+    const leaderExit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])))
+    this.completed = this.#finish(leaderExit, pipesClosed, [stdout, stderr])
+
+    if (params.timeout !== undefined) {
+      this.#wallTimer = setTimeout(() => this.#terminate({ status: 'timeout', reason: `timeout: exceeded ${params.timeout}s` }), params.timeout * 1000)
+    }
+    this.#idleMs = params.idle_timeout === undefined ? undefined : params.idle_timeout * 1000
+    this.#armIdle(this.#idleMs)
+  }
+
+  get state(): ExecutionState {
+    return this.#state
+  }
+
+  async control(type: ControlType): Promise<{ status: string }> {
+    if (this.#state === 'exited') throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${this.id} has already ended`)
+    switch (type) {
+      case 'PAUSE':
+        if (this.#state !== 'paused') {
+          signalGroup(this.pgid, 'SIGSTOP')
+          this.#state = 'paused'
+          this.#pausedAt = performance.now()
+          clearTimeout(this.#idleTimer)
+          this.#recorder.marker('process.paused')
+        }
+        return { status: 'paused' }
+      case 'RESUME':
+        if (this.#state === 'paused') {
+          signalGroup(this.pgid, 'SIGCONT')
+          this.#state = 'running'
+          // Paused time does not count towards idle_timeout.
+          this.#lastOutput += performance.now() - this.#pausedAt
+          this.#armIdle(this.#idleRemaining())
+          this.#recorder.marker('process.resumed')
+        }
+        return { status: 'resumed' }
+      case 'CANCEL':
+        this.#terminate({ status: 'canceled', reason: 'canceled by client' })
+        return { status: 'canceled' }
+      case 'KILL':
+        this.#ending ??= { status: 'killed', reason: 'killed by client (SIGKILL)' }
+        signalGroup(this.pgid, 'SIGCONT')
+        signalGroup(this.pgid, 'SIGKILL')
+        return { status: 'killed' }
+      case 'INTERRUPT':
+        this.#interrupted = true
+        signalGroup(this.pgid, 'SIGINT')
+        return { status: 'interrupted' }
+    }
+  }
+
+  write(data: string, eof: boolean): Promise<{ written: number }> {
+    const stdin = this.#child.stdin
+    if (!stdin) {
+      return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, 'stdin is not open: start the execution with stdin: "pipe"'))
+    }
+    if (stdin.writableEnded || this.#state === 'exited') {
+      return Promise.reject(new RpcError(ErrorCode.NO_SUCH_PROCESS, 'stdin is already closed'))
+    }
+    const written = new TextEncoder().encode(data).byteLength
+    return new Promise((resolve, reject) => {
+      const done = (error?: Error | null) =>
+        error ? reject(new RpcError(ErrorCode.NO_SUCH_PROCESS, `stdin write failed: ${error.message}`)) : resolve({ written })
+      // The callback fires once the pipe took the bytes: a child that does not read holds the reply back.
+      if (eof) stdin.end(data, done)
+      else stdin.write(data, done)
+    })
+  }
+
+  /** Sends SIGTERM to the group (after SIGCONT, so a paused group can die), SIGKILL after the grace. */
+  #terminate(ending: Ending): void {
+    if (this.#state === 'exited' || this.#ending) return
+    this.#ending = ending
+    if (ending.status === 'canceled') this.#recorder.marker('process.canceled')
+    signalGroup(this.pgid, 'SIGCONT')
+    signalGroup(this.pgid, 'SIGTERM')
+    this.#killTimer = setTimeout(() => {
+      if (groupAlive(this.pgid)) signalGroup(this.pgid, 'SIGKILL')
+    }, this.#killGraceMs)
+  }
+
+  #read(stream: Readable, type: 'stdout' | 'stderr'): void {
+    stream.on('data', (chunk: Uint8Array) => {
+      this.#lastOutput = performance.now()
+      if (!this.#recorder.output(type, chunk)) this.#pauseReading()
+    })
+    stream.once('end', () => this.#recorder.endOutput(type))
+  }
+
+  #pauseReading(): void {
+    if (this.#readingPaused) return
+    this.#readingPaused = true
+    this.#child.stdout!.pause()
+    this.#child.stderr!.pause()
+  }
+
+  #resumeReading(): void {
+    if (!this.#readingPaused) return
+    this.#readingPaused = false
+    this.#child.stdout!.resume()
+    this.#child.stderr!.resume()
+  }
+
+  #idleRemaining(): number | undefined {
+    return this.#idleMs === undefined ? undefined : this.#idleMs - (performance.now() - this.#lastOutput)
+  }
+
+  #armIdle(delayMs: number | undefined): void {
+    if (delayMs === undefined) return
+    clearTimeout(this.#idleTimer)
+    this.#idleTimer = setTimeout(() => {
+      const remaining = this.#idleRemaining()!
+      if (remaining > 0) return this.#armIdle(remaining)
+      this.#terminate({ status: 'timeout', reason: `idle_timeout: no output for ${this.#idleMs! / 1000}s` })
+    }, Math.max(delayMs, 0))
+  }
+
+  /** Completion waits for the leader, then for the rest of its group, then for the pipes to drain. */
+  async #finish(
+    leaderExit: Promise<[number | null, NodeJS.Signals | null]>,
+    pipesClosed: Promise<unknown>,
+    pipes: Readable[],
+  ): Promise<CompletedEvent> {
+    const [code, signal] = await leaderExit
+    this.#state = 'exited'
+    clearTimeout(this.#wallTimer)
+    clearTimeout(this.#idleTimer)
+    let leftovers = false
+    if (groupAlive(this.pgid)) {
+      // Processes the command left in the background: they go with it, so none is left behind.
+      leftovers = true
+      if (!this.#ending) {
+        signalGroup(this.pgid, 'SIGTERM')
+        this.#killTimer = setTimeout(() => signalGroup(this.pgid, 'SIGKILL'), this.#killGraceMs)
+      }
+      await waitForGroupExit(this.pgid)
+    }
+    clearTimeout(this.#killTimer)
+    await drained(pipesClosed, pipes, this.#killGraceMs, () => this.#readingPaused)
+    return this.#recorder.complete(this.#completion(code, signal, leftovers))
+  }
+
+  #completion(code: number | null, signal: NodeJS.Signals | null, leftovers: boolean): CompletionFields {
+    const base = { pid: this.pid, pgid: this.pgid, exit_code: code, signal }
+    const suffix = leftovers ? '; processes it left in its group were terminated' : ''
+    if (this.#ending) return { ...base, ...this.#ending, reason: this.#ending.reason + suffix }
+    if (signal) {
+      const reason = this.#interrupted && signal === 'SIGINT' ? 'interrupted by client (SIGINT)' : `killed by ${signal}`
+      return { ...base, status: 'killed', reason: reason + suffix }
+    }
+    const interrupted = this.#interrupted ? ' after an interrupt' : ''
+    return code === 0
+      ? { ...base, status: 'completed', reason: `exited with code 0${interrupted}${suffix}` }
+      : { ...base, status: 'failed', reason: `exited with code ${code}${interrupted}${suffix}` }
+  }
+}
+
+function closed(stream: Readable): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.closed) resolve()
+    else stream.once('close', () => resolve())
+  })
+}
+
+/**
+ * Waits for the pipes to close. A process that left the group (setsid) can hold them open forever,
+ * so once reading is not held back by a slow subscriber they are given `graceMs` and then closed.
+ */
+async function drained(pipesClosed: Promise<unknown>, pipes: Readable[], graceMs: number, held: () => boolean): Promise<void> {
+  for (;;) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const expired = await Promise.race([
+      pipesClosed.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
+    ])
+    clearTimeout(timer)
+    if (!expired) return
+    if (!held()) {
+      for (const pipe of pipes) pipe.destroy()
+      await pipesClosed
+      return
+    }
+  }
+}
+
+function findProgram(name: string): string | undefined {
+  if (isAbsolute(name)) return isExecutable(name) ? name : undefined
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue
+    const candidate = join(dir, name)
+    if (isExecutable(candidate)) return candidate
+  }
+  return undefined
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK)
+    return statSync(path).isFile()
+  } catch {
+    return false
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+function firstWord(command: string): string {
+  return command.trimStart().split(/[\s;&|<>()]/, 1)[0]
+}
+
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`
+}

@@ -1,0 +1,46 @@
+/** @module adapters/node/process-group — signals and liveness for a whole process group. */
+import { readdirSync, readFileSync } from 'node:fs'
+
+/** Sends a signal to every process of the group; false when the group is already gone. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false
+    throw error
+  }
+}
+
+/**
+ * Whether any process of the group still runs. kill(-pgid, 0) also succeeds while only zombies
+ * are left (reparented children that an init without reaping never collects), so on Linux the
+ * answer is confirmed from /proc.
+ */
+export function groupAlive(pgid: number): boolean {
+  if (!signalGroup(pgid, 0)) return false
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return true
+  }
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) > 57) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
+    } catch {
+      continue
+    }
+    // "pid (comm) state ppid pgrp ..." — comm may hold spaces and parentheses, so cut at the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true
+  }
+  return false
+}
+
+/** Resolves once the group is gone, polling at `everyMs` (only used after the leader exited). */
+export async function waitForGroupExit(pgid: number, everyMs = 10): Promise<void> {
+  while (groupAlive(pgid)) await new Promise((resolve) => setTimeout(resolve, everyMs))
+}

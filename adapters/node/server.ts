@@ -1,0 +1,64 @@
+/**
+ * @module adapters/node/server — the Node executor server: the portable app with a LocalExecutor,
+ * served by @hono/node-server v2 and its built-in upgradeWebSocket on a ws server.
+ */
+import { serve, upgradeWebSocket, type ServerType } from '@hono/node-server'
+import type { AddressInfo } from 'node:net'
+import { pino, type Logger } from 'pino'
+import { WebSocketServer } from 'ws'
+import { createExecutorApp, type ExecutorApp } from '../../src/index.ts'
+import type { Config } from './config.ts'
+import { LocalExecutor } from './local-executor.ts'
+import { nodeChannel } from './websocket.ts'
+
+export interface NodeServer {
+  app: ExecutorApp
+  server: ServerType
+  port: number
+  logger: Logger
+  /** Stops accepting, cancels every execution, waits for their process groups, closes sockets. */
+  close(): Promise<void>
+}
+
+/** Starts the executor server and resolves once it listens. */
+export async function startNodeServer(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<NodeServer> {
+  const executor = new LocalExecutor({
+    shell: config.CC_EXECUTOR_SHELL,
+    killGraceMs: config.KILL_GRACE_MS,
+    queueBytes: Math.floor(config.MAX_BUFFER_SIZE / 8),
+    maxChunk: config.MAX_CHUNK_SIZE,
+  })
+  const highWater = Math.floor(config.MAX_BUFFER_SIZE / 4)
+  const app = createExecutorApp({
+    executor,
+    upgradeWebSocket,
+    channel: (ws) =>
+      nodeChannel(ws, { highWater, lowWater: highWater / 4, pingIntervalMs: config.WEBSOCKET_HEARTBEAT_INTERVAL * 1000 }),
+    runtime: 'node',
+    logger,
+    limits: {
+      maxSessions: config.MAX_SESSIONS,
+      wsMaxSize: config.WS_MAX_SIZE,
+      heartbeatInterval: config.WEBSOCKET_HEARTBEAT_INTERVAL,
+      activityTimeout: config.ACTIVITY_TIMEOUT,
+      detachGrace: config.DETACH_GRACE,
+    },
+  })
+  // maxPayload makes ws close an oversized frame with 1009 before it is buffered whole.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_SIZE })
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST, websocket: { server: wss } }, () => resolve(s))
+  })
+  const port = (server.address() as AddressInfo).port
+  logger.info({ host: config.HOST, port, shell: executor.shell }, 'listening')
+
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      server.close()
+      await app.shutdown()
+      for (const client of wss.clients) client.close(1001, 'server shutting down')
+      if ('closeAllConnections' in server) server.closeAllConnections()
+    })())
+  return { app, server, port, logger, close }
+}

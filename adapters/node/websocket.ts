@@ -1,0 +1,61 @@
+/**
+ * @module adapters/node/websocket — the Node socket as a flow-controlled channel. Bytes are counted
+ * from send until ws's write callback, so back-pressure follows the kernel socket without polling,
+ * and a ping frame every heartbeat interval ends connections whose peer stopped answering.
+ */
+import type { WSContext } from 'hono/ws'
+import type { WebSocket } from 'ws'
+import type { SocketChannel } from '../../src/index.ts'
+
+export interface ChannelOptions {
+  /** Bytes queued for the socket above which the sender is asked to wait. */
+  highWater: number
+  /** Bytes at or below which a waiting sender continues. */
+  lowWater: number
+  /** Milliseconds between ping frames; a peer that missed the previous pong is terminated. */
+  pingIntervalMs: number
+}
+
+export function nodeChannel(ws: WSContext<WebSocket>, { highWater, lowWater, pingIntervalMs }: ChannelOptions): SocketChannel {
+  const raw = ws.raw!
+  let pending = 0
+  let drain: { promise: Promise<void>; resolve: () => void } | undefined
+  const release = () => {
+    drain?.resolve()
+    drain = undefined
+  }
+
+  let alive = true
+  raw.on('pong', () => (alive = true))
+  const pinger = setInterval(() => {
+    if (!alive) return raw.terminate()
+    alive = false
+    raw.ping()
+  }, pingIntervalMs)
+  raw.once('close', () => {
+    clearInterval(pinger)
+    release()
+  })
+
+  return {
+    send(text) {
+      if (raw.readyState !== raw.OPEN) return
+      const size = text.length
+      pending += size
+      raw.send(text, () => {
+        pending -= size
+        if (pending <= lowWater) release()
+      })
+      if (pending > highWater) {
+        if (!drain) {
+          let resolve!: () => void
+          drain = { promise: new Promise<void>((r) => (resolve = r)), resolve }
+        }
+        return drain.promise
+      }
+    },
+    close(code, reason) {
+      raw.close(code, reason)
+    },
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * @module app — createExecutorApp(): the whole protocol as one Hono app, independent of runtime.
+ * The host injects the executor and its runtime's upgradeWebSocket; it mounts the app as it is
+ * or under a prefix with `app.route('/exec', createExecutorApp(...))`.
+ */
+import { Hono } from 'hono'
+import type { UpgradeWebSocket, WSContext } from 'hono/ws'
+import { ExecutionRegistry } from './executions/registry.ts'
+import type { Executor } from './executor.ts'
+import { silentLogger, type Logger } from './logger.ts'
+import { ErrorCode, httpStatusOf, RpcError, toRpcError } from './protocol/errors.ts'
+import * as rpc from './protocol/jsonrpc.ts'
+import { VERSION } from './version.ts'
+import { Session, type SocketChannel } from './ws/session.ts'
+
+export interface ExecutorLimits {
+  /** Concurrent WebSocket sessions (MAX_SESSIONS). */
+  maxSessions: number
+  /** Largest accepted frame in bytes (WS_MAX_SIZE); larger frames close the socket with 1009. */
+  wsMaxSize: number
+  /** Seconds between heartbeat notifications (WEBSOCKET_HEARTBEAT_INTERVAL). */
+  heartbeatInterval: number
+  /** Seconds of silence before process.status (ACTIVITY_TIMEOUT). */
+  activityTimeout: number
+  /** Default seconds an execution outlives its last subscriber (DETACH_GRACE). */
+  detachGrace: number
+}
+
+export const DEFAULT_LIMITS: ExecutorLimits = {
+  maxSessions: 100,
+  wsMaxSize: 10 * 1024 * 1024,
+  heartbeatInterval: 20,
+  activityTimeout: 30,
+  detachGrace: 0,
+}
+
+export interface ExecutorAppOptions {
+  executor: Executor
+  /** The runtime's WebSocket helper (hono/cloudflare-workers, hono/deno, hono/bun, @hono/node-server). */
+  upgradeWebSocket: UpgradeWebSocket<any>
+  /**
+   * Wraps a runtime socket into a flow-controlled channel. The default sends without waiting, so a
+   * runtime that can report its send buffer (Node does) should pass its own for back-pressure.
+   */
+  channel?: (ws: WSContext<any>) => SocketChannel
+  /** Reported by /health: "node", "workerd", "deno", "bun". */
+  runtime?: string
+  limits?: Partial<ExecutorLimits>
+  logger?: Logger
+}
+
+/** The app plus what its host needs to run it: graceful shutdown and live counts. */
+export type ExecutorApp = Hono & {
+  readonly registry: ExecutionRegistry
+  /** Refuses new sessions, cancels every execution and waits for their process groups. */
+  shutdown(): Promise<void>
+}
+
+const sendOnly = (ws: WSContext<any>): SocketChannel => ({
+  send(text) {
+    ws.send(text)
+  },
+  close(code, reason) {
+    ws.close(code, reason)
+  },
+})
+
+/**
+ * Builds the cc-executor router: `/ws/mcp` (alias `/ws`), `/health`, `/healthz`.
+ *
+ * @example
+ * const exec = createExecutorApp({ executor, upgradeWebSocket })
+ * const app = new Hono().route('/exec', exec) // serves /exec/ws/mcp
+ */
+export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
+  const { executor, upgradeWebSocket, channel = sendOnly, runtime = 'unknown', logger = silentLogger } = options
+  const limits = { ...DEFAULT_LIMITS, ...options.limits }
+  const registry = new ExecutionRegistry({
+    executor,
+    activityTimeout: limits.activityTimeout,
+    detachGrace: limits.detachGrace,
+  })
+  const sessions = new Set<Session>()
+  const startedAt = Date.now()
+  let closing = false
+
+  const app = new Hono()
+
+  const websocket = upgradeWebSocket(function executorSocket() {
+    let session: Session | undefined
+    return {
+      onOpen(_event, ws) {
+        if (closing || sessions.size >= limits.maxSessions) {
+          ws.send(rpc.error(null, new RpcError(ErrorCode.SESSION_LIMIT, 'Session limit exceeded')))
+          ws.close(1008, 'Session limit exceeded')
+          return
+        }
+        session = new Session(channel(ws), { registry, version: VERSION, heartbeatInterval: limits.heartbeatInterval, logger })
+        sessions.add(session)
+        logger.info({ session_id: session.id, sessions: sessions.size }, 'session opened')
+        session.open()
+      },
+      onMessage(event, ws) {
+        if (!session) return
+        const data = event.data
+        if (typeof data !== 'string') {
+          ws.send(rpc.error(null, new RpcError(ErrorCode.INVALID_REQUEST, 'Invalid Request: binary frames are not supported, send JSON text')))
+          return
+        }
+        // Runtimes without a transport-level limit still get one (the Node server's ws enforces it exactly).
+        if (data.length > limits.wsMaxSize) {
+          ws.close(1009, 'Message too big')
+          return
+        }
+        void session.handleText(data)
+      },
+      onClose() {
+        if (!session) return
+        sessions.delete(session)
+        session.close()
+        logger.info({ session_id: session.id, sessions: sessions.size }, 'session closed')
+      },
+    }
+  })
+  app.get('/ws/mcp', websocket)
+  app.get('/ws', websocket)
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+  app.get('/health', (c) =>
+    c.json({
+      status: 'healthy',
+      service: 'cc-executor',
+      version: VERSION,
+      runtime,
+      active_sessions: sessions.size,
+      max_sessions: limits.maxSessions,
+      running_executions: registry.running,
+      uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
+    }),
+  )
+
+  app.notFound((c) => c.json({ error: { code: ErrorCode.METHOD_NOT_FOUND, message: `No route ${c.req.method} ${c.req.path}` } }, 404))
+  app.onError((error, c) => {
+    const err = toRpcError(error)
+    if (err.code === ErrorCode.INTERNAL_ERROR) logger.error({ err: error, path: c.req.path }, 'request failed')
+    return c.json({ error: err.toJSON() }, httpStatusOf[err.code])
+  })
+
+  return Object.assign(app, {
+    registry,
+    async shutdown() {
+      closing = true
+      await registry.shutdown()
+    },
+  })
+}

@@ -1,0 +1,131 @@
+/**
+ * @module executions/output-framer — turns a child's raw pipe bytes into process.output messages:
+ * UTF-8 decoded (invalid bytes replaced), many lines per message, a partial line held at most
+ * `flushMs`, and a line longer than `maxChunk` split into numbered chunks.
+ */
+
+export interface OutputPiece {
+  data: string
+  chunk_index: number
+  total_chunks: number
+  truncated: boolean
+}
+
+export interface OutputFramerOptions {
+  /** Longest `data` in one message, in UTF-16 code units (PROTOCOL's MAX_CHUNK_SIZE). */
+  maxChunk?: number
+  /** How long a partial line (no newline yet) may wait for the rest of it. */
+  flushMs?: number
+  /** A partial line longer than this is sent at once rather than held (bounds memory). */
+  holdLimit?: number
+}
+
+/** Frames one stream (stdout or stderr). `emit` receives each message in order. */
+export class OutputFramer {
+  readonly #emit: (piece: OutputPiece) => void
+  readonly #decoder = new TextDecoder('utf-8', { fatal: false })
+  readonly #maxChunk: number
+  readonly #flushMs: number
+  readonly #holdLimit: number
+  #pending = ''
+  #timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(emit: (piece: OutputPiece) => void, { maxChunk = 65_536, flushMs = 50, holdLimit = 1_048_576 }: OutputFramerOptions = {}) {
+    this.#emit = emit
+    this.#maxChunk = maxChunk
+    this.#flushMs = flushMs
+    this.#holdLimit = Math.max(holdLimit, maxChunk)
+  }
+
+  /** Adds bytes read from the pipe; complete lines are emitted now, a trailing partial line soon. */
+  write(bytes: Uint8Array): void {
+    const text = this.#decoder.decode(bytes, { stream: true })
+    if (text === '') return
+    const hadPending = this.#pending !== ''
+    const all = hadPending ? this.#pending + text : text
+    const lastNewline = all.lastIndexOf('\n')
+    if (lastNewline === -1) {
+      this.#pending = all
+      if (all.length > this.#holdLimit) this.flush(true)
+      else if (!hadPending) this.#arm()
+      return
+    }
+    const rest = all.slice(lastNewline + 1)
+    this.#send(lastNewline + 1 === all.length ? all : all.slice(0, lastNewline + 1))
+    this.#pending = rest
+    this.#disarm()
+    if (rest !== '') this.#arm()
+  }
+
+  /** Sends whatever is held. `continues` marks a line that goes on in a later message. */
+  flush(continues = false): void {
+    this.#disarm()
+    const held = this.#pending
+    this.#pending = ''
+    if (held === '') return
+    // A held text never contains a newline; one cut short by holdLimit goes on in the next message.
+    if (continues) this.#sendLongLine(held, true)
+    else this.#send(held)
+  }
+
+  /** The stream ended: decode what is left (an incomplete UTF-8 sequence becomes U+FFFD) and send it. */
+  end(): void {
+    const tail = this.#decoder.decode()
+    if (tail !== '') this.#pending += tail
+    this.flush()
+  }
+
+  #arm(): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.flush()
+    }, this.#flushMs)
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+    }
+  }
+
+  /** Packs whole lines into messages of at most maxChunk; splits only lines that are longer. */
+  #send(text: string): void {
+    const max = this.#maxChunk
+    let start = 0
+    while (text.length - start > max) {
+      const cut = text.lastIndexOf('\n', start + max - 1)
+      if (cut >= start) {
+        this.#emit({ data: text.slice(start, cut + 1), chunk_index: 0, total_chunks: 1, truncated: false })
+        start = cut + 1
+        continue
+      }
+      const newline = text.indexOf('\n', start)
+      const lineEnd = newline === -1 ? text.length : newline + 1
+      this.#sendLongLine(text.slice(start, lineEnd), false)
+      start = lineEnd
+    }
+    if (start < text.length) {
+      this.#emit({ data: start === 0 ? text : text.slice(start), chunk_index: 0, total_chunks: 1, truncated: false })
+    }
+  }
+
+  /** One line longer than maxChunk: chunk_index/total_chunks, truncated on all but the last piece. */
+  #sendLongLine(line: string, continues: boolean): void {
+    const pieces: string[] = []
+    let at = 0
+    while (at < line.length) {
+      let end = Math.min(at + this.#maxChunk, line.length)
+      // Never split a surrogate pair: both halves would decode as U+FFFD.
+      if (end < line.length && isHighSurrogate(line.charCodeAt(end - 1))) end -= 1
+      pieces.push(line.slice(at, end))
+      at = end
+    }
+    pieces.forEach((data, i) => {
+      const last = i === pieces.length - 1
+      this.#emit({ data, chunk_index: i, total_chunks: pieces.length, truncated: !last || continues })
+    })
+  }
+}
+
+const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff

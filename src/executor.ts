@@ -1,0 +1,36 @@
+/**
+ * @module executor — what the portable app needs from whatever runs processes: the Node adapter's
+ * LocalExecutor spawns them, a gateway's RemoteExecutor forwards to another cc-executor.
+ */
+import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from './protocol/schemas.ts'
+
+export type ExecutionState = 'running' | 'paused' | 'exited'
+
+/** One started execution. */
+export interface ExecutionHandle {
+  readonly id: string
+  readonly pid: number | null
+  readonly pgid: number | null
+  /** What the client asked to run, for display (`command`, or argv joined). */
+  readonly command: string
+  /**
+   * The execution's events in seq order (1, 2, 3, … no gaps), from process.started to
+   * process.completed, after which the stream closes. Reading slowly is back-pressure: an
+   * executor stops reading the child's pipes while this stream's queue is full.
+   */
+  readonly events: ReadableStream<ExecutionEvent>
+  readonly state: ExecutionState
+  /** Sends a signal to the process group. Throws RpcError(-32002) once the execution has ended. */
+  control(type: ControlType): Promise<{ status: string }>
+  /** Writes to the child's stdin (needs `stdin: "pipe"`); resolves once the pipe accepted it. */
+  write(data: string, eof: boolean): Promise<{ written: number }>
+  /** Resolves with the one process.completed event, once the whole process group is gone. */
+  readonly completed: Promise<CompletedEvent>
+}
+
+/** Starts executions. Throws RpcError (-32001, -32602, -32603) when it cannot. */
+export interface Executor {
+  start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle>
+  /** Ends every execution and waits for their process groups (server shutdown). */
+  close?(): Promise<void>
+}

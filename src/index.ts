@@ -1,0 +1,10 @@
+/** @module cc-executor — the portable core: the app, the executor contract and the wire protocol. */
+export { createExecutorApp, DEFAULT_LIMITS, type ExecutorApp, type ExecutorAppOptions, type ExecutorLimits } from './app.ts'
+export type { ExecutionHandle, ExecutionState, Executor } from './executor.ts'
+export { ExecutionRecorder, type CompletionFields, type Hasher, type RecorderOptions } from './executions/recorder.ts'
+export type { ExecutionRecord, Subscriber } from './executions/registry.ts'
+export type { Logger } from './logger.ts'
+export { ErrorCode, httpStatusOf, RpcError } from './protocol/errors.ts'
+export * from './protocol/schemas.ts'
+export type { SocketChannel } from './ws/session.ts'
+export { VERSION } from './version.ts'
