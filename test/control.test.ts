@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { TestClient } from './helpers/client.ts'
+import { eventually, groupMembers, processState, sleep } from './helpers/proc.ts'
+import { startServer, type RunningServer } from './helpers/server.ts'
+
+let server: RunningServer
+before(async () => {
+  server = await startServer({ KILL_GRACE_MS: '400' })
+})
+after(async () => {
+  await server.stop()
+})
+
+const TICKER = 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done'
+const outputs = (client: TestClient, id: string) => client.events(id).filter((f) => f.method === 'process.output').length
+
+describe('PAUSE, RESUME, CANCEL reach the whole process group', () => {
+  test('PAUSE stops the group (state T, no output), RESUME continues it, CANCEL completes as canceled', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { execution_id: id, pgid } = await client.execute({ command: `(${TICKER}) & ${TICKER}` })
+    await client.waitFor((f) => f.method === 'process.output' && f.params.execution_id === id)
+    const members = groupMembers(pgid)
+    assert.ok(members.length >= 2, 'the shell and its background loop share the group')
+
+    const paused = await client.request('control', { type: 'pause' })
+    assert.deepEqual(paused.result, { status: 'paused' })
+    await client.waitFor((f) => f.method === 'process.paused' && f.params.execution_id === id)
+    await eventually(() => members.every((pid) => processState(pid) === 'T'), 2000, 'every member stopped')
+    await sleep(100) // anything read before the stop has arrived by now
+    const before = outputs(client, id)
+    await sleep(400)
+    assert.equal(outputs(client, id), before, 'no output while paused')
+
+    const resumed = await client.request('control', { type: 'RESUME' })
+    assert.deepEqual(resumed.result, { status: 'resumed' })
+    await client.waitFor((f) => f.method === 'process.resumed')
+    await eventually(() => outputs(client, id) > before, 2000, 'output after resume')
+    assert.notEqual(processState(pgid), 'T')
+
+    const canceled = await client.request('control', { type: 'CANCEL', execution_id: id })
+    assert.deepEqual(canceled.result, { status: 'canceled' })
+    const done = await client.completion(id)
+    assert.equal(done.params.status, 'canceled')
+    assert.equal(done.params.signal, 'SIGTERM')
+    assert.equal(done.params.exit_code, null)
+    const events = client.events(id)
+    assert.equal(events.at(-1)!.method, 'process.completed')
+    assert.ok(events.some((e) => e.method === 'process.canceled'))
+    assert.deepEqual(groupMembers(pgid), [], 'no process of the group is left')
+    const late = await client.request('control', { type: 'PAUSE', execution_id: id })
+    assert.equal(late.error?.code, -32002)
+    await client.close()
+  })
+
+  test('CANCEL of a paused execution completes (SIGCONT before SIGTERM)', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { execution_id: id, pgid } = await client.execute({ command: 'sleep 30' })
+    await client.request('control', { type: 'PAUSE' })
+    await eventually(() => processState(pgid) === 'T', 2000)
+    await client.request('control', { type: 'CANCEL' })
+    const done = await client.completion(id)
+    assert.equal(done.params.status, 'canceled')
+    assert.ok(done.params.execution_time < 0.4, 'it did not need the SIGKILL grace')
+    await client.close()
+  })
+
+  test('a child that ignores SIGTERM is killed after KILL_GRACE_MS', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { execution_id: id, pgid } = await client.execute({ command: "trap '' TERM; echo ready; while true; do sleep 0.05; done" })
+    await client.waitFor((f) => f.method === 'process.output' && f.params.data === 'ready\n')
+    const sent = Date.now()
+    await client.request('control', { type: 'CANCEL' })
+    const done = await client.completion(id)
+    assert.ok(Date.now() - sent >= 350, 'SIGKILL came after the grace')
+    assert.equal(done.params.status, 'canceled')
+    assert.equal(done.params.signal, 'SIGKILL')
+    assert.deepEqual(groupMembers(pgid), [])
+    await client.close()
+  })
+
+  test('KILL sends SIGKILL at once; INTERRUPT sends SIGINT', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const killed = await client.execute({ command: "trap '' TERM; sleep 30" })
+    await client.request('control', { type: 'KILL' })
+    const k = await client.completion(killed.execution_id)
+    assert.equal(k.params.status, 'killed')
+    assert.equal(k.params.signal, 'SIGKILL')
+
+    const interrupted = await client.execute({ argv: ['sleep', '30'] })
+    await client.request('control', { type: 'interrupt' })
+    const i = await client.completion(interrupted.execution_id)
+    assert.equal(i.params.signal, 'SIGINT')
+    assert.match(i.params.reason, /interrupt/)
+    await client.close()
+  })
+
+  test('timeout ends the execution with status "timeout", paused time included', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { execution_id: id, pgid } = await client.execute({ command: 'sleep 30', timeout: 0.5 })
+    await client.request('control', { type: 'PAUSE' })
+    const done = await client.completion(id)
+    assert.equal(done.params.status, 'timeout')
+    assert.match(done.params.reason, /timeout/)
+    assert.ok(done.params.execution_time >= 0.5 && done.params.execution_time < 2)
+    assert.deepEqual(groupMembers(pgid), [])
+    await client.close()
+  })
+
+  test('idle_timeout ends a silent execution but spares one that keeps printing', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const silent = await client.run({ command: 'echo start; sleep 30', idle_timeout: 0.4 })
+    assert.equal(silent.completed.status, 'timeout')
+    assert.match(silent.completed.reason, /idle/)
+    assert.equal(silent.stdout, 'start\n')
+    const chatty = await client.run({ command: 'for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.1; done', idle_timeout: 0.4 })
+    assert.equal(chatty.completed.status, 'completed')
+    await client.close()
+  })
+
+  test('idle_timeout does not count paused time', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    // Waits on the wall clock, so it is done as soon as it resumes (a paused `sleep` may restart its full interval).
+    const script = 'import time\nprint("a", flush=True)\nend = time.time() + 0.8\nwhile time.time() < end: time.sleep(0.02)\nprint("b")'
+    const { execution_id: id } = await client.execute({ argv: ['python3', '-c', script], idle_timeout: 0.6 })
+    await client.waitFor((f) => f.method === 'process.output')
+    await client.request('control', { type: 'PAUSE' })
+    await sleep(800)
+    const t = Date.now()
+    await client.request('control', { type: 'RESUME' })
+    const done = await client.completion(id)
+    assert.equal(done.params.status, 'completed', `${done.params.reason}, ${Date.now() - t} ms after resume`)
+    await client.close()
+  })
+
+  test('processes a command leaves in the background are ended before completion', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const r = await client.run({ command: 'sleep 30 & echo started' })
+    assert.equal(r.completed.status, 'completed')
+    assert.match(r.completed.reason, /left in its group were terminated/)
+    assert.deepEqual(groupMembers(r.completed.pgid), [])
+    await client.close()
+  })
+})
+
+describe('no process is left behind', () => {
+  test('an abrupt client disconnect ends the process group (detach_grace 0)', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { pgid } = await client.execute({ command: `(${TICKER}) & sleep 30` })
+    await client.waitFor((f) => f.method === 'process.output')
+    assert.ok(groupMembers(pgid).length >= 2)
+    client.ws.terminate()
+    await eventually(() => groupMembers(pgid).length === 0, 5000, 'the group to be gone')
+  })
+
+  test('detach_grace keeps the execution running for that long after the client goes', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { pgid } = await client.execute({ command: 'sleep 30', detach_grace: 0.6 })
+    client.ws.terminate()
+    await sleep(300)
+    assert.ok(groupMembers(pgid).length > 0, 'still running within the grace')
+    await eventually(() => groupMembers(pgid).length === 0, 5000, 'the group to be gone after the grace')
+  })
+
+  test('server SIGTERM cancels every execution, waits for the groups, and exits 0', async () => {
+    const own = await startServer({ KILL_GRACE_MS: '300' })
+    const a = await TestClient.open(own.wsUrl)
+    const b = await TestClient.open(own.wsUrl)
+    const ra = await a.execute({ command: `(${TICKER}) & sleep 30` })
+    const rb = await b.execute({ command: "trap '' TERM; sleep 30" })
+    await a.waitFor((f) => f.method === 'process.output')
+    const code = await own.stop('SIGTERM')
+    assert.equal(code, 0)
+    assert.deepEqual(groupMembers(ra.pgid), [])
+    assert.deepEqual(groupMembers(rb.pgid), [])
+    const done = a.frames.find((f) => f.method === 'process.completed')
+    assert.equal(done?.params.status, 'canceled', 'clients are told before the socket closes')
+  })
+})
