@@ -224,7 +224,7 @@ export class ExecutionRegistry {
   }
 
   /** Like get, but throws the protocol's -32002 for an unknown id. */
-  require(id: string): Execution {
+  lookup(id: string): Execution {
     const execution = this.get(id)
     if (!execution) throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `No execution ${id}`)
     return execution

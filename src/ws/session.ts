@@ -133,7 +133,7 @@ export class Session {
 
   /** The named execution, or this session's current one. */
   #execution(id: string | undefined): Execution {
-    if (id !== undefined) return this.#registry.require(id)
+    if (id !== undefined) return this.#registry.lookup(id)
     if (this.#current) return this.#current
     throw new RpcError(ErrorCode.NO_SUCH_PROCESS, 'No process is running in this session')
   }
