@@ -237,8 +237,10 @@ export class ExecutionRegistry {
   /** Cancels every running execution and waits until each has completed (its group is gone). */
   async shutdown(): Promise<void> {
     const live = [...this.#live.values()]
+    for (const e of live) e.open()
     await Promise.all(live.map((e) => e.handle.control('CANCEL').catch(() => {})))
-    await Promise.all(live.map((e) => e.handle.completed.catch(() => {})))
+    // `done` also covers delivery: subscribers hear of the completion before their sockets close.
+    await Promise.all(live.map((e) => e.done))
     await this.#executor.close?.()
   }
 
