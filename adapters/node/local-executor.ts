@@ -16,6 +16,7 @@ import {
   type CompletionFields,
   type ControlType,
   type ExecuteParams,
+  type ExecutionEvent,
   type ExecutionHandle,
   type ExecutionState,
   type Executor,
@@ -106,7 +107,7 @@ class LocalExecution implements ExecutionHandle {
   readonly pid: number
   readonly pgid: number
   readonly command: string
-  readonly events: ReadableStream<import('../../src/index.ts').ExecutionEvent>
+  readonly events: ReadableStream<ExecutionEvent>
   readonly completed: Promise<CompletedEvent>
   #state: ExecutionState = 'running'
   readonly #child: ChildProcess

@@ -1,0 +1,34 @@
+import { serve, upgradeWebSocket, type ServerType } from '@hono/node-server'
+import { Hono } from 'hono'
+import assert from 'node:assert/strict'
+import type { AddressInfo } from 'node:net'
+import { test } from 'node:test'
+import { WebSocketServer } from 'ws'
+import { LocalExecutor } from '../adapters/node/index.ts'
+import { createExecutorApp } from '../src/index.ts'
+import { TestClient } from './helpers/client.ts'
+
+test('the router mounted under /exec in a host Hono app serves its protocol beside the host routes', async () => {
+  const exec = createExecutorApp({ executor: new LocalExecutor(), upgradeWebSocket, runtime: 'node' })
+  const app = new Hono()
+  app.get('/', (c) => c.text('host app'))
+  app.route('/exec', exec)
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', websocket: { server: new WebSocketServer({ noServer: true }) } }, () => resolve(s))
+  })
+  const { port } = server.address() as AddressInfo
+  try {
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'host app')
+    const health = await (await fetch(`http://127.0.0.1:${port}/exec/health`)).json()
+    assert.equal(health.service, 'cc-executor')
+    assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 404, 'nothing leaks outside the mount point')
+    const client = await TestClient.open(`ws://127.0.0.1:${port}/exec/ws/mcp`)
+    const r = await client.run({ command: 'echo embedded' })
+    assert.equal(r.stdout, 'embedded\n')
+    assert.equal(r.completed.status, 'completed')
+    await client.close()
+  } finally {
+    await exec.shutdown()
+    server.close()
+  }
+})
