@@ -2,6 +2,7 @@
 export { createExecutorApp, DEFAULT_LIMITS, type ExecutorApp, type ExecutorAppOptions, type ExecutorLimits } from './app.ts'
 export type { ExecutionHandle, ExecutionState, Executor } from './executor.ts'
 export { ExecutionRecorder, type CompletionFields, type Hasher, type RecorderOptions } from './executions/recorder.ts'
+export { textDecoder, type OutputFramerOptions, type Utf8Decoder } from './executions/output-framer.ts'
 export type { ExecutionRecord, Subscriber } from './executions/registry.ts'
 export type { Logger } from './logger.ts'
 export { ErrorCode, httpStatusOf, RpcError } from './protocol/errors.ts'

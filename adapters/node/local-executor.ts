@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto'
 import { accessSync, constants, statSync } from 'node:fs'
 import { basename, delimiter, isAbsolute, join } from 'node:path'
 import type { Readable } from 'node:stream'
+import { StringDecoder } from 'node:string_decoder'
 import {
   ErrorCode,
   ExecutionRecorder,
@@ -21,6 +22,7 @@ import {
   type ExecutionState,
   type Executor,
   type Hasher,
+  type Utf8Decoder,
 } from '../../src/index.ts'
 import { groupAlive, signalGroup, waitForGroupExit } from './process-group.ts'
 
@@ -94,6 +96,12 @@ export class LocalExecutor implements Executor {
   }
 }
 
+/** Node's native decoder is several times faster than TextDecoder on this path (measured in bench/). */
+const stringDecoder = (): Utf8Decoder => {
+  const decoder = new StringDecoder('utf8')
+  return { write: (bytes) => decoder.write(bytes as Buffer), end: () => decoder.end() }
+}
+
 const sha256 = (): Hasher => {
   const hash = createHash('sha256')
   return { update: (text) => void hash.update(text, 'utf8'), digest: () => hash.digest('hex') }
@@ -136,6 +144,7 @@ class LocalExecution implements ExecutionHandle {
       queueBytes: options.queueBytes,
       maxChunk: options.maxChunk,
       createHasher: sha256,
+      createDecoder: stringDecoder,
       onDemand: () => this.#resumeReading(),
     })
     this.events = this.#recorder.events

@@ -11,7 +11,21 @@ export interface OutputPiece {
   truncated: boolean
 }
 
+/** A streaming UTF-8 decoder: keeps an incomplete sequence for the next call; `end` flushes it as U+FFFD. */
+export interface Utf8Decoder {
+  write(bytes: Uint8Array): string
+  end(): string
+}
+
+/** The portable decoder. Runtimes with a faster native one (Node's StringDecoder) inject it. */
+export function textDecoder(): Utf8Decoder {
+  const decoder = new TextDecoder('utf-8', { fatal: false })
+  return { write: (bytes) => decoder.decode(bytes, { stream: true }), end: () => decoder.decode() }
+}
+
 export interface OutputFramerOptions {
+  /** Creates the UTF-8 decoder, one per stream. */
+  createDecoder?: () => Utf8Decoder
   /** Longest `data` in one message, in UTF-16 code units (PROTOCOL's MAX_CHUNK_SIZE). */
   maxChunk?: number
   /** How long a partial line (no newline yet) may wait for the rest of it. */
@@ -23,15 +37,19 @@ export interface OutputFramerOptions {
 /** Frames one stream (stdout or stderr). `emit` receives each message in order. */
 export class OutputFramer {
   readonly #emit: (piece: OutputPiece) => void
-  readonly #decoder = new TextDecoder('utf-8', { fatal: false })
+  readonly #decoder: Utf8Decoder
   readonly #maxChunk: number
   readonly #flushMs: number
   readonly #holdLimit: number
   #pending = ''
   #timer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(emit: (piece: OutputPiece) => void, { maxChunk = 65_536, flushMs = 50, holdLimit = 1_048_576 }: OutputFramerOptions = {}) {
+  constructor(
+    emit: (piece: OutputPiece) => void,
+    { createDecoder = textDecoder, maxChunk = 65_536, flushMs = 50, holdLimit = 1_048_576 }: OutputFramerOptions = {},
+  ) {
     this.#emit = emit
+    this.#decoder = createDecoder()
     this.#maxChunk = maxChunk
     this.#flushMs = flushMs
     this.#holdLimit = Math.max(holdLimit, maxChunk)
@@ -39,7 +57,7 @@ export class OutputFramer {
 
   /** Adds bytes read from the pipe; complete lines are emitted now, a trailing partial line soon. */
   write(bytes: Uint8Array): void {
-    const text = this.#decoder.decode(bytes, { stream: true })
+    const text = this.#decoder.write(bytes)
     if (text === '') return
     const hadPending = this.#pending !== ''
     const all = hadPending ? this.#pending + text : text
@@ -70,7 +88,7 @@ export class OutputFramer {
 
   /** The stream ended: decode what is left (an incomplete UTF-8 sequence becomes U+FFFD) and send it. */
   end(): void {
-    const tail = this.#decoder.decode()
+    const tail = this.#decoder.end()
     if (tail !== '') this.#pending += tail
     this.flush()
   }
