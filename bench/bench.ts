@@ -1,0 +1,306 @@
+/**
+ * `npm run bench`: measures the real Node server from outside, over loopback, with a `ws` client.
+ *
+ *   1. throughput of 1,000,000 × 115-byte lines (every frame parsed, every byte counted)
+ *   2. the raw pipe baseline for the same pipeline, and ours ÷ raw
+ *   3. websocketd serving the same pipeline (skipped when websocketd is not on PATH)
+ *   4. latency from the child's write() to the client, p50/p99
+ *   5. round trip of `true` (execute → process.completed), p50/p99
+ *   6. 500 concurrent sessions running `echo a; sleep 1; echo b`
+ *   7. server RSS while a fast child writes to a client reading ~2 MB/s, then CANCEL
+ *
+ * Prints each measure as it goes, then a summary table with targets. A missed target is reported
+ * as MISS and does not change the exit code; the exit code is 1 only when a measure could not be
+ * taken or its output failed verification (wrong byte count, lost completion, ...).
+ * Everything started here is killed when the bench ends, also on error or Ctrl-C.
+ */
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import { cleanupAll, installExitHandlers } from './lib/cleanup.ts'
+import { RpcClient } from './lib/rpc-client.ts'
+import { startServer, ROOT, type BenchServer } from './lib/server.ts'
+import { which } from './lib/shell.ts'
+import { ascending, fixed, median, percentile } from './lib/stats.ts'
+import { checkSharedClock, directPipeLatency, withTicker, writeToClientLatency } from './measures/latency.ts'
+import { memoryUnderBackpressure } from './measures/memory.ts'
+import { trueRoundTrips } from './measures/roundtrip.ts'
+import { concurrentSessions, directSpawnFloor } from './measures/sessions.ts'
+import { LINE_BYTES, mbPerSecond, nodePipe, ourThroughput, rawPipe } from './measures/throughput.ts'
+import { startWebsocketd, websocketdThroughput } from './measures/websocketd.ts'
+
+const LINES = 1_000_000
+const RUNS = 3
+/** The raw baselines take ~0.15 s each and are noisy on a shared 2-core machine: more runs. */
+const RAW_RUNS = 5
+const WEBSOCKETD_LINES = 100_000
+const SESSIONS = 500
+
+type Verdict = 'ok' | 'MISS' | 'info' | 'ERROR' | 'skipped'
+
+interface Row {
+  measure: string
+  value: string
+  target: string
+  verdict: string
+}
+
+const rows: Row[] = []
+let failed = false
+
+/** A row judged against a target: `good` says whether the value meets it. */
+function judged(measure: string, value: string, target: string, good: boolean, extra = ''): void {
+  rows.push({ measure, value, target, verdict: `${good ? 'ok' : 'MISS'}${extra ? ` (${extra})` : ''}` })
+}
+
+function info(measure: string, value: string, note: Verdict | string = 'info'): void {
+  rows.push({ measure, value, target: '-', verdict: note })
+}
+
+function log(line = ''): void {
+  process.stdout.write(`${line}\n`)
+}
+
+function reportErrors(measure: string, errors: string[]): void {
+  if (errors.length === 0) return
+  failed = true
+  for (const error of errors) log(`  ERROR ${measure}: ${error}`)
+  rows.push({ measure: `${measure} verification`, value: errors[0], target: 'no errors', verdict: 'ERROR' })
+}
+
+/** The server the current measure talks to, watched for an exit nobody asked for. */
+let watched: BenchServer | undefined
+
+/** Runs one measure; an exception is reported as an ERROR row and the bench goes on. */
+async function section(title: string, body: () => Promise<void>): Promise<void> {
+  log(`\n== ${title}`)
+  const start = Date.now()
+  try {
+    await body()
+  } catch (error) {
+    failed = true
+    log(`  ERROR: ${(error as Error).stack ?? error}`)
+    rows.push({ measure: title, value: (error as Error).message.slice(0, 60), target: '-', verdict: 'ERROR' })
+  }
+  const died = watched?.unexpectedExit()
+  if (died) {
+    failed = true
+    log(`  ERROR: ${died}`)
+    rows.push({ measure: title, value: 'server died during the measure', target: '-', verdict: 'ERROR' })
+    watched = undefined
+  }
+  log(`  (${((Date.now() - start) / 1000).toFixed(1)} s)`)
+}
+
+const mb = (bytesPerSecond: number) => `${fixed(bytesPerSecond, 1)} MB/s`
+const ms = (value: number) => `${fixed(value, 3)} ms`
+const mib = (kib: number) => `${fixed(kib / 1024, 1)} MiB`
+
+/** Percentiles of latency samples (ms), and a one-line description of them. */
+function summarize(samples: number[]): { p50: number; p99: number; text: string } {
+  const sorted = ascending(samples)
+  const p50 = percentile(sorted, 50)
+  const p99 = percentile(sorted, 99)
+  const slow = samples.filter((s) => s > 0.5).length
+  const text =
+    `${samples.length} lines: min ${ms(sorted[0])}, p50 ${ms(p50)}, p90 ${ms(percentile(sorted, 90))}, p99 ${ms(p99)}, ` +
+    `max ${ms(sorted.at(-1)!)}; ${slow} lines over 0.5 ms`
+  return { p50, p99, text }
+}
+
+function machineInfo(): void {
+  const cpus = os.cpus()
+  const ws = JSON.parse(readFileSync(`${ROOT}/node_modules/ws/package.json`, 'utf8')) as { version: string }
+  const limits = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\S+)\s+(\S+)/m)
+  log('cc-executor bench')
+  log(`  nproc ${os.availableParallelism()} | ${cpus[0]?.model ?? 'unknown CPU'} | ${fixed(os.totalmem() / 2 ** 30, 1)} GiB RAM`)
+  log(`  node ${process.version} | ws ${ws.version} | ${os.type()} ${os.release()} | open files ${limits?.[1]}/${limits?.[2]}`)
+  log(`  1 MB = 1e6 bytes; lines are ${LINE_BYTES} bytes (114 chars + newline)`)
+}
+
+async function main(): Promise<void> {
+  installExitHandlers()
+  machineInfo()
+  const totalStart = Date.now()
+
+  // One server for measures 1-6 (MAX_SESSIONS above the 500 concurrent sessions of measure 6);
+  // measure 7 gets a fresh one so that its RSS baseline is not inflated by the others.
+  const server = await startServer({ MAX_SESSIONS: String(SESSIONS + 100) })
+  watched = server
+  log(`  server pid ${server.pid} on 127.0.0.1:${server.port}`)
+  const client = await RpcClient.open(server.wsUrl)
+
+  let ours = Number.NaN
+  let raw = Number.NaN
+  await section(`1. throughput: ${LINES.toLocaleString('en')} lines of ${LINE_BYTES} B, WebSocket client parses every frame`, async () => {
+    const warm = await ourThroughput(client, server.pid, LINES)
+    log(`  warm-up   ${mb(mbPerSecond(warm.bytes, warm.ms))} (${warm.frames} frames)`)
+    reportErrors('throughput warm-up', warm.errors)
+    const rates: number[] = []
+    for (let i = 1; i <= RUNS; i++) {
+      const run = await ourThroughput(client, server.pid, LINES)
+      rates.push(mbPerSecond(run.bytes, run.ms))
+      log(
+        `  run ${i}     ${mb(rates.at(-1)!)}  ${fixed(run.ms, 0)} ms, ${run.bytes.toLocaleString('en')} B in ${run.frames} frames ` +
+          `(${fixed(run.bytes / run.frames, 0)} B/frame); CPU: server ${fixed(run.serverCpuMs, 0)} ms, client ${fixed(run.clientCpuMs, 0)} ms`,
+      )
+      reportErrors(`throughput run ${i}`, run.errors)
+    }
+    ours = median(rates)
+    log(`  median    ${mb(ours)}`)
+    judged('1. throughput (median of 3)', mb(ours), '>= 300 MB/s', ours >= 300)
+  })
+
+  await section('2. raw pipe baseline: the same pipeline without the server', async () => {
+    const rates: number[] = []
+    await rawPipe(LINES) // warm-up (page cache, binaries)
+    for (let i = 1; i <= RAW_RUNS; i++) {
+      const run = await rawPipe(LINES)
+      rates.push(mbPerSecond(run.bytes, run.ms))
+      log(`  yes | head | cat > /dev/null, run ${i}: ${mb(rates.at(-1)!)} (${fixed(run.ms, 0)} ms)`)
+    }
+    raw = median(rates)
+    const nodeRates: number[] = []
+    for (let i = 1; i <= RAW_RUNS; i++) {
+      const run = await nodePipe(LINES)
+      nodeRates.push(mbPerSecond(run.bytes, run.ms))
+    }
+    const node = median(nodeRates)
+    log(`  yes | head read by this Node process from a pipe: ${nodeRates.map(mb).join(', ')}`)
+    log(`  median raw ${mb(raw)}, node pipe ${mb(node)}; ours ÷ raw = ${fixed(ours / raw, 3)}, ours ÷ node pipe = ${fixed(ours / node, 3)}`)
+    info('2. raw pipe (yes|head|cat)', mb(raw))
+    judged('2. ours ÷ raw pipe', fixed(ours / raw, 3), '>= 0.25', ours / raw >= 0.25)
+    info('2. node reading the pipe', `${mb(node)} (ours ÷ = ${fixed(ours / node, 2)})`)
+  })
+
+  await section(`3. websocketd, one message per line (${WEBSOCKETD_LINES.toLocaleString('en')} lines: throughput is a rate)`, async () => {
+    const binary = which('websocketd')
+    if (!binary) {
+      log('  websocketd is not on PATH: skipped (Debian: apt-get install websocketd)')
+      info('3. websocketd', 'not installed', 'skipped')
+      return
+    }
+    const websocketd = await startWebsocketd(binary, WEBSOCKETD_LINES)
+    try {
+      const rates: number[] = []
+      for (let i = 1; i <= RUNS; i++) {
+        const run = await websocketdThroughput(websocketd.url)
+        rates.push(mbPerSecond(run.bytes, run.ms))
+        log(`  run ${i}: ${mb(rates.at(-1)!)} (${fixed(run.ms, 0)} ms, ${run.messages.toLocaleString('en')} messages)`)
+        if (run.messages !== WEBSOCKETD_LINES) reportErrors('websocketd', [`received ${run.messages} messages, expected ${WEBSOCKETD_LINES}`])
+      }
+      const rate = median(rates)
+      log(`  median ${mb(rate)}; ours ÷ websocketd = ${fixed(ours / rate, 1)}`)
+      info(`3. websocketd (${WEBSOCKETD_LINES / 1000}k lines)`, mb(rate))
+      judged('3. ours ÷ websocketd', fixed(ours / rate, 1), '>= 18', ours / rate >= 18)
+    } finally {
+      await websocketd.stop()
+    }
+  })
+
+  await section('4. latency: child write() → client handler (python3 ticker, 2000 lines ~1 ms apart, 50 more as warm-up)', async () => {
+    const python = which('python3')
+    if (!python) throw new Error('python3 is not on PATH')
+    const clock = checkSharedClock(python)
+    log(`  shared clock check (python CLOCK_MONOTONIC between two hrtime readings): ${clock.ok ? 'ok' : 'FAILED'}: ${clock.detail}`)
+    if (!clock.ok) throw new Error('python CLOCK_MONOTONIC and process.hrtime disagree; latency would be meaningless')
+    await withTicker(async (script) => {
+      const direct = await directPipeLatency(python, script)
+      reportErrors('direct pipe latency', direct.errors)
+      const result = await writeToClientLatency(client, script)
+      reportErrors('latency', result.errors)
+      const floor = summarize(direct.samples)
+      const ours = summarize(result.samples)
+      log(`  through the server: ${ours.text}`)
+      log(`  floor, the same ticker read by this process from a pipe: ${floor.text}`)
+      judged('4. write→client latency p50', ms(ours.p50), '<= 0.4 ms', ours.p50 <= 0.4)
+      judged('4. write→client latency p99', ms(ours.p99), '<= 0.8 ms', ours.p99 <= 0.8)
+      info('4. floor: child → this process, pipe', `p50 ${ms(floor.p50)}, p99 ${ms(floor.p99)}`)
+    })
+  })
+
+  await section('5. round trip: execute {command:"true"} → process.completed, 200 sequential', async () => {
+    const { samples, errors } = await trueRoundTrips(client, { runs: 200, warmup: 20 })
+    reportErrors('round trip', errors)
+    const sorted = ascending(samples)
+    const p50 = percentile(sorted, 50)
+    const p99 = percentile(sorted, 99)
+    log(`  ${samples.length} runs (after 20 warm-up): min ${ms(sorted[0])}, p50 ${ms(p50)}, p90 ${ms(percentile(sorted, 90))}, p99 ${ms(p99)}, max ${ms(sorted.at(-1)!)}`)
+    judged('5. `true` round trip p50', ms(p50), '<= 10 ms', p50 <= 10)
+    info('5. `true` round trip p99', ms(p99))
+  })
+  await client.close()
+
+  await section(`6. ${SESSIONS} concurrent sessions, each: connect, echo a; sleep 1; echo b, completion`, async () => {
+    const result = await concurrentSessions(server.wsUrl, SESSIONS)
+    const sorted = ascending(result.durations)
+    const p95 = percentile(sorted, 95)
+    log(`  ${result.succeeded}/${result.sessions} succeeded in ${fixed(result.wallMs / 1000, 2)} s wall`)
+    if (sorted.length > 0) {
+      log(`  per session: min ${fixed(sorted[0], 0)} ms, p50 ${fixed(percentile(sorted, 50), 0)} ms, p95 ${fixed(p95, 0)} ms, max ${fixed(sorted.at(-1)!, 0)} ms`)
+    }
+    const spread = (label: string, values: number[]) => {
+      const v = ascending(values)
+      return `${label} p50 ${fixed(percentile(v, 50), 0)} / p95 ${fixed(percentile(v, 95), 0)} / last ${fixed(v.at(-1) ?? Number.NaN, 0)} ms`
+    }
+    log(`  since the common start: ${spread('connected', result.connectedAt)}; ${spread('execute result (spawned)', result.startedAt)}`)
+    for (const [message, count] of result.failures) log(`  failed ×${count}: ${message}`)
+    const floor = await directSpawnFloor(SESSIONS)
+    const floorP95 = percentile(ascending(floor.durations), 95)
+    log(`  floor: this process spawning the ${SESSIONS} commands at once, no server: p95 ${fixed(floorP95, 0)} ms (${floor.failures} failed)`)
+    const rate = (100 * result.succeeded) / result.sessions
+    judged(`6. ${SESSIONS} sessions succeeded`, `${result.succeeded}/${result.sessions} (${fixed(rate, 1)}%)`, '100%', rate === 100)
+    judged(`6. ${SESSIONS} sessions p95 duration`, `${fixed(p95 / 1000, 3)} s`, '<= 2.5 s', p95 <= 2500)
+    info(`6. floor: ${SESSIONS} spawns, no server, p95`, `${fixed(floorP95 / 1000, 3)} s`)
+  })
+  await server.stop()
+
+  await section('7. server RSS: child writes as fast as it can for 20 s, client reads ~2 MB/s, then CANCEL', async () => {
+    const fresh = await startServer()
+    watched = fresh
+    try {
+      const slow = await RpcClient.open(fresh.wsUrl)
+      const r = await memoryUnderBackpressure(slow, fresh.pid, { seconds: 20, clientRateBps: 2_000_000 })
+      const growthKiB = r.maxKiB - r.baselineKiB
+      const line = r.rss.filter((_, i) => i % 8 === 7).map(([t, kib]) => `${fixed(t, 0)}s:${fixed(kib / 1024, 0)}`)
+      log(`  server pid ${fresh.pid}: RSS baseline ${mib(r.baselineKiB)}, max ${mib(r.maxKiB)}, growth ${mib(growthKiB)}`)
+      log(`  RSS MiB every 2 s: ${line.join(' ')}`)
+      log(`  client received ${fixed(r.clientBytes / 1e6, 1)} MB in ${fixed(r.seconds, 1)} s = ${mb(r.clientBytes / 1e6 / r.seconds)}`)
+      const couldHave = r.freeRateBps * r.seconds
+      log(
+        `  child wrote (wchar) ${fixed(r.childWrote / 1e6, 1)} MB; free-running yes into a pipe: ${mb(r.freeRateBps / 1e6)} ` +
+          `→ could have written ~${fixed(couldHave / 1e6, 0)} MB in ${fixed(r.seconds, 0)} s`,
+      )
+      log(`  held between child and client at CANCEL: ${fixed((r.childWrote - r.clientBytes) / 1e6, 2)} MB (pipe + server queue + socket buffers)`)
+      const states = [...r.childStates].map(([key, count]) => `${key} ×${count}`).join(', ')
+      log(`  child's stdout is a ${r.stdoutKind}; state/wchan samples: ${states} → blocked in write() ${r.blockedSamples}/${r.childSamples}`)
+      log(`  CANCEL → process.completed (${r.completedStatus}) in ${ms(r.cancelMs)}; server read ${r.serverRead.toLocaleString('en')} B, client got ${r.clientBytesTotal.toLocaleString('en')} B; group gone: ${r.groupGone}`)
+      reportErrors('memory', r.errors)
+      await slow.close()
+      judged('7. server RSS growth (20 s, slow client)', mib(growthKiB), '<= 64 MiB', growthKiB <= 64 * 1024, `max ${mib(r.maxKiB)}`)
+      const blockedShare = r.childSamples ? r.blockedSamples / r.childSamples : 0
+      judged('7. child blocked in write()', `${r.blockedSamples}/${r.childSamples} samples`, '>= 90%', blockedShare >= 0.9)
+      info('7. child wrote / could have written', `${fixed(r.childWrote / 1e6, 0)} MB / ~${fixed(couldHave / 1e6, 0)} MB`)
+      judged('7. CANCEL → completed', `${r.completedStatus} in ${ms(r.cancelMs)}`, 'arrives', r.completedStatus === 'canceled')
+    } finally {
+      await fresh.stop()
+    }
+  })
+
+  log(`\n== summary (total ${((Date.now() - totalStart) / 1000).toFixed(0)} s)`)
+  const header: Row = { measure: 'measure', value: 'value', target: 'target', verdict: 'ok?' }
+  const widths = (['measure', 'value', 'target'] as const).map((k) => Math.max(...[header, ...rows].map((r) => r[k].length)))
+  const format = (r: Row) => `${r.measure.padEnd(widths[0])} | ${r.value.padEnd(widths[1])} | ${r.target.padEnd(widths[2])} | ${r.verdict}`
+  log(format(header))
+  log(`${'-'.repeat(widths[0])}-+-${'-'.repeat(widths[1])}-+-${'-'.repeat(widths[2])}-+-----`)
+  for (const row of rows) log(format(row))
+}
+
+try {
+  await main()
+} catch (error) {
+  failed = true
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`)
+} finally {
+  await cleanupAll()
+}
+process.exit(failed ? 1 : 0)

@@ -1,0 +1,134 @@
+/**
+ * Measure 4: latency from the child's write() to the client's handler. The child (Python) stamps
+ * each line with CLOCK_MONOTONIC right before writing it; the client reads the same clock with
+ * process.hrtime.bigint() (libuv's uv_hrtime is CLOCK_MONOTONIC on Linux; checkSharedClock
+ * verifies it) as soon as the frame is parsed. Both processes are on the same host, so the two
+ * readings are directly comparable. The same ticker read straight from a pipe by this process
+ * gives the floor that the machine itself sets (scheduler and wake-up jitter).
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { onCleanup, trackGroup } from '../lib/cleanup.ts'
+import type { RpcClient } from '../lib/rpc-client.ts'
+
+const READ_CLOCK = 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC))'
+
+/**
+ * Writes `count` lines "<i> <monotonic ns>\n", one write() each (os.write: no stdio buffering),
+ * sleeping `gap` seconds between them.
+ */
+const TICKER = `import os, sys, time
+count, gap = int(sys.argv[1]), float(sys.argv[2])
+clock, now, write = time.CLOCK_MONOTONIC, time.clock_gettime_ns, os.write
+for i in range(count):
+    write(1, b"%d %d\\n" % (i, now(clock)))
+    time.sleep(gap)
+`
+
+/**
+ * Checks that Python's CLOCK_MONOTONIC and Node's hrtime are the same clock: a reading taken by a
+ * python3 child must fall between two hrtime readings taken around the child's whole run.
+ */
+export function checkSharedClock(python: string, tries = 3): { ok: boolean; detail: string } {
+  const details: string[] = []
+  let ok = true
+  for (let i = 0; i < tries; i++) {
+    const before = process.hrtime.bigint()
+    const child = BigInt(execFileSync(python, ['-c', READ_CLOCK], { encoding: 'utf8' }).trim())
+    const after = process.hrtime.bigint()
+    const inside = before <= child && child <= after
+    ok &&= inside
+    details.push(`${inside ? 'inside' : 'OUTSIDE'} [+${fmtMs(child - before)}, -${fmtMs(after - child)}]`)
+  }
+  return { ok, detail: details.join(', ') }
+}
+
+const fmtMs = (ns: bigint) => `${(Number(ns) / 1e6).toFixed(1)}ms`
+
+/** Writes the ticker script to a temporary directory for the duration of `body`. */
+export async function withTicker<T>(body: (script: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-bench-'))
+  const remove = () => rmSync(dir, { recursive: true, force: true })
+  const unregister = onCleanup(remove)
+  try {
+    const script = join(dir, 'ticker.py')
+    writeFileSync(script, TICKER)
+    return await body(script)
+  } finally {
+    unregister()
+    remove()
+  }
+}
+
+export interface LatencyOptions {
+  lines?: number
+  /** Leading lines not counted (interpreter start-up, first spawn of the code paths). */
+  warmup?: number
+  gapSeconds?: number
+}
+
+export interface LatencyResult {
+  /** Milliseconds per line, in arrival order, warm-up lines excluded. */
+  samples: number[]
+  errors: string[]
+}
+
+/** Turns received text into latency samples; lines may arrive coalesced or split. */
+class StampedLines {
+  readonly samples: number[] = []
+  received = 0
+  #partial = ''
+  constructor(readonly warmup: number) {}
+
+  add(text: string, now: bigint): void {
+    const all = this.#partial + text
+    const end = all.lastIndexOf('\n')
+    this.#partial = all.slice(end + 1)
+    for (const line of all.slice(0, end + 1).split('\n')) {
+      if (line === '') continue
+      const [index, stamp] = line.split(' ')
+      this.received += 1
+      if (Number(index) >= this.warmup) this.samples.push(Number(now - BigInt(stamp)) / 1e6)
+    }
+  }
+
+  check(expected: number): string[] {
+    const errors: string[] = []
+    if (this.received !== expected) errors.push(`received ${this.received} lines, expected ${expected}`)
+    if (this.samples.some((s) => s < 0)) errors.push('negative latency: the clocks are not shared')
+    return errors
+  }
+}
+
+/** The ticker run by the server; the client stamps each process.output frame once it is parsed. */
+export async function writeToClientLatency(
+  client: RpcClient,
+  script: string,
+  { lines = 2000, warmup = 50, gapSeconds = 0.001 }: LatencyOptions = {},
+): Promise<LatencyResult> {
+  const stamped = new StampedLines(warmup)
+  const execution = client.execute({ command: `python3 ${script} ${lines + warmup} ${gapSeconds}`, stdin: 'close' }, (frame) => {
+    if (frame.method === 'process.output' && frame.params.type === 'stdout') stamped.add(frame.params.data as string, process.hrtime.bigint())
+  })
+  const completed = await execution.completed
+  const errors = stamped.check(lines + warmup)
+  if (completed.status !== 'completed') errors.push(`ticker ended ${completed.status} (exit ${completed.exit_code})`)
+  return { samples: stamped.samples, errors }
+}
+
+/** The floor: the same ticker read by this process straight from its stdout pipe. */
+export async function directPipeLatency(python: string, script: string, { lines = 2000, warmup = 50, gapSeconds = 0.001 }: LatencyOptions = {}): Promise<LatencyResult> {
+  const stamped = new StampedLines(warmup)
+  const child = spawn(python, [script, String(lines + warmup), String(gapSeconds)], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
+  const untrack = trackGroup(child.pid!)
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => stamped.add(text, process.hrtime.bigint()))
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', resolve)
+  }).finally(untrack)
+  const errors = stamped.check(lines + warmup)
+  if (code !== 0) errors.push(`ticker exited ${code}`)
+  return { samples: stamped.samples, errors }
+}
