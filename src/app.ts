@@ -4,8 +4,10 @@
  * or under a prefix with `app.route('/exec', createExecutorApp(...))`.
  */
 import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
 import { ExecutionRegistry } from './executions/registry.ts'
+import { v1Routes } from './http/v1.ts'
 import type { Executor } from './executor.ts'
 import { silentLogger, type Logger } from './logger.ts'
 import { ErrorCode, httpStatusOf, RpcError, toRpcError } from './protocol/errors.ts'
@@ -24,6 +26,8 @@ export interface ExecutorLimits {
   activityTimeout: number
   /** Default seconds an execution outlives its last subscriber (DETACH_GRACE). */
   detachGrace: number
+  /** Output held per execution before the child is blocked (MAX_BUFFER_SIZE). */
+  maxBufferSize: number
 }
 
 export const DEFAULT_LIMITS: ExecutorLimits = {
@@ -32,6 +36,7 @@ export const DEFAULT_LIMITS: ExecutorLimits = {
   heartbeatInterval: 20,
   activityTimeout: 30,
   detachGrace: 0,
+  maxBufferSize: 8 * 1024 * 1024,
 }
 
 export interface ExecutorAppOptions {
@@ -66,7 +71,7 @@ const sendOnly = (ws: WSContext<any>): SocketChannel => ({
 })
 
 /**
- * Builds the cc-executor router: `/ws/mcp` (alias `/ws`), `/health`, `/healthz`.
+ * Builds the cc-executor router: `/ws/mcp` (alias `/ws`), the `/v1` HTTP API, `/health`, `/healthz`.
  *
  * @example
  * const exec = createExecutorApp({ executor, upgradeWebSocket })
@@ -79,6 +84,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     executor,
     activityTimeout: limits.activityTimeout,
     detachGrace: limits.detachGrace,
+    bufferBytes: limits.maxBufferSize,
   })
   const sessions = new Set<Session>()
   const startedAt = Date.now()
@@ -124,6 +130,15 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
   })
   app.get('/ws/mcp', websocket)
   app.get('/ws', websocket)
+
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: limits.wsMaxSize,
+      onError: (c) => c.json({ error: { code: ErrorCode.INVALID_REQUEST, message: `Request body larger than ${limits.wsMaxSize} bytes` } }, 413),
+    }),
+  )
+  app.route('/v1', v1Routes({ registry, heartbeatInterval: limits.heartbeatInterval }))
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/health', (c) =>

@@ -42,6 +42,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
       heartbeatInterval: config.WEBSOCKET_HEARTBEAT_INTERVAL,
       activityTimeout: config.ACTIVITY_TIMEOUT,
       detachGrace: config.DETACH_GRACE,
+      maxBufferSize: config.MAX_BUFFER_SIZE,
     },
   })
   // maxPayload makes ws close an oversized frame with 1009 before it is buffered whole.

@@ -23,37 +23,39 @@ export const ControlType = v.pipe(
 )
 export type ControlType = v.InferOutput<typeof ControlType>
 
-export const ExecuteParams = v.pipe(
-  v.object({
-    command: v.optional(v.pipe(v.string(), v.minLength(1, 'command must not be empty'), v.maxLength(262_144))),
-    argv: v.optional(
-      v.pipe(
-        v.array(v.pipe(v.string(), v.maxLength(131_072))),
-        v.minLength(1, 'argv must name a program'),
-        v.maxLength(4096),
-        v.check((a) => a[0] !== '', 'argv[0] must not be empty'),
-      ),
+const ExecuteFields = {
+  command: v.optional(v.pipe(v.string(), v.minLength(1, 'command must not be empty'), v.maxLength(262_144))),
+  argv: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string(), v.maxLength(131_072))),
+      v.minLength(1, 'argv must name a program'),
+      v.maxLength(4096),
+      v.check((a) => a[0] !== '', 'argv[0] must not be empty'),
     ),
-    timeout: v.optional(positiveSeconds),
-    idle_timeout: v.optional(positiveSeconds),
-    cwd: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
-    env: v.optional(
-      v.pipe(
-        v.record(v.pipe(v.string(), v.regex(/^[^=\0]+$/, 'env names must not contain = or NUL')), v.string()),
-        v.check((e) => Object.keys(e).length <= 1024, 'env may hold at most 1024 variables'),
-      ),
-    ),
-    stdin: v.optional(v.pipe(v.string(), v.maxLength(10_485_760))),
-    execution_id: v.optional(ExecutionId),
-    detach_grace: v.optional(seconds),
-    backpressure: v.optional(v.picklist(['block', 'drop'], 'backpressure must be "block" or "drop"')),
-  }),
-  v.check(
-    (p) => (p.command === undefined) !== (p.argv === undefined),
-    'exactly one of command (a shell string) or argv (a string array) is required',
   ),
-)
+  timeout: v.optional(positiveSeconds),
+  idle_timeout: v.optional(positiveSeconds),
+  cwd: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
+  env: v.optional(
+    v.pipe(
+      v.record(v.pipe(v.string(), v.regex(/^[^=\0]+$/, 'env names must not contain = or NUL')), v.string()),
+      v.check((e) => Object.keys(e).length <= 1024, 'env may hold at most 1024 variables'),
+    ),
+  ),
+  stdin: v.optional(v.pipe(v.string(), v.maxLength(10_485_760))),
+  execution_id: v.optional(ExecutionId),
+  detach_grace: v.optional(seconds),
+  backpressure: v.optional(v.picklist(['block', 'drop'], 'backpressure must be "block" or "drop"')),
+}
+const oneProgram = (p: { command?: string; argv?: string[] }) => (p.command === undefined) !== (p.argv === undefined)
+const ONE_PROGRAM = 'exactly one of command (a shell string) or argv (a string array) is required'
+
+export const ExecuteParams = v.pipe(v.object(ExecuteFields), v.check((p) => oneProgram(p), ONE_PROGRAM))
 export type ExecuteParams = v.InferOutput<typeof ExecuteParams>
+
+/** The body of `POST /v1/executions`: execute's params, and `detach` to get 202 instead of a stream. */
+export const HttpExecuteBody = v.pipe(v.object({ ...ExecuteFields, detach: v.optional(v.boolean()) }), v.check((p) => oneProgram(p), ONE_PROGRAM))
+export type HttpExecuteBody = v.InferOutput<typeof HttpExecuteBody>
 
 export const ControlParams = v.object({
   type: ControlType,

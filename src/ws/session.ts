@@ -123,12 +123,12 @@ export class Session {
 
   async #control(raw: unknown): Promise<unknown> {
     const { type, execution_id } = parseParams(ControlParams, raw)
-    return this.#running(execution_id).handle.control(type)
+    return this.#execution(execution_id).running().control(type)
   }
 
   async #input(raw: unknown): Promise<unknown> {
     const { data, eof, execution_id } = parseParams(InputParams, raw)
-    return this.#running(execution_id).handle.write(data, eof)
+    return this.#execution(execution_id).running().write(data, eof)
   }
 
   /** The named execution, or this session's current one. */
@@ -138,22 +138,11 @@ export class Session {
     throw new RpcError(ErrorCode.NO_SUCH_PROCESS, 'No process is running in this session')
   }
 
-  #running(id: string | undefined): Execution {
-    const execution = this.#execution(id)
-    if (execution.completion || execution.handle.state === 'exited') {
-      throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${execution.id} has already ended`)
-    }
-    return execution
-  }
-
   #subscribe(execution: Execution): void {
     const subscriber: Subscriber = {
-      deliver: (event, text) => {
-        if (this.#closed) return
-        if (event.method === 'process.completed') this.#subscriptions.delete(execution)
-        return this.#channel.send(text)
-      },
+      deliver: (_event, text) => (this.#closed ? undefined : this.#channel.send(text)),
       notify: (text) => this.#reply(text),
+      end: () => this.#subscriptions.delete(execution),
     }
     this.#subscriptions.set(execution, subscriber)
     execution.subscribe(subscriber)

@@ -1,0 +1,75 @@
+/**
+ * @module http/v1 — the `/v1` HTTP API: start an execution and stream its events (NDJSON or SSE),
+ * replay and tail them, control it, write its stdin, list and inspect executions. Errors are JSON
+ * `{"error":{"code","message"}}` with the JSON-RPC code and a fitting HTTP status.
+ */
+import { Hono, type Context } from 'hono'
+import type { ExecutionRegistry } from '../executions/registry.ts'
+import { ErrorCode, RpcError } from '../protocol/errors.ts'
+import { ControlParams, HttpExecuteBody, InputParams, parseParams } from '../protocol/schemas.ts'
+import { CONTENT_TYPE, eventStream, type StreamFormat } from './event-stream.ts'
+
+export interface V1Options {
+  registry: ExecutionRegistry
+  /** Seconds between heartbeat lines on a quiet stream. */
+  heartbeatInterval: number
+}
+
+const formatOf = (c: Context): StreamFormat => (c.req.header('accept')?.includes('text/event-stream') ? 'sse' : 'ndjson')
+
+async function jsonBody(c: Context): Promise<unknown> {
+  const text = await c.req.text()
+  if (text.trim() === '') return {}
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new RpcError(ErrorCode.PARSE_ERROR, 'Parse error: the body is not valid JSON')
+  }
+}
+
+/** A non-negative integer cursor from `?after_seq=` or `Last-Event-ID`; absent means 0. */
+function cursorOf(c: Context): number {
+  const raw = c.req.query('after_seq') ?? c.req.header('last-event-id')
+  if (raw === undefined || raw === '') return 0
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < 0) throw new RpcError(ErrorCode.INVALID_PARAMS, 'Invalid params: after_seq must be a non-negative integer')
+  return n
+}
+
+export function v1Routes({ registry, heartbeatInterval }: V1Options): Hono {
+  const heartbeatMs = heartbeatInterval * 1000
+  const stream = (c: Context, body: ReadableStream<Uint8Array>, format: StreamFormat, headers: Record<string, string> = {}) =>
+    c.body(body, 200, { 'content-type': CONTENT_TYPE[format], 'cache-control': 'no-cache', 'x-accel-buffering': 'no', ...headers })
+
+  return new Hono()
+    .post('/executions', async (c) => {
+      const { detach, ...params } = parseParams(HttpExecuteBody, await jsonBody(c))
+      const execution = await registry.start(params, { detached: detach === true })
+      const { id, pid, pgid } = execution.handle
+      if (detach) {
+        execution.open()
+        return c.json({ status: 'started', execution_id: id, pid, pgid }, 202)
+      }
+      const format = formatOf(c)
+      const body = eventStream(execution, { format, afterSeq: 0, heartbeatMs })
+      execution.open()
+      return stream(c, body, format, { 'x-execution-id': id })
+    })
+    .get('/executions', (c) => c.json({ executions: registry.list() }))
+    .get('/executions/:id', (c) => c.json(registry.lookup(c.req.param('id')).record()))
+    .get('/executions/:id/events', (c) => {
+      const execution = registry.lookup(c.req.param('id'))
+      const format = formatOf(c)
+      return stream(c, eventStream(execution, { format, afterSeq: cursorOf(c), heartbeatMs }), format)
+    })
+    .post('/executions/:id/control', async (c) => {
+      const execution = registry.lookup(c.req.param('id'))
+      const { type } = parseParams(ControlParams, await jsonBody(c))
+      return c.json(await execution.running().control(type))
+    })
+    .post('/executions/:id/input', async (c) => {
+      const execution = registry.lookup(c.req.param('id'))
+      const { data, eof } = parseParams(InputParams, await jsonBody(c))
+      return c.json(await execution.running().write(data, eof))
+    })
+}
