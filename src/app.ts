@@ -96,7 +96,11 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     let session: Session | undefined
     return {
       onOpen(_event, ws) {
-        if (closing || sessions.size >= limits.maxSessions) {
+        if (closing) {
+          ws.close(1001, 'server shutting down')
+          return
+        }
+        if (sessions.size >= limits.maxSessions) {
           ws.send(rpc.error(null, new RpcError(ErrorCode.SESSION_LIMIT, 'Session limit exceeded')))
           ws.close(1008, 'Session limit exceeded')
           return

@@ -101,9 +101,14 @@ describe('the /v1 HTTP API', () => {
 
   test('closing the stream of a non-detached execution cancels it', async () => {
     const response = await post(`${server.url}/v1/executions`, { command: 'echo up; sleep 30' })
-    const lines = await readNdjsonUntil(response, (n) => n.method === 'process.output')
+    let aliveWhileRead = false
+    const lines = await readNdjsonUntil(response, (n, all) => {
+      if (n.method !== 'process.output') return false
+      aliveWhileRead = groupMembers(all[0].params.pgid).length > 0
+      return true
+    })
     const pgid = lines[0].params.pgid
-    assert.ok(groupMembers(pgid).length > 0)
+    assert.ok(aliveWhileRead, 'running while the stream was open')
     await eventually(() => groupMembers(pgid).length === 0, 5000, 'the group to be gone after the client left')
   })
 

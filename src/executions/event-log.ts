@@ -19,15 +19,12 @@ export class EventLog {
   /** Index of the oldest live entry in #entries (shifting arrays is O(n); compact occasionally). */
   #head = 0
   /** Characters held now, and appended ever. */
-  #bytes = 0
+  #chars = 0
   #total = 0
-  readonly #retainBytes: number
+  /** The seq of the newest evicted entry. */
+  #evictedThrough = 0
   #waiters: (() => void)[] = []
   #ended = false
-
-  constructor(retainBytes: number) {
-    this.#retainBytes = retainBytes
-  }
 
   /** The seq of the newest event (0 before the first). */
   get lastSeq(): number {
@@ -43,14 +40,11 @@ export class EventLog {
     return this.#ended
   }
 
-  /** The seq of the newest evicted entry. */
-  #evictedThrough = 0
-
   append(event: ExecutionEvent): LogEntry {
     const text = JSON.stringify(event)
     const entry = { seq: event.params.seq, event, text, offset: this.#total }
     this.#entries.push(entry)
-    this.#bytes += text.length
+    this.#chars += text.length
     this.#total += text.length
     this.#wake()
     return entry
@@ -75,10 +69,10 @@ export class EventLog {
   }
 
   /** Drops the oldest entries beyond `budget` characters, never one at or after `keepFrom`. */
-  trim(keepFrom: number, budget = this.#retainBytes): void {
-    while (this.#entries.length > this.#head && this.#bytes > budget && this.#entries[this.#head].seq < keepFrom) {
+  trim(keepFrom: number, budget: number): void {
+    while (this.#entries.length > this.#head && this.#chars > budget && this.#entries[this.#head].seq < keepFrom) {
       const entry = this.#entries[this.#head]
-      this.#bytes -= entry.text.length
+      this.#chars -= entry.text.length
       this.#evictedThrough = entry.seq
       this.#head += 1
     }

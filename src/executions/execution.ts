@@ -67,13 +67,16 @@ export class Execution {
   #graceTimer: ReturnType<typeof setTimeout> | undefined
   #opened = false
   #resolveDone!: () => void
+  /** Characters of history kept beyond what subscribers still need. */
+  #retain: number
   /** Set while the pump waits for the slowest subscriber. */
   #progress: (() => void) | undefined
 
   constructor(handle: ExecutionHandle, options: ExecutionOptions) {
     this.handle = handle
     this.#options = options
-    this.#log = new EventLog(options.retain)
+    this.#retain = options.retain
+    this.#log = new EventLog()
     this.done = new Promise((resolve) => (this.#resolveDone = resolve))
   }
 
@@ -153,9 +156,13 @@ export class Execution {
     }
   }
 
-  /** Keeps only `chars` of history once the execution is over (finished executions stay listed). */
+  /**
+   * Keeps only `chars` of history from now on (finished executions stay listed). Events a
+   * subscriber has yet to receive are kept until it has them.
+   */
   shrink(chars: number): void {
-    this.#log.trim(Infinity, chars)
+    this.#retain = chars
+    this.#log.trim(this.#slowestCursor(), chars)
   }
 
   async #pump(): Promise<void> {
@@ -167,7 +174,7 @@ export class Execution {
         if (event.method === 'process.output') this.#lastActivity = performance.now()
         if (event.method === 'process.completed') this.#finish(event)
         this.#log.append(event)
-        this.#log.trim(this.#slowestCursor())
+        this.#log.trim(this.#slowestCursor(), this.#retain)
         while (this.#lagging()) await new Promise<void>((resolve) => (this.#progress = resolve))
         this.#progress = undefined
       }
@@ -208,6 +215,7 @@ export class Execution {
       subscription.active = false
       this.#subscriptions.delete(subscriber)
       subscriber.end?.()
+      log.trim(this.#slowestCursor(), this.#retain)
     }
   }
 

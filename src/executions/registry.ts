@@ -14,7 +14,7 @@ export interface RegistryOptions {
   detachGrace?: number
   /** Finished executions kept for list/status. */
   keepFinished?: number
-  /** Output characters held per execution (MAX_BUFFER_SIZE): a quarter for lag, a quarter for replay. */
+  /** Output characters held per execution (MAX_BUFFER_SIZE): a quarter for lag, an eighth for replay. */
   bufferBytes?: number
 }
 
@@ -65,7 +65,7 @@ export class ExecutionRegistry {
       detachGraceMs: detached ? Infinity : (params.detach_grace ?? this.#detachGrace) * 1000,
       activityMs: this.#activityMs,
       maxLag: this.#bufferBytes / 4,
-      retain: this.#bufferBytes / 4,
+      retain: this.#bufferBytes / 8,
     })
     this.#live.set(id, execution)
     void execution.done.then(() => this.#retire(execution))
