@@ -15,9 +15,8 @@ export interface LogEntry {
 }
 
 export class EventLog {
+  /** Consecutive seqs; evicted entries are shifted out at once so their strings can be collected. */
   readonly #entries: LogEntry[] = []
-  /** Index of the oldest live entry in #entries (shifting arrays is O(n); compact occasionally). */
-  #head = 0
   /** Characters held now, and appended ever. */
   #chars = 0
   #total = 0
@@ -28,12 +27,12 @@ export class EventLog {
 
   /** The seq of the newest event (0 before the first). */
   get lastSeq(): number {
-    return this.#entries.length > this.#head ? this.#entries[this.#entries.length - 1].seq : this.#evictedThrough
+    return this.#entries.at(-1)?.seq ?? this.#evictedThrough
   }
 
   /** The oldest seq still held (lastSeq + 1 when empty). */
   get firstSeq(): number {
-    return this.#entries.length > this.#head ? this.#entries[this.#head].seq : this.lastSeq + 1
+    return this.#evictedThrough + 1
   }
 
   get ended(): boolean {
@@ -58,8 +57,7 @@ export class EventLog {
 
   /** The entry with this seq, or undefined when it was evicted or has not happened yet. */
   get(seq: number): LogEntry | undefined {
-    const index = this.#head + (seq - this.firstSeq)
-    return index >= this.#head && index < this.#entries.length ? this.#entries[index] : undefined
+    return seq > this.#evictedThrough ? this.#entries[seq - this.#evictedThrough - 1] : undefined
   }
 
   /** Characters from `seq` to the newest: what a reader whose cursor is at `seq` has yet to send. */
@@ -70,15 +68,10 @@ export class EventLog {
 
   /** Drops the oldest entries beyond `budget` characters, never one at or after `keepFrom`. */
   trim(keepFrom: number, budget: number): void {
-    while (this.#entries.length > this.#head && this.#chars > budget && this.#entries[this.#head].seq < keepFrom) {
-      const entry = this.#entries[this.#head]
+    while (this.#chars > budget && this.#entries.length > 0 && this.#entries[0].seq < keepFrom) {
+      const entry = this.#entries.shift()!
       this.#chars -= entry.text.length
       this.#evictedThrough = entry.seq
-      this.#head += 1
-    }
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
-      this.#entries.splice(0, this.#head)
-      this.#head = 0
     }
   }
 
