@@ -120,8 +120,9 @@ describe('PAUSE, RESUME, CANCEL reach the whole process group', () => {
 
   test('idle_timeout does not count paused time', async () => {
     const client = await TestClient.open(server.wsUrl)
-    // Waits on the wall clock, so it is done as soon as it resumes (a paused `sleep` may restart its full interval).
-    const script = 'import time\nprint("a", flush=True)\nend = time.time() + 0.8\nwhile time.time() < end: time.sleep(0.02)\nprint("b")'
+    // Waits for a wall-clock deadline set before "a", so it is done as soon as it resumes (a paused `sleep`
+    // may restart its full interval, and a deadline set after "a" could be set after the pause).
+    const script = 'import time\nend = time.time() + 0.8\nprint("a", flush=True)\nwhile time.time() < end: time.sleep(0.02)\nprint("b")'
     const { execution_id: id } = await client.execute({ argv: ['python3', '-c', script], idle_timeout: 0.6 })
     await client.waitFor((f) => f.method === 'process.output')
     await client.request('control', { type: 'PAUSE' })
