@@ -1,0 +1,224 @@
+/**
+ * @module remote-executor — an Executor that runs nothing itself: it forwards each execution to
+ * another cc-executor's `/v1` HTTP API and streams the events back (NDJSON over fetch). Used by the
+ * edge gateways (Workers, Deno, Bun). When the upstream stream breaks mid-execution it reconnects
+ * with `after_seq`, so subscribers see no gap and no duplicate.
+ */
+import type { ExecutionHandle, ExecutionState, Executor } from './executor.ts'
+import { ErrorCode, RpcError, type ErrorCode as Code } from './protocol/errors.ts'
+import { NdjsonParseStream } from './protocol/ndjson.ts'
+import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent, StartedParams } from './protocol/schemas.ts'
+
+export interface RemoteExecutorOptions {
+  /** Base URL of the upstream cc-executor, e.g. `http://10.0.0.5:8003`. */
+  url: string
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string
+  /** The fetch to use (defaults to the global one). */
+  fetch?: typeof fetch
+  /** Reconnection attempts after the stream breaks, with exponential back-off from `retryDelayMs`. */
+  retries?: number
+  retryDelayMs?: number
+  /**
+   * Seconds the upstream keeps an execution running while this gateway's stream to it is broken.
+   * The gateway cancels explicitly when its own clients leave, so this only covers lost streams.
+   */
+  upstreamGrace?: number
+}
+
+type RawEvent = { method?: string; params?: { seq?: number } }
+
+/**
+ * @example
+ * const executor = new RemoteExecutor({ url: env.EXECUTOR_URL, token: env.EXECUTOR_TOKEN })
+ * const app = createExecutorApp({ executor, upgradeWebSocket, runtime: 'workerd' })
+ */
+export class RemoteExecutor implements Executor {
+  readonly #options: Required<Omit<RemoteExecutorOptions, 'token'>> & { token?: string }
+  readonly #live = new Set<RemoteExecution>()
+
+  constructor({ url, token, fetch: fetchFn = globalThis.fetch.bind(globalThis), retries = 5, retryDelayMs = 100, upstreamGrace = 30 }: RemoteExecutorOptions) {
+    this.#options = { url: url.replace(/\/+$/, ''), token, fetch: fetchFn, retries, retryDelayMs, upstreamGrace }
+  }
+
+  async start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
+    const body = { ...params, detach_grace: Math.max(params.detach_grace ?? 0, this.#options.upstreamGrace) }
+    const response = await this.request('POST', '/v1/executions', body)
+    const events = eventsOf(response)
+    const first = await events.read()
+    if (first.done || first.value.method !== 'process.started') {
+      await events.cancel().catch(() => {})
+      throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor did not start the execution', { cause: 'no process.started' })
+    }
+    const execution = new RemoteExecution(this, params.execution_id, first.value as ExecutionEvent & { params: StartedParams }, events)
+    this.#live.add(execution)
+    void execution.completed.finally(() => this.#live.delete(execution))
+    return execution
+  }
+
+  async close(): Promise<void> {
+    const live = [...this.#live]
+    await Promise.all(live.map((e) => e.control('CANCEL').catch(() => {})))
+    await Promise.all(live.map((e) => e.completed))
+  }
+
+  get retries(): number {
+    return this.#options.retries
+  }
+
+  get retryDelayMs(): number {
+    return this.#options.retryDelayMs
+  }
+
+  /** One call to the upstream API; a JSON error body becomes the same RpcError it stands for. */
+  async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/x-ndjson, application/json' }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    if (this.#options.token) headers.authorization = `Bearer ${this.#options.token}`
+    let response: Response
+    try {
+      response = await this.#options.fetch(`${this.#options.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    } catch (error) {
+      throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor is unreachable', { cause: String((error as Error).message ?? error) })
+    }
+    if (response.ok) return response
+    let payload: { error?: { code?: number; message?: string; data?: unknown } } | undefined
+    try {
+      payload = await response.json()
+    } catch {
+      // Not one of ours (a proxy's error page): report the status.
+    }
+    const err = payload?.error
+    if (err && typeof err.code === 'number' && typeof err.message === 'string') throw new RpcError(err.code as Code, err.message, err.data)
+    throw new RpcError(ErrorCode.INTERNAL_ERROR, `The executor answered HTTP ${response.status}`)
+  }
+}
+
+type EventReader = ReadableStreamDefaultReader<RawEvent>
+
+function eventsOf(response: Response): EventReader {
+  if (!response.body) throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor sent no stream')
+  return response.body
+    .pipeThrough(new TextDecoderStream())
+    .pipeThrough(new NdjsonParseStream() as TransformStream<string, RawEvent>)
+    .getReader()
+}
+
+class RemoteExecution implements ExecutionHandle {
+  readonly id: string
+  readonly pid: number | null
+  readonly pgid: number | null
+  readonly command: string
+  readonly events: ReadableStream<ExecutionEvent>
+  readonly completed: Promise<CompletedEvent>
+  #state: ExecutionState = 'running'
+  #lastSeq: number
+  #reader: EventReader
+  #resolveCompleted!: (event: CompletedEvent) => void
+  readonly #executor: RemoteExecutor
+
+  constructor(executor: RemoteExecutor, id: string, started: ExecutionEvent & { params: StartedParams }, reader: EventReader) {
+    this.#executor = executor
+    this.id = id
+    this.pid = started.params.pid
+    this.pgid = started.params.pgid
+    this.command = started.params.command
+    this.#lastSeq = started.params.seq
+    this.#reader = reader
+    this.completed = new Promise((resolve) => (this.#resolveCompleted = resolve))
+    this.events = new ReadableStream<ExecutionEvent>(
+      {
+        start: (controller) => controller.enqueue(started),
+        // Pull-based: while subscribers are behind, the upstream body is not read, and TCP carries the back-pressure.
+        pull: (controller) => this.#pull(controller),
+        cancel: () => this.#reader.cancel().catch(() => {}),
+      },
+      { highWaterMark: 0 },
+    )
+  }
+
+  get state(): ExecutionState {
+    return this.#state
+  }
+
+  async control(type: ControlType): Promise<{ status: string }> {
+    if (this.#state === 'exited') throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${this.id} has already ended`)
+    const response = await this.#executor.request('POST', `/v1/executions/${encodeURIComponent(this.id)}/control`, { type })
+    return (await response.json()) as { status: string }
+  }
+
+  async write(data: string, eof: boolean): Promise<{ written: number }> {
+    const response = await this.#executor.request('POST', `/v1/executions/${encodeURIComponent(this.id)}/input`, { data, eof })
+    return (await response.json()) as { written: number }
+  }
+
+  /** Enqueues the next event with a new seq, reconnecting when the stream breaks before completion. */
+  async #pull(controller: ReadableStreamDefaultController<ExecutionEvent>): Promise<void> {
+    for (;;) {
+      let next: ReadableStreamReadResult<RawEvent>
+      try {
+        next = await this.#reader.read()
+      } catch {
+        next = { done: true, value: undefined }
+      }
+      if (next.done) {
+        await this.#reconnect(controller)
+        if (this.#state === 'exited') return
+        continue
+      }
+      const event = next.value as ExecutionEvent
+      // Ephemeral lines (heartbeat, process.status, process.gap) are the upstream's; this side makes its own.
+      if (typeof event.params?.seq !== 'number' || event.params.seq <= this.#lastSeq) continue
+      this.#lastSeq = event.params.seq
+      if (event.method === 'process.paused') this.#state = 'paused'
+      if (event.method === 'process.resumed') this.#state = 'running'
+      controller.enqueue(event)
+      if (event.method === 'process.completed') this.#end(controller, event)
+      return
+    }
+  }
+
+  async #reconnect(controller: ReadableStreamDefaultController<ExecutionEvent>): Promise<void> {
+    let lastError = 'the stream ended before process.completed'
+    for (let attempt = 0; attempt <= this.#executor.retries; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, this.#executor.retryDelayMs * 2 ** (attempt - 1)))
+      try {
+        const path = `/v1/executions/${encodeURIComponent(this.id)}/events?after_seq=${this.#lastSeq}`
+        this.#reader = eventsOf(await this.#executor.request('GET', path))
+        return
+      } catch (error) {
+        lastError = error instanceof Error ? error.message : String(error)
+        if (error instanceof RpcError && error.code === ErrorCode.NO_SUCH_PROCESS) break
+      }
+    }
+    // The upstream is gone for good: the record still ends, exactly once, and says why.
+    const event: CompletedEvent = {
+      jsonrpc: '2.0',
+      method: 'process.completed',
+      params: {
+        execution_id: this.id,
+        seq: this.#lastSeq + 1,
+        status: 'failed',
+        pid: this.pid,
+        pgid: this.pgid,
+        exit_code: null,
+        signal: null,
+        reason: `lost the connection to the executor: ${lastError}`,
+        execution_time: 0,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        dropped_bytes: 0,
+        transcript_sha256: null,
+      },
+    }
+    controller.enqueue(event)
+    this.#end(controller, event)
+  }
+
+  #end(controller: ReadableStreamDefaultController<ExecutionEvent>, event: CompletedEvent): void {
+    this.#state = 'exited'
+    this.#resolveCompleted(event)
+    controller.close()
+    void this.#reader.cancel().catch(() => {})
+  }
+}
