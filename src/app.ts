@@ -6,7 +6,7 @@
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
-import { ExecutionRegistry } from './executions/registry.ts'
+import { ExecutionRegistry, type ExecutionStore } from './executions/registry.ts'
 import { v1Routes } from './http/v1.ts'
 import type { Executor } from './executor.ts'
 import { silentLogger, type Logger } from './logger.ts'
@@ -52,6 +52,8 @@ export interface ExecutorAppOptions {
   runtime?: string
   limits?: Partial<ExecutorLimits>
   logger?: Logger
+  /** Transcripts and records beyond memory (the Node server's FileStore). Call `registry.restore()` before serving. */
+  store?: ExecutionStore
 }
 
 /** The app plus what its host needs to run it: graceful shutdown and live counts. */
@@ -85,6 +87,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     activityTimeout: limits.activityTimeout,
     detachGrace: limits.detachGrace,
     bufferBytes: limits.maxBufferSize,
+    store: options.store,
   })
   const sessions = new Set<Session>()
   const startedAt = Date.now()
@@ -142,7 +145,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       onError: (c) => c.json({ error: { code: ErrorCode.INVALID_REQUEST, message: `Request body larger than ${limits.wsMaxSize} bytes` } }, 413),
     }),
   )
-  app.route('/v1', v1Routes({ registry, heartbeatInterval: limits.heartbeatInterval }))
+  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval }))
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/health', (c) =>

@@ -22,6 +22,9 @@ export const ConfigSchema = z.object({
   MAX_BUFFER_SIZE: int(65_536).default(8 * 1024 * 1024),
   MAX_CHUNK_SIZE: int(1024).default(65_536),
   CC_EXECUTOR_SHELL: z.string().min(1).default('bash'),
+  CC_EXECUTOR_DATA_DIR: z.string().min(1).default('./data'),
+  RETENTION_HOURS: z.coerce.number().finite().positive().default(168),
+  MAX_RECORDS: int(1).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 

@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { createExecutorApp, type ExecutorApp } from '../../src/index.ts'
 import type { Config } from './config.ts'
+import { FileStore } from './file-store.ts'
 import { LocalExecutor } from './local-executor.ts'
 import { nodeChannel } from './websocket.ts'
 
@@ -28,6 +29,11 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     queueBytes: Math.floor(config.MAX_BUFFER_SIZE / 8),
     maxChunk: config.MAX_CHUNK_SIZE,
   })
+  const store = FileStore.open(config.CC_EXECUTOR_DATA_DIR, {
+    retentionHours: config.RETENTION_HOURS,
+    maxRecords: config.MAX_RECORDS,
+    logger,
+  })
   const highWater = Math.floor(config.MAX_BUFFER_SIZE / 4)
   const app = createExecutorApp({
     executor,
@@ -36,6 +42,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
       nodeChannel(ws, { highWater, lowWater: highWater / 4, pingIntervalMs: config.WEBSOCKET_HEARTBEAT_INTERVAL * 1000 }),
     runtime: 'node',
     logger,
+    store,
     limits: {
       maxSessions: config.MAX_SESSIONS,
       wsMaxSize: config.WS_MAX_SIZE,
@@ -45,6 +52,8 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
       maxBufferSize: config.MAX_BUFFER_SIZE,
     },
   })
+  await app.registry.restore()
+  const pruning = setInterval(() => store.prune(), 3_600_000).unref()
   // maxPayload makes ws close an oversized frame with 1009 before it is buffered whole.
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_SIZE })
   const server = await new Promise<ServerType>((resolve) => {
@@ -57,6 +66,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
   const close = () =>
     (closing ??= (async () => {
       server.close()
+      clearInterval(pruning)
       await app.shutdown()
       for (const client of wss.clients) client.close(1001, 'server shutting down')
       if ('closeAllConnections' in server) server.closeAllConnections()

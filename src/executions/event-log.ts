@@ -39,14 +39,18 @@ export class EventLog {
     return this.#ended
   }
 
-  append(event: ExecutionEvent): LogEntry {
-    const text = JSON.stringify(event)
+  append(event: ExecutionEvent, text = JSON.stringify(event)): LogEntry {
     const entry = { seq: event.params.seq, event, text, offset: this.#total }
     this.#entries.push(entry)
     this.#chars += text.length
     this.#total += text.length
     this.#wake()
     return entry
+  }
+
+  /** Starts an empty log at `seq`: the events up to it exist only elsewhere (a transcript). */
+  skipTo(seq: number): void {
+    this.#evictedThrough = seq
   }
 
   /** No event will follow (the completion was appended, or the source failed). */

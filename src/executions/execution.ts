@@ -1,14 +1,16 @@
 /**
  * @module executions/execution — one execution as the server sees it: the executor's handle, the
- * log of its events, and its subscribers. Each subscriber reads the log at its own cursor, so a
- * slow one never holds a fast one back; with the lossless policy the log stops reading from the
- * executor once the slowest subscriber is `maxLag` characters behind, and the child blocks.
+ * log of its events, its transcript, and its subscribers. Each subscriber reads at its own cursor:
+ * from memory while it keeps up, from the transcript when it has fallen behind what memory holds.
+ * Lossless back-pressure stops reading from the executor while every subscriber is `maxLag`
+ * characters behind (without a transcript: while the slowest one is), and the child blocks.
  */
-import type { ExecutionHandle, ExecutionState } from '../executor.ts'
+import type { ExecutionHandle } from '../executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { notification } from '../protocol/jsonrpc.ts'
 import type { CompletedEvent, ExecutionEvent, StatusParams } from '../protocol/schemas.ts'
 import { EventLog } from './event-log.ts'
+import type { ExecutionRecord, ExecutionStore, TranscriptWriter } from './store.ts'
 
 /** Where an execution's events go. `deliver` returns a promise while the subscriber is congested. */
 export interface Subscriber {
@@ -19,29 +21,18 @@ export interface Subscriber {
   end?(): void
 }
 
-export interface ExecutionRecord {
-  id: string
-  execution_id: string
-  command: string
-  state: ExecutionState
-  pid: number | null
-  pgid: number | null
-  started_at: string
-  ended_at: string | null
-  status: CompletedEvent['params']['status'] | 'running' | 'paused'
-  exit_code: number | null
-  last_seq: number
-  subscribers: number
-}
-
 export interface ExecutionOptions {
   /** Milliseconds the execution outlives its last subscriber; Infinity for a detached one. */
   detachGraceMs: number
   activityMs: number
-  /** Characters the slowest subscriber may fall behind before reading stops (lossless policy). */
+  /** Characters a subscriber may fall behind before reading stops. */
   maxLag: number
-  /** Characters of history kept for replay beyond what subscribers still need. */
+  /** Characters of history kept in memory beyond what subscribers still need. */
   retain: number
+  /** Who started it (a session id, or "http"). */
+  startedBy: string
+  store?: ExecutionStore
+  transcript?: TranscriptWriter
 }
 
 class Subscription {
@@ -54,12 +45,13 @@ class Subscription {
 
 export class Execution {
   readonly handle: ExecutionHandle
-  readonly startedAt = new Date()
+  readonly startedAt: Date
+  readonly startedBy: string
   endedAt: Date | null = null
   completion: CompletedEvent | undefined
-  /** Resolves once every event has been read from the executor. */
+  /** Resolves once every event has been read from the executor (and the record is stored). */
   readonly done: Promise<void>
-  readonly #log: EventLog
+  readonly #log = new EventLog()
   readonly #subscriptions = new Map<Subscriber, Subscription>()
   readonly #options: ExecutionOptions
   #lastActivity = performance.now()
@@ -67,17 +59,47 @@ export class Execution {
   #graceTimer: ReturnType<typeof setTimeout> | undefined
   #opened = false
   #resolveDone!: () => void
-  /** Characters of history kept beyond what subscribers still need. */
   #retain: number
-  /** Set while the pump waits for the slowest subscriber. */
+  #deliveredWaiters: (() => void)[] = []
+  /** Set while the pump waits for a subscriber to catch up. */
   #progress: (() => void) | undefined
+  /** A finished execution of an earlier run: its record, and events only on disk. */
+  #stored: ExecutionRecord | undefined
 
-  constructor(handle: ExecutionHandle, options: ExecutionOptions) {
+  constructor(handle: ExecutionHandle, options: ExecutionOptions, startedAt = new Date()) {
     this.handle = handle
     this.#options = options
     this.#retain = options.retain
-    this.#log = new EventLog()
+    this.startedAt = startedAt
+    this.startedBy = options.startedBy
     this.done = new Promise((resolve) => (this.#resolveDone = resolve))
+  }
+
+  /** An execution from an earlier run of the server, replayed from its transcript. */
+  static restore(record: ExecutionRecord, store: ExecutionStore): Execution {
+    const handle: ExecutionHandle = {
+      id: record.id,
+      pid: record.pid,
+      pgid: record.pgid,
+      command: record.command,
+      state: 'exited',
+      events: new ReadableStream({ start: (c) => c.close() }),
+      control: () => Promise.reject(new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${record.id} has already ended`)),
+      write: () => Promise.reject(new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${record.id} has already ended`)),
+      completed: new Promise(() => {}),
+    }
+    const execution = new Execution(
+      handle,
+      { detachGraceMs: Infinity, activityMs: Infinity, maxLag: 0, retain: 0, startedBy: record.started_by, store },
+      new Date(record.started_at),
+    )
+    execution.#stored = record
+    execution.endedAt = record.ended_at ? new Date(record.ended_at) : null
+    execution.#log.skipTo(record.last_seq)
+    execution.#log.end()
+    execution.#opened = true
+    execution.#resolveDone()
+    return execution
   }
 
   get id(): string {
@@ -86,6 +108,10 @@ export class Execution {
 
   get lastSeq(): number {
     return this.#log.lastSeq
+  }
+
+  get ended(): boolean {
+    return this.completion !== undefined || this.#stored !== undefined
   }
 
   get subscriberCount(): number {
@@ -102,7 +128,7 @@ export class Execution {
 
   /**
    * Adds a subscriber that receives every event with seq > afterSeq, then live events, in order.
-   * Events no longer held are announced with process.gap, never skipped silently.
+   * Events neither in memory nor in a transcript are announced with process.gap, never skipped silently.
    */
   subscribe(subscriber: Subscriber, afterSeq = 0): void {
     if (this.#subscriptions.has(subscriber)) return
@@ -120,7 +146,8 @@ export class Execution {
     subscription.active = false
     this.#subscriptions.delete(subscriber)
     this.#progress?.()
-    if (this.#subscriptions.size > 0 || this.completion) return
+    if (this.#subscriptions.size === 0 && this.#log.ended) for (const wake of this.#deliveredWaiters.splice(0)) wake()
+    if (this.#subscriptions.size > 0 || this.ended) return
     const cancel = () => {
       this.#graceTimer = undefined
       if (this.#subscriptions.size === 0 && !this.completion) this.handle.control('CANCEL').catch(() => {})
@@ -130,27 +157,42 @@ export class Execution {
     else if (Number.isFinite(grace)) this.#graceTimer = setTimeout(cancel, grace)
   }
 
+  /** Resolves once every event was read and every subscriber has received all of them. */
+  async delivered(): Promise<void> {
+    await this.done
+    if (this.#subscriptions.size > 0) await new Promise<void>((resolve) => this.#deliveredWaiters.push(resolve))
+  }
+
   /** The handle, for control and input; -32002 once the execution has ended. */
   running(): ExecutionHandle {
-    if (this.completion || this.handle.state === 'exited') {
+    if (this.ended || this.handle.state === 'exited') {
       throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${this.id} has already ended`)
     }
     return this.handle
   }
 
   record(): ExecutionRecord {
+    if (this.#stored) return { ...this.#stored, subscribers: this.#subscriptions.size }
     const c = this.completion?.params
     return {
       id: this.id,
       execution_id: this.id,
       command: this.handle.command,
       state: this.handle.state,
+      status: c?.status ?? (this.handle.state === 'paused' ? 'paused' : 'running'),
       pid: this.handle.pid,
       pgid: this.handle.pgid,
+      started_by: this.startedBy,
       started_at: this.startedAt.toISOString(),
       ended_at: this.endedAt?.toISOString() ?? null,
-      status: c?.status ?? (this.handle.state === 'paused' ? 'paused' : 'running'),
       exit_code: c?.exit_code ?? null,
+      signal: c?.signal ?? null,
+      reason: c?.reason ?? null,
+      execution_time: c?.execution_time ?? null,
+      stdout_bytes: c?.stdout_bytes ?? null,
+      stderr_bytes: c?.stderr_bytes ?? null,
+      dropped_bytes: c?.dropped_bytes ?? null,
+      transcript_sha256: c?.transcript_sha256 ?? null,
       last_seq: this.lastSeq,
       subscribers: this.#subscriptions.size,
     }
@@ -162,19 +204,23 @@ export class Execution {
    */
   shrink(chars: number): void {
     this.#retain = chars
-    this.#log.trim(this.#slowestCursor(), chars)
+    this.#log.trim(this.#keepFrom(), chars)
   }
 
   async #pump(): Promise<void> {
     const reader = this.handle.events.getReader()
+    const transcript = this.#options.transcript
     try {
       for (;;) {
         const { value: event, done } = await reader.read()
         if (done) break
         if (event.method === 'process.output') this.#lastActivity = performance.now()
         if (event.method === 'process.completed') this.#finish(event)
-        this.#log.append(event)
-        this.#log.trim(this.#slowestCursor(), this.#retain)
+        const text = JSON.stringify(event)
+        const written = transcript?.append(text)
+        if (written) await written.catch((error: unknown) => this.#transcriptFailed(error))
+        this.#log.append(event, text)
+        this.#log.trim(this.#keepFrom(), this.#retain)
         while (this.#lagging()) await new Promise<void>((resolve) => (this.#progress = resolve))
         this.#progress = undefined
       }
@@ -185,6 +231,7 @@ export class Execution {
     } finally {
       reader.releaseLock()
       this.#log.end()
+      await transcript?.finish(this.record()).catch((error: unknown) => this.#transcriptFailed(error))
       this.#resolveDone()
     }
   }
@@ -196,9 +243,7 @@ export class Execution {
       const entry = log.get(subscription.cursor)
       if (!entry) {
         if (subscription.cursor < log.firstSeq) {
-          const params = { execution_id: this.id, from_seq: subscription.cursor, to_seq: log.firstSeq - 1 }
-          subscriber.notify(notification('process.gap', params))
-          subscription.cursor = log.firstSeq
+          await this.#catchUp(subscription, log.firstSeq - 1)
           continue
         }
         if (log.ended) break
@@ -215,19 +260,62 @@ export class Execution {
       subscription.active = false
       this.#subscriptions.delete(subscriber)
       subscriber.end?.()
-      log.trim(this.#slowestCursor(), this.#retain)
+      log.trim(this.#keepFrom(), this.#retain)
+    }
+    if (this.#subscriptions.size === 0 && log.ended) for (const wake of this.#deliveredWaiters.splice(0)) wake()
+  }
+
+  /** Delivers events no longer in memory from the transcript; what is not there either is a gap. */
+  async #catchUp(subscription: Subscription, toSeq: number): Promise<void> {
+    const { subscriber } = subscription
+    const store = this.#options.store
+    if (store) {
+      try {
+        for await (const text of store.read(this.id, subscription.cursor, toSeq)) {
+          if (!subscription.active) return
+          const event = JSON.parse(text) as ExecutionEvent
+          if (event.params.seq !== subscription.cursor) break
+          subscription.cursor += 1
+          const congested = subscriber.deliver(event, text)
+          if (congested) await congested
+        }
+      } catch {
+        // An unreadable transcript: what could not be read is reported as a gap below.
+      }
+    }
+    if (subscription.active && subscription.cursor <= toSeq) {
+      subscriber.notify(notification('process.gap', { execution_id: this.id, from_seq: subscription.cursor, to_seq: toSeq }))
+      subscription.cursor = toSeq + 1
     }
   }
 
-  #slowestCursor(): number {
+  /** What memory must keep: what the fastest subscriber still needs (with a transcript), else the slowest. */
+  #keepFrom(): number {
+    return this.#options.store ? this.#fastest() : this.#slowest()
+  }
+
+  #slowest(): number {
     let slowest = Infinity
     for (const s of this.#subscriptions.values()) slowest = Math.min(slowest, s.cursor)
     return slowest
   }
 
+  #fastest(): number {
+    let fastest = 0
+    for (const s of this.#subscriptions.values()) fastest = Math.max(fastest, s.cursor)
+    return fastest === 0 ? Infinity : fastest
+  }
+
+  /** Back-pressure: with a transcript, slow subscribers read from disk and only the fastest one counts. */
   #lagging(): boolean {
-    const slowest = this.#slowestCursor()
-    return slowest !== Infinity && this.#log.charsFrom(slowest) > this.#options.maxLag
+    if (this.#subscriptions.size === 0) return false
+    const cursor = this.#options.store ? this.#fastest() : this.#slowest()
+    return this.#log.charsFrom(cursor) > this.#options.maxLag
+  }
+
+  #transcriptFailed(error: unknown): void {
+    const text = notification('process.error', { execution_id: this.id, error: `transcript write failed: ${String(error)}` })
+    for (const subscriber of this.#subscriptions.keys()) subscriber.notify(text)
   }
 
   #finish(event: CompletedEvent | undefined): void {

@@ -2,9 +2,11 @@
 import type { ExecutionHandle, Executor } from '../executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { ExecuteParams } from '../protocol/schemas.ts'
-import { Execution, type ExecutionRecord } from './execution.ts'
+import { Execution } from './execution.ts'
+import type { ExecutionRecord, ExecutionStore } from './store.ts'
 
-export { Execution, type ExecutionRecord, type Subscriber } from './execution.ts'
+export { Execution, type Subscriber } from './execution.ts'
+export type { ExecutionRecord, ExecutionStore, TranscriptWriter } from './store.ts'
 
 export interface RegistryOptions {
   executor: Executor
@@ -16,6 +18,8 @@ export interface RegistryOptions {
   keepFinished?: number
   /** Output characters held per execution (MAX_BUFFER_SIZE): a quarter for lag, an eighth for replay. */
   bufferBytes?: number
+  /** Transcripts and records beyond memory; without one, replay reaches only as far as memory. */
+  store?: ExecutionStore
 }
 
 /** History a finished execution keeps in memory for a late replay. */
@@ -31,9 +35,11 @@ export class ExecutionRegistry {
   readonly #detachGrace: number
   readonly #keepFinished: number
   readonly #bufferBytes: number
+  readonly #store: ExecutionStore | undefined
 
-  constructor({ executor, activityTimeout = 30, detachGrace = 0, keepFinished = 1000, bufferBytes = 8 * 1024 * 1024 }: RegistryOptions) {
+  constructor({ executor, activityTimeout = 30, detachGrace = 0, keepFinished = 1000, bufferBytes = 8 * 1024 * 1024, store }: RegistryOptions) {
     this.#executor = executor
+    this.#store = store
     this.#bufferBytes = bufferBytes
     this.#activityMs = activityTimeout * 1000
     this.#detachGrace = detachGrace
@@ -48,7 +54,7 @@ export class ExecutionRegistry {
    * Starts an execution; call `open()` on the result once the caller's reply is on its way.
    * A detached execution runs until it ends by itself, whoever watches it.
    */
-  async start(params: ExecuteParams, { detached = false } = {}): Promise<Execution> {
+  async start(params: ExecuteParams, { detached = false, startedBy = 'http' } = {}): Promise<Execution> {
     const id = params.execution_id ?? crypto.randomUUID()
     if (this.#live.has(id) || this.#finished.has(id) || this.#starting.has(id)) {
       throw new RpcError(ErrorCode.INVALID_PARAMS, `execution_id ${id} is already in use`)
@@ -61,15 +67,36 @@ export class ExecutionRegistry {
     } finally {
       this.#starting.delete(id)
     }
-    const execution = new Execution(handle, {
+    const options = {
       detachGraceMs: detached ? Infinity : (params.detach_grace ?? this.#detachGrace) * 1000,
       activityMs: this.#activityMs,
       maxLag: this.#bufferBytes / 4,
       retain: this.#bufferBytes / 8,
-    })
+      startedBy,
+      store: this.#store,
+    }
+    let execution = new Execution(handle, options)
+    if (this.#store) {
+      try {
+        const transcript = await this.#store.create(execution.record())
+        execution = new Execution(handle, { ...options, transcript }, execution.startedAt)
+      } catch (error) {
+        // No transcript, no run: an execution whose output cannot be recorded is not started.
+        await handle.control('KILL').catch(() => {})
+        throw new RpcError(ErrorCode.INTERNAL_ERROR, 'Cannot create the transcript', { cause: String(error) })
+      }
+    }
     this.#live.set(id, execution)
     void execution.done.then(() => this.#retire(execution))
     return execution
+  }
+
+  /** Loads the records of earlier runs from the store (call once, before serving). */
+  async restore(): Promise<void> {
+    if (!this.#store) return
+    for (const record of await this.#store.records()) {
+      if (!this.get(record.id)) this.#remember(Execution.restore(record, this.#store))
+    }
   }
 
   get(id: string): Execution | undefined {
@@ -92,15 +119,19 @@ export class ExecutionRegistry {
     const live = [...this.#live.values()]
     for (const e of live) e.open()
     await Promise.all(live.map((e) => e.handle.control('CANCEL').catch(() => {})))
-    // `done` also covers delivery: subscribers hear of the completion before their sockets close.
-    await Promise.all(live.map((e) => e.done))
+    // Subscribers hear of the completion before their sockets close.
+    await Promise.all(live.map((e) => e.delivered()))
     await this.#executor.close?.()
   }
 
   #retire(execution: Execution): void {
     this.#live.delete(execution.id)
-    this.#finished.set(execution.id, execution)
     execution.shrink(FINISHED_RETAIN)
+    this.#remember(execution)
+  }
+
+  #remember(execution: Execution): void {
+    this.#finished.set(execution.id, execution)
     for (const id of this.#finished.keys()) {
       if (this.#finished.size <= this.#keepFinished) break
       this.#finished.delete(id)

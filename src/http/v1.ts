@@ -4,13 +4,14 @@
  * `{"error":{"code","message"}}` with the JSON-RPC code and a fitting HTTP status.
  */
 import { Hono, type Context } from 'hono'
-import type { ExecutionRegistry } from '../executions/registry.ts'
+import type { ExecutionRegistry, ExecutionStore } from '../executions/registry.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { ControlParams, HttpExecuteBody, InputParams, parseParams } from '../protocol/schemas.ts'
 import { CONTENT_TYPE, eventStream, type StreamFormat } from './event-stream.ts'
 
 export interface V1Options {
   registry: ExecutionRegistry
+  store?: ExecutionStore
   /** Seconds between heartbeat lines on a quiet stream. */
   heartbeatInterval: number
 }
@@ -36,7 +37,7 @@ function cursorOf(c: Context): number {
   return n
 }
 
-export function v1Routes({ registry, heartbeatInterval }: V1Options): Hono {
+export function v1Routes({ registry, store, heartbeatInterval }: V1Options): Hono {
   const heartbeatMs = heartbeatInterval * 1000
   const stream = (c: Context, body: ReadableStream<Uint8Array>, format: StreamFormat, headers: Record<string, string> = {}) =>
     c.body(body, 200, { 'content-type': CONTENT_TYPE[format], 'cache-control': 'no-cache', 'x-accel-buffering': 'no', ...headers })
@@ -61,6 +62,26 @@ export function v1Routes({ registry, heartbeatInterval }: V1Options): Hono {
       const execution = registry.lookup(c.req.param('id'))
       const format = formatOf(c)
       return stream(c, eventStream(execution, { format, afterSeq: cursorOf(c), heartbeatMs }), format)
+    })
+    .get('/executions/:id/transcript', (c) => {
+      const execution = registry.lookup(c.req.param('id'))
+      if (!store) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, 'This server keeps no transcripts')
+      const lines = store.read(execution.id, 1)[Symbol.asyncIterator]()
+      const encoder = new TextEncoder()
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const next = await lines.next()
+          if (next.done) controller.close()
+          else controller.enqueue(encoder.encode(`${next.value}\n`))
+        },
+        async cancel() {
+          await lines.return?.()
+        },
+      })
+      const hashes = execution.record().transcript_sha256
+      const headers: Record<string, string> = { 'content-type': CONTENT_TYPE.ndjson }
+      if (hashes) headers['x-transcript-sha256'] = `stdout=${hashes.stdout}, stderr=${hashes.stderr}`
+      return c.body(body, 200, headers)
     })
     .post('/executions/:id/control', async (c) => {
       const execution = registry.lookup(c.req.param('id'))

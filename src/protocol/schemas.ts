@@ -72,6 +72,13 @@ export type InputParams = v.InferOutput<typeof InputParams>
 
 export const ExecutionRef = v.object({ execution_id: v.optional(ExecutionId) })
 
+export const DetachParams = v.object({ execution_id: ExecutionId })
+
+export const AttachParams = v.object({
+  execution_id: ExecutionId,
+  after_seq: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+})
+
 /** The JSON-RPC 2.0 request envelope (a request without `id` is a notification). */
 export const RequestEnvelope = v.object({
   jsonrpc: v.literal('2.0', 'jsonrpc must be "2.0"'),

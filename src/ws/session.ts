@@ -9,6 +9,8 @@ import * as rpc from '../protocol/jsonrpc.ts'
 import {
   ControlParams,
   ExecuteParams,
+  AttachParams,
+  DetachParams,
   ExecutionRef,
   InputParams,
   parseParams,
@@ -21,7 +23,7 @@ export interface SocketChannel {
   close(code: number, reason: string): void
 }
 
-export const CAPABILITIES = ['execute', 'control', 'stream', 'heartbeat', 'input'] as const
+export const CAPABILITIES = ['execute', 'control', 'stream', 'heartbeat', 'attach', 'input'] as const
 
 export interface SessionOptions {
   registry: ExecutionRegistry
@@ -31,7 +33,9 @@ export interface SessionOptions {
   logger: Logger
 }
 
-type Handler = (params: unknown) => Promise<unknown> | unknown
+/** A method's result, and what must happen only once the result is on its way (events that follow it). */
+type Reply = { result: unknown; after?: () => void }
+type Handler = (params: unknown) => Promise<Reply> | Reply
 
 export class Session {
   readonly id = crypto.randomUUID()
@@ -46,13 +50,27 @@ export class Session {
   #closed = false
   readonly #methods: Record<string, Handler> = {
     execute: (p) => this.#execute(p),
-    control: (p) => this.#control(p),
-    input: (p) => this.#input(p),
-    status: (p) => this.#execution(parseParams(ExecutionRef, p).execution_id).record(),
-    list: () => ({ executions: this.#registry.list() }),
-    ping: () => ({ pong: Date.now() / 1000 }),
+    control: async (p) => {
+      const { type, execution_id } = parseParams(ControlParams, p)
+      return { result: await this.#execution(execution_id).running().control(type) }
+    },
+    input: async (p) => {
+      const { data, eof, execution_id } = parseParams(InputParams, p)
+      return { result: await this.#execution(execution_id).running().write(data, eof) }
+    },
+    attach: (p) => this.#attach(p),
+    detach: (p) => {
+      const execution = this.#registry.lookup(parseParams(DetachParams, p).execution_id)
+      const subscriber = this.#subscriptions.get(execution)
+      if (subscriber) execution.unsubscribe(subscriber)
+      this.#subscriptions.delete(execution)
+      return { result: { status: 'detached' } }
+    },
+    status: (p) => ({ result: this.#execution(parseParams(ExecutionRef, p).execution_id).record() }),
+    list: () => ({ result: { executions: this.#registry.list() } }),
+    ping: () => ({ result: { pong: Date.now() / 1000 } }),
     // A client's pong is accepted and ignored: liveness is the transport's ping frames' job.
-    pong: () => null,
+    pong: () => ({ result: null }),
   }
 
   constructor(channel: SocketChannel, options: SessionOptions) {
@@ -79,10 +97,9 @@ export class Session {
     const handler = Object.hasOwn(this.#methods, method) ? this.#methods[method] : undefined
     try {
       if (!handler) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, `Method not found: ${method}`)
-      const value = await handler(params)
-      if (id !== undefined) this.#reply(rpc.result(id, value))
-      // Events flow only now, so that the execute result precedes every notification.
-      if (method === 'execute') this.#current?.open()
+      const { result, after } = await handler(params)
+      if (id !== undefined) this.#reply(rpc.result(id, result))
+      after?.()
     } catch (error) {
       const err = toRpcError(error)
       if (err.code === ErrorCode.INTERNAL_ERROR) this.#options.logger.error({ err: error, method, session_id: this.id }, 'request failed')
@@ -104,31 +121,31 @@ export class Session {
     if (!this.#closed) void this.#channel.send(text)
   }
 
-  async #execute(raw: unknown): Promise<unknown> {
+  async #execute(raw: unknown): Promise<Reply> {
     const params = parseParams(ExecuteParams, raw)
     if (this.#starting || (this.#current && !this.#current.completion)) {
       throw new RpcError(ErrorCode.INVALID_PARAMS, 'A process is already running')
     }
     this.#starting = true
     try {
-      const execution = await this.#registry.start(params)
+      const execution = await this.#registry.start(params, { startedBy: this.id })
       this.#current = execution
-      this.#subscribe(execution)
+      this.#subscribe(execution, 0)
       const { id, pid, pgid } = execution.handle
-      return { status: 'started', execution_id: id, pid, pgid }
+      // Events flow only once the result is sent, so that it precedes every notification.
+      return { result: { status: 'started', execution_id: id, pid, pgid }, after: () => execution.open() }
     } finally {
       this.#starting = false
     }
   }
 
-  async #control(raw: unknown): Promise<unknown> {
-    const { type, execution_id } = parseParams(ControlParams, raw)
-    return this.#execution(execution_id).running().control(type)
-  }
-
-  async #input(raw: unknown): Promise<unknown> {
-    const { data, eof, execution_id } = parseParams(InputParams, raw)
-    return this.#execution(execution_id).running().write(data, eof)
+  /** Watches another execution (or re-attaches to one): replay after `after_seq`, then live events. */
+  #attach(raw: unknown): Reply {
+    const { execution_id, after_seq } = parseParams(AttachParams, raw)
+    const execution = this.#registry.lookup(execution_id)
+    const state = execution.ended ? 'exited' : execution.handle.state
+    if (this.#subscriptions.has(execution)) return { result: { status: 'attached', state } }
+    return { result: { status: 'attached', state }, after: () => this.#subscribe(execution, after_seq) }
   }
 
   /** The named execution, or this session's current one. */
@@ -138,13 +155,13 @@ export class Session {
     throw new RpcError(ErrorCode.NO_SUCH_PROCESS, 'No process is running in this session')
   }
 
-  #subscribe(execution: Execution): void {
+  #subscribe(execution: Execution, afterSeq: number): void {
     const subscriber: Subscriber = {
       deliver: (_event, text) => (this.#closed ? undefined : this.#channel.send(text)),
       notify: (text) => this.#reply(text),
       end: () => this.#subscriptions.delete(execution),
     }
     this.#subscriptions.set(execution, subscriber)
-    execution.subscribe(subscriber)
+    execution.subscribe(subscriber, afterSeq)
   }
 }

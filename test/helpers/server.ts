@@ -1,6 +1,9 @@
 /** Starts the real Node server (`adapters/node/main.ts`) as a child process on port 0. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
@@ -12,6 +15,8 @@ export interface RunningServer {
   url: string
   wsUrl: string
   child: ChildProcess
+  /** Where this server keeps transcripts and records (a fresh temporary directory unless given). */
+  dataDir: string
   /** Every log line the server printed (parsed pino JSON). */
   logs: Record<string, unknown>[]
   /** Sends a signal and waits for the server to exit; resolves with its exit code. */
@@ -19,9 +24,10 @@ export interface RunningServer {
 }
 
 export async function startServer(env: Record<string, string> = {}, args: string[] = []): Promise<RunningServer> {
+  const dataDir = env.CC_EXECUTOR_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'cc-executor-data-'))
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', CC_EXECUTOR_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const logs: Record<string, unknown>[] = []
@@ -45,6 +51,7 @@ export async function startServer(env: Record<string, string> = {}, args: string
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws/mcp`,
     child,
+    dataDir,
     logs,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode

@@ -1,0 +1,47 @@
+/**
+ * @module executions/store — where executions are kept beyond memory: one transcript per execution
+ * (every event, in seq order, appended before it is sent) and one record. The Node server keeps them
+ * in files under CC_EXECUTOR_DATA_DIR; an app without a store keeps recent events in memory only.
+ */
+import type { CompletedParams } from '../protocol/schemas.ts'
+
+/** What is known of an execution, live or finished; also what `list` and `status` return. */
+export interface ExecutionRecord {
+  id: string
+  execution_id: string
+  command: string
+  state: 'running' | 'paused' | 'exited'
+  status: CompletedParams['status'] | 'running' | 'paused'
+  pid: number | null
+  pgid: number | null
+  /** Who started it: a WebSocket session id, or "http". */
+  started_by: string
+  started_at: string
+  ended_at: string | null
+  exit_code: number | null
+  signal: string | null
+  reason: string | null
+  execution_time: number | null
+  stdout_bytes: number | null
+  stderr_bytes: number | null
+  dropped_bytes: number | null
+  transcript_sha256: CompletedParams['transcript_sha256']
+  last_seq: number
+  subscribers: number
+}
+
+export interface TranscriptWriter {
+  /** Appends one event's JSON text; resolves once it is written (before the event is sent). */
+  append(text: string): void | Promise<void>
+  /** Stores the final record and closes the transcript. */
+  finish(record: ExecutionRecord): Promise<void>
+}
+
+export interface ExecutionStore {
+  /** Starts the transcript and record of a new execution. */
+  create(record: ExecutionRecord): Promise<TranscriptWriter>
+  /** The transcript's event lines (JSON text) with seq >= fromSeq and seq <= toSeq, in order. */
+  read(id: string, fromSeq: number, toSeq?: number): AsyncIterable<string>
+  /** Records of finished executions, oldest first (after a restart: those of earlier runs). */
+  records(): Promise<ExecutionRecord[]>
+}

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { after, before, describe, test } from 'node:test'
+import { verifyTranscript, type ExecutionEvent } from '../src/index.ts'
+import { TestClient } from './helpers/client.ts'
+import { readNdjson } from './helpers/http.ts'
+import { eventually, groupMembers, sleep } from './helpers/proc.ts'
+import { startServer, type RunningServer } from './helpers/server.ts'
+
+const COUNTER = 'for i in $(seq 1 400); do echo "line $i"; sleep 0.005; done'
+const expectedLines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join('')
+
+let server: RunningServer
+before(async () => {
+  server = await startServer()
+})
+after(async () => {
+  await server.stop()
+})
+
+describe('executions that outlive a connection', () => {
+  test('a client killed mid-stream re-attaches with after_seq: the joined output is exact and seq contiguous', async () => {
+    const first = await TestClient.open(server.wsUrl)
+    const { execution_id: id } = await first.execute({ command: COUNTER, detach_grace: 10 })
+    await first.waitFor((f) => f.method === 'process.output' && f.params.data.includes('line 50\n'))
+    first.ws.terminate()
+    const received = first.events(id)
+    const lastSeq = received.at(-1)!.params.seq
+    await sleep(300) // output goes on while nobody watches
+
+    const second = await TestClient.open(server.wsUrl)
+    const attached = await second.request('attach', { execution_id: id, after_seq: lastSeq })
+    assert.equal(attached.result.status, 'attached')
+    assert.equal(attached.result.state, 'running')
+    await second.completion(id)
+    const all = [...received, ...second.events(id)]
+    assert.deepEqual(all.map((e) => e.params.seq), all.map((_, i) => i + 1))
+    const stdout = all.filter((e) => e.method === 'process.output').map((e) => e.params.data).join('')
+    assert.equal(stdout, expectedLines(400))
+    assert.equal((await verifyTranscript(all as ExecutionEvent[])).ok, true)
+    await second.close()
+  })
+
+  test('attach replays a finished execution from its transcript, and reports state exited', async () => {
+    const a = await TestClient.open(server.wsUrl)
+    const { id } = await a.run({ command: 'seq 1 3' })
+    const b = await TestClient.open(server.wsUrl)
+    const attached = await b.request('attach', { execution_id: id })
+    assert.equal(attached.result.state, 'exited')
+    await b.completion(id)
+    assert.deepEqual(b.events(id).map((e) => e.params.seq), a.events(id).map((e) => e.params.seq))
+    const unknown = await b.request('attach', { execution_id: 'no-such-execution' })
+    assert.equal(unknown.error?.code, -32002)
+    await Promise.all([a.close(), b.close()])
+  })
+
+  test('detach stops the events for that session only; list and status show the record', async () => {
+    const a = await TestClient.open(server.wsUrl)
+    const { execution_id: id } = await a.execute({ command: COUNTER })
+    const b = await TestClient.open(server.wsUrl)
+    await b.request('attach', { execution_id: id })
+    await b.waitFor((f) => f.method === 'process.output')
+    const detached = await b.request('detach', { execution_id: id })
+    assert.deepEqual(detached.result, { status: 'detached' })
+    const seen = b.events(id).length
+    await a.completion(id)
+    await sleep(50)
+    assert.equal(b.events(id).length, seen, 'no events after detach')
+    const status = await b.request('status', { execution_id: id })
+    assert.equal(status.result.status, 'completed')
+    assert.equal(status.result.started_by, a.frames[0].params.session_id)
+    assert.equal(status.result.stdout_bytes, expectedLines(400).length)
+    assert.equal(typeof status.result.transcript_sha256.stdout, 'string')
+    await Promise.all([a.close(), b.close()])
+  })
+
+  test('two watchers, one ten times slower: both get everything, and the fast one is not held back', async () => {
+    const fast = await TestClient.open(server.wsUrl)
+    const total = 40 * 1024 * 1024
+    const { execution_id: id } = await fast.execute({ command: `head -c ${total} /dev/zero | tr '\\0' s | fold -w 99`, detach_grace: 5 })
+    const slow = await TestClient.open(server.wsUrl)
+    await slow.request('attach', { execution_id: id })
+    // The slow watcher reads in bursts: paused nine tenths of the time.
+    const throttle = setInterval(() => {
+      slow.ws.resume()
+      setTimeout(() => slow.ws.pause(), 10)
+    }, 100)
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) / 1024
+    const baseline = rss()
+    let peak = baseline
+    const sampler = setInterval(() => (peak = Math.max(peak, rss())), 50)
+    const fastDone = await fast.completion(id, 60_000)
+    const slowSoFar = slow.output(id).length
+    assert.ok(slowSoFar < total, 'the fast watcher finished while the slow one was still behind')
+    clearInterval(throttle)
+    slow.ws.resume()
+    const slowDone = await slow.completion(id, 60_000)
+    clearInterval(sampler)
+    const expected = fastDone.params.stdout_bytes
+    assert.equal(fast.output(id).length, expected)
+    assert.equal(slow.output(id).length, expected)
+    assert.deepEqual(slowDone.params, fastDone.params)
+    assert.equal(slow.frames.some((f) => f.method === 'process.gap'), false)
+    assert.ok(peak - baseline < 64, `server RSS grew ${(peak - baseline).toFixed(1)} MiB`)
+    await Promise.all([fast.close(), slow.close()])
+  })
+
+  test('the hash of the received output equals transcript_sha256; a tampered copy fails', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { id } = await client.run({ command: "printf 'héllo\\n\\377 wörld'; echo err >&2; seq 1 5000" })
+    const events = client.events(id) as ExecutionEvent[]
+    const verdict = await verifyTranscript(events)
+    assert.equal(verdict.ok, true, verdict.reason)
+    const tampered = events.map((e) =>
+      e.method === 'process.output' && e.params.type === 'stdout' ? { ...e, params: { ...e.params, data: e.params.data.replace('5000', '5001') } } : e,
+    )
+    assert.equal((await verifyTranscript(tampered)).ok, false)
+    assert.equal((await verifyTranscript(events.slice(0, 1).concat(events.slice(2)))).ok, false, 'a missing event fails')
+    await client.close()
+  })
+})
+
+describe('records and transcripts survive a restart', () => {
+  test('a restart mid-execution leaves no orphan; the execution shows as interrupted and its transcript is served', async () => {
+    const own = await startServer({ KILL_GRACE_MS: '200' })
+    const client = await TestClient.open(own.wsUrl)
+    const done = await client.run({ command: 'echo kept; echo also >&2' })
+    const { execution_id: id, pgid } = await client.execute({ command: "trap '' TERM; echo running; sleep 60", detach_grace: 600 })
+    await client.waitFor((f) => f.method === 'process.output' && f.params.data === 'running\n')
+    // A crash, not a shutdown: nothing gets the chance to clean up.
+    own.child.kill('SIGKILL')
+    await own.stop()
+    assert.ok(groupMembers(pgid).length > 0, 'the group outlived the crashed server')
+
+    const again = await startServer({ CC_EXECUTOR_DATA_DIR: own.dataDir })
+    try {
+      await eventually(() => groupMembers(pgid).length === 0, 5000, 'the leftover group to be killed at startup')
+      const record = await (await fetch(`${again.url}/v1/executions/${id}`)).json()
+      assert.equal(record.status, 'interrupted')
+      assert.equal(record.state, 'exited')
+      const transcript = await fetch(`${again.url}/v1/executions/${id}/transcript`)
+      const lines = await readNdjson(transcript)
+      assert.deepEqual(lines.map((l) => l.params.seq), lines.map((_, i) => i + 1))
+      assert.equal(lines.at(-1)!.method, 'process.completed')
+      assert.equal(lines.at(-1)!.params.status, 'interrupted')
+      assert.ok(lines.some((l) => l.method === 'process.output' && l.params.data === 'running\n'))
+
+      const earlier = await fetch(`${again.url}/v1/executions/${done.id}/transcript`)
+      assert.equal(earlier.status, 200)
+      const hashes = earlier.headers.get('x-transcript-sha256')
+      assert.equal(hashes, `stdout=${done.completed.transcript_sha256.stdout}, stderr=${done.completed.transcript_sha256.stderr}`)
+      const events = (await readNdjson(earlier)) as unknown as ExecutionEvent[]
+      assert.equal((await verifyTranscript(events)).ok, true)
+      const replay = await TestClient.open(again.wsUrl)
+      await replay.request('attach', { execution_id: done.id })
+      await replay.completion(done.id)
+      assert.equal(replay.output(done.id), 'kept\n')
+      await replay.close()
+    } finally {
+      await again.stop()
+    }
+  })
+
+  test('records past RETENTION_HOURS are deleted at startup', async () => {
+    const own = await startServer()
+    const client = await TestClient.open(own.wsUrl)
+    const { id } = await client.run({ command: 'true' })
+    await client.close()
+    await own.stop()
+    const later = await startServer({ CC_EXECUTOR_DATA_DIR: own.dataDir, RETENTION_HOURS: '0.0000001' })
+    try {
+      assert.equal((await fetch(`${later.url}/v1/executions/${id}`)).status, 404)
+    } finally {
+      await later.stop()
+    }
+  })
+})
