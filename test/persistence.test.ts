@@ -175,3 +175,29 @@ describe('records and transcripts survive a restart', () => {
     }
   })
 })
+
+describe('the drop policy', () => {
+  test('backpressure "drop" keeps a fast child running for a stalled client and announces every dropped byte', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const total = 60 * 1024 * 1024
+    const { execution_id: id, pgid } = await client.execute({ command: `head -c ${total} /dev/zero | tr '\\0' d | fold -w 63`, backpressure: 'drop' })
+    client.ws.pause()
+    // Nobody reads, yet the child runs to its end: it is not blocked.
+    await eventually(() => groupMembers(pgid).length === 0, 20_000, 'the child to finish while the client is stalled')
+    client.ws.resume()
+    const done = await client.completion(id, 60_000)
+    const events = client.events(id)
+    const dropped = events.filter((e) => e.method === 'process.dropped')
+    assert.ok(dropped.length > 0, 'something was dropped')
+    const droppedBytes = dropped.reduce((sum, e) => sum + e.params.bytes, 0)
+    assert.equal(droppedBytes, done.params.dropped_bytes)
+    const received = Buffer.byteLength(client.output(id))
+    assert.equal(received + droppedBytes, done.params.stdout_bytes, 'received + dropped = everything the child wrote')
+    const droppedLines = dropped.reduce((sum, e) => sum + e.params.lines, 0)
+    const newlines = done.params.stdout_bytes - total // fold added one newline per 63 characters
+    assert.equal(client.output(id).split('\n').length - 1 + droppedLines, newlines, 'received + dropped lines = every line')
+    assert.deepEqual(events.map((e) => e.params.seq), events.map((_, i) => i + 1), 'no seq gap despite the drops')
+    assert.equal((await verifyTranscript(events as ExecutionEvent[])).ok, true, 'the hash covers what was sent')
+    await client.close()
+  })
+})

@@ -142,6 +142,7 @@ class LocalExecution implements ExecutionHandle {
       executionId: this.id,
       command: this.command,
       queueBytes: options.queueBytes,
+      policy: params.backpressure ?? 'block',
       maxChunk: options.maxChunk,
       createHasher: sha256,
       createDecoder: stringDecoder,

@@ -1,10 +1,14 @@
 /**
  * @module executions/recorder — builds one execution's event record for an executor that reads a
- * real process: seq numbers, output framing, byte counts, transcript hashes and the single
- * completion. Its `events` stream applies back-pressure: `output()` returns false once the
- * consumer has fallen `queueBytes` behind, and `onDemand` fires when it has room again.
+ * real process: output framing, seq numbers, byte counts, transcript hashes and the single
+ * completion. Events wait in a queue of at most `queueBytes` characters of output until the
+ * consumer pulls them, and get their seq only then, so that dropping never leaves a seq gap:
+ * - policy "block": `output()` returns false once the queue is full (pause the pipes), and
+ *   `onDemand` fires when there is room again;
+ * - policy "drop": the oldest queued output is dropped instead, and a process.dropped event takes
+ *   its place, saying how many bytes and lines of which stream were lost.
  */
-import type { CompletedEvent, CompletedParams, ExecutionEvent, StreamType } from '../protocol/schemas.ts'
+import type { CompletedEvent, CompletedParams, ExecutionEvent, OutputParams, StreamType } from '../protocol/schemas.ts'
 import { OutputFramer, type OutputFramerOptions, type OutputPiece } from './output-framer.ts'
 
 /** An incremental hash (SHA-256 hex); injected because the portable core has no streaming digest. */
@@ -16,14 +20,30 @@ export interface Hasher {
 export interface RecorderOptions extends OutputFramerOptions {
   executionId: string
   command: string
-  /** How many characters of output may wait for the consumer before the child's pipes are paused. */
+  /** Characters of output that may wait for the consumer. */
   queueBytes?: number
+  /** What to do when the consumer falls behind: stop reading ("block") or drop the oldest output ("drop"). */
+  policy?: 'block' | 'drop'
   createHasher?: () => Hasher
   /** Called when the consumer wants more events (resume reading the pipes). */
   onDemand?: () => void
 }
 
 export type CompletionFields = Pick<CompletedParams, 'status' | 'exit_code' | 'signal' | 'reason' | 'pid' | 'pgid'>
+
+/** A queued event, waiting for its seq. */
+type Pending =
+  | { kind: 'output'; type: StreamType; piece: OutputPiece }
+  | { kind: 'dropped'; type: StreamType; bytes: number; lines: number }
+  | { kind: 'event'; make: (seq: number) => ExecutionEvent }
+
+const encoder = new TextEncoder()
+const utf8Length = (text: string) => encoder.encode(text).byteLength
+const countLines = (text: string) => {
+  let lines = 0
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines += 1
+  return lines
+}
 
 export class ExecutionRecorder {
   readonly events: ReadableStream<ExecutionEvent>
@@ -33,37 +53,49 @@ export class ExecutionRecorder {
   readonly #framers: Record<StreamType, OutputFramer>
   readonly #hashers: Record<StreamType, Hasher> | undefined
   readonly #bytes: Record<StreamType, number> = { stdout: 0, stderr: 0 }
+  readonly #queueBytes: number
+  readonly #policy: 'block' | 'drop'
+  readonly #onDemand: (() => void) | undefined
+  readonly #queue: Pending[] = []
+  #queuedChars = 0
+  #droppedBytes = 0
   #controller!: ReadableStreamDefaultController<ExecutionEvent>
+  /** The consumer asked for an event while the queue was empty. */
+  #wanted = false
   #seq = 0
-  #done = false
+  #closing = false
   #consumerGone = false
   #completion: CompletedEvent | undefined
 
-  constructor({ executionId, command, queueBytes = 2_097_152, createHasher, onDemand, ...framing }: RecorderOptions) {
+  constructor({ executionId, command, queueBytes = 2_097_152, policy = 'block', createHasher, onDemand, ...framing }: RecorderOptions) {
     this.#id = executionId
     this.#command = command
+    this.#queueBytes = queueBytes
+    this.#policy = policy
+    this.#onDemand = onDemand
     this.events = new ReadableStream<ExecutionEvent>(
       {
         start: (controller) => {
           this.#controller = controller
         },
-        pull: () => onDemand?.(),
+        pull: () => {
+          this.#wanted = true
+          this.#flow()
+        },
         cancel: () => {
           this.#consumerGone = true
+          this.#queue.length = 0
+          this.#queuedChars = 0
           onDemand?.()
         },
       },
-      { highWaterMark: queueBytes, size: (e) => (e.method === 'process.output' ? e.params.data.length + 128 : 128) },
+      { highWaterMark: 0 },
     )
     this.#framers = {
-      stdout: new OutputFramer((p) => this.#output('stdout', p), framing),
-      stderr: new OutputFramer((p) => this.#output('stderr', p), framing),
+      stdout: new OutputFramer((p) => this.#add({ kind: 'output', type: 'stdout', piece: p }), framing),
+      stderr: new OutputFramer((p) => this.#add({ kind: 'output', type: 'stderr', piece: p }), framing),
     }
     this.#hashers = createHasher && { stdout: createHasher(), stderr: createHasher() }
-  }
-
-  get seq(): number {
-    return this.#seq
   }
 
   get elapsedSeconds(): number {
@@ -71,14 +103,17 @@ export class ExecutionRecorder {
   }
 
   started(pid: number | null, pgid: number | null): void {
-    this.#push({
-      jsonrpc: '2.0',
-      method: 'process.started',
-      params: { execution_id: this.#id, seq: this.#nextSeq(), status: 'started', pid, pgid, command: this.#command },
+    this.#add({
+      kind: 'event',
+      make: (seq) => ({
+        jsonrpc: '2.0',
+        method: 'process.started',
+        params: { execution_id: this.#id, seq, status: 'started', pid, pgid, command: this.#command },
+      }),
     })
   }
 
-  /** Raw bytes from the child. Returns whether the consumer still has room (false: pause the pipe). */
+  /** Raw bytes from the child. Returns whether to keep reading (false: pause the pipes until onDemand). */
   output(type: StreamType, bytes: Uint8Array): boolean {
     this.#bytes[type] += bytes.byteLength
     this.#framers[type].write(bytes)
@@ -86,7 +121,7 @@ export class ExecutionRecorder {
   }
 
   get hasRoom(): boolean {
-    return this.#consumerGone || this.#done || (this.#controller.desiredSize ?? 0) > 0
+    return this.#policy === 'drop' || this.#consumerGone || this.#queuedChars < this.#queueBytes
   }
 
   /** The pipe closed: send the rest of a partial line and any incomplete UTF-8 sequence. */
@@ -95,55 +130,106 @@ export class ExecutionRecorder {
   }
 
   marker(method: 'process.paused' | 'process.resumed' | 'process.canceled'): void {
-    this.#push({ jsonrpc: '2.0', method, params: { execution_id: this.#id, seq: this.#nextSeq() } })
+    this.#add({ kind: 'event', make: (seq) => ({ jsonrpc: '2.0', method, params: { execution_id: this.#id, seq } }) })
   }
 
   error(message: string): void {
-    this.#push({ jsonrpc: '2.0', method: 'process.error', params: { execution_id: this.#id, seq: this.#nextSeq(), error: message } })
+    this.#add({ kind: 'event', make: (seq) => ({ jsonrpc: '2.0', method: 'process.error', params: { execution_id: this.#id, seq, error: message } }) })
   }
 
-  /** Records the one completion (later calls return the first) and closes the event stream. */
-  complete(fields: CompletionFields): CompletedEvent {
-    if (this.#completion) return this.#completion
+  /** Records the one completion (later calls return the first); the stream closes once it is pulled. */
+  complete(fields: CompletionFields): Promise<CompletedEvent> {
+    if (this.#closing) return Promise.resolve(this.#completion!)
     this.#framers.stdout.end()
     this.#framers.stderr.end()
-    const event: CompletedEvent = {
-      jsonrpc: '2.0',
-      method: 'process.completed',
-      params: {
-        execution_id: this.#id,
-        seq: this.#nextSeq(),
-        ...fields,
-        execution_time: Math.round(this.elapsedSeconds * 1e6) / 1e6,
-        stdout_bytes: this.#bytes.stdout,
-        stderr_bytes: this.#bytes.stderr,
-        dropped_bytes: 0,
-        transcript_sha256: this.#hashers ? { stdout: this.#hashers.stdout.digest(), stderr: this.#hashers.stderr.digest() } : null,
-      },
-    }
-    this.#push(event)
-    this.#done = true
-    this.#completion = event
-    if (!this.#consumerGone) this.#controller.close()
-    return event
-  }
-
-  #output(type: StreamType, piece: OutputPiece): void {
-    this.#hashers?.[type].update(piece.data)
-    this.#push({
-      jsonrpc: '2.0',
-      method: 'process.output',
-      params: { execution_id: this.#id, seq: this.#nextSeq(), type, ...piece },
+    this.#closing = true
+    const executionTime = Math.round(this.elapsedSeconds * 1e6) / 1e6
+    return new Promise((resolve) => {
+      this.#add({
+        kind: 'event',
+        make: (seq) => {
+          const event: CompletedEvent = {
+            jsonrpc: '2.0',
+            method: 'process.completed',
+            params: {
+              execution_id: this.#id,
+              seq,
+              ...fields,
+              execution_time: executionTime,
+              stdout_bytes: this.#bytes.stdout,
+              stderr_bytes: this.#bytes.stderr,
+              dropped_bytes: this.#droppedBytes,
+              transcript_sha256: this.#hashers ? { stdout: this.#hashers.stdout.digest(), stderr: this.#hashers.stderr.digest() } : null,
+            },
+          }
+          this.#completion = event
+          resolve(event)
+          return event
+        },
+      })
+      // Nobody reads any more: the completion is still made, for the record.
+      if (this.#consumerGone) this.#flow()
     })
   }
 
-  #nextSeq(): number {
-    this.#seq += 1
-    return this.#seq
+  #add(item: Pending): void {
+    if (this.#consumerGone && item.kind !== 'event') return
+    this.#queue.push(item)
+    if (item.kind === 'output') {
+      this.#queuedChars += item.piece.data.length
+      if (this.#policy === 'drop' && this.#queuedChars > this.#queueBytes) this.#dropOldest()
+    }
+    if (this.#wanted || this.#consumerGone) this.#flow()
   }
 
-  #push(event: ExecutionEvent): void {
-    if (this.#done || this.#consumerGone) return
-    this.#controller.enqueue(event)
+  /** Drop policy: the oldest queued output goes, and one process.dropped per stream stands in for it. */
+  #dropOldest(): void {
+    const dropped: Partial<Record<StreamType, Extract<Pending, { kind: 'dropped' }>>> = {}
+    for (const item of this.#queue) if (item.kind === 'dropped') dropped[item.type] = item
+    const kept: Pending[] = []
+    for (const item of this.#queue) {
+      if (item.kind === 'output' && this.#queuedChars > this.#queueBytes / 2) {
+        this.#queuedChars -= item.piece.data.length
+        const bytes = utf8Length(item.piece.data)
+        this.#droppedBytes += bytes
+        let marker = dropped[item.type]
+        if (!marker) {
+          marker = dropped[item.type] = { kind: 'dropped', type: item.type, bytes: 0, lines: 0 }
+          kept.push(marker)
+        }
+        marker.bytes += bytes
+        marker.lines += countLines(item.piece.data)
+        continue
+      }
+      kept.push(item)
+    }
+    this.#queue.splice(0, this.#queue.length, ...kept)
+  }
+
+  /** Hands queued events to a waiting consumer, numbering them now. */
+  #flow(): void {
+    while (this.#queue.length > 0 && (this.#wanted || this.#consumerGone)) {
+      const item = this.#queue.shift()!
+      const event = this.#make(item)
+      if (this.#consumerGone) continue
+      this.#wanted = false
+      this.#controller.enqueue(event)
+      if (event.method === 'process.completed') this.#controller.close()
+      // Reading the stream again calls pull(); until then events wait here.
+    }
+    if (!this.#consumerGone && this.#queuedChars < this.#queueBytes) this.#onDemand?.()
+  }
+
+  #make(item: Pending): ExecutionEvent {
+    this.#seq += 1
+    const seq = this.#seq
+    if (item.kind === 'event') return item.make(seq)
+    if (item.kind === 'dropped') {
+      return { jsonrpc: '2.0', method: 'process.dropped', params: { execution_id: this.#id, seq, type: item.type, bytes: item.bytes, lines: item.lines } }
+    }
+    this.#queuedChars -= item.piece.data.length
+    this.#hashers?.[item.type].update(item.piece.data)
+    const params: OutputParams = { execution_id: this.#id, seq, type: item.type, ...item.piece }
+    return { jsonrpc: '2.0', method: 'process.output', params }
   }
 }
