@@ -6,7 +6,10 @@
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
-import { ExecutionRegistry, type ExecutionStore } from './executions/registry.ts'
+import { ExecutionRegistry, type ExecutionLimits, type ExecutionStore } from './executions/registry.ts'
+import type { Observer } from './observer.ts'
+import type { AllowList } from './security/allow-list.ts'
+import { requireToken, tokenEntries, type AuthVariables, type TokenEntry } from './security/auth.ts'
 import { v1Routes } from './http/v1.ts'
 import type { Executor } from './executor.ts'
 import { silentLogger, type Logger } from './logger.ts'
@@ -54,10 +57,18 @@ export interface ExecutorAppOptions {
   logger?: Logger
   /** Transcripts and records beyond memory (the Node server's FileStore). Call `registry.restore()` before serving. */
   store?: ExecutionStore
+  /** Bearer tokens; none: the app is open (say so loudly when it is reachable from other hosts). */
+  tokens?: readonly string[]
+  /** When set, only these programs run, and never through a shell. */
+  allowList?: AllowList
+  /** Concurrency and rate limits on executions. */
+  executionLimits?: Partial<ExecutionLimits>
+  /** Hooks for the host's audit log and metrics. */
+  observer?: Observer
 }
 
 /** The app plus what its host needs to run it: graceful shutdown and live counts. */
-export type ExecutorApp = Hono & {
+export type ExecutorApp = Hono<{ Variables: AuthVariables }> & {
   readonly registry: ExecutionRegistry
   /** Refuses new sessions, cancels every execution and waits for their process groups. */
   shutdown(): Promise<void>
@@ -80,7 +91,7 @@ const sendOnly = (ws: WSContext<any>): SocketChannel => ({
  * const app = new Hono().route('/exec', exec) // serves /exec/ws/mcp
  */
 export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
-  const { executor, upgradeWebSocket, channel = sendOnly, runtime = 'unknown', logger = silentLogger } = options
+  const { executor, upgradeWebSocket, channel = sendOnly, runtime = 'unknown', logger = silentLogger, observer = {} } = options
   const limits = { ...DEFAULT_LIMITS, ...options.limits }
   const registry = new ExecutionRegistry({
     executor,
@@ -88,15 +99,27 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     detachGrace: limits.detachGrace,
     bufferBytes: limits.maxBufferSize,
     store: options.store,
+    allowList: options.allowList,
+    limits: options.executionLimits,
+    observer,
   })
   const sessions = new Set<Session>()
   const startedAt = Date.now()
   let closing = false
 
-  const app = new Hono()
+  const app = new Hono<{ Variables: AuthVariables }>()
 
-  const websocket = upgradeWebSocket(function executorSocket() {
+  // Tokens are digested once (an async Web Crypto call), before the first request is judged.
+  let entries: Promise<readonly TokenEntry[]> | undefined
+  app.use('*', async (c, next) => {
+    entries ??= tokenEntries(options.tokens ?? [])
+    return requireToken({ entries: await entries, onFailure: (reason, path) => observer.authFailed?.({ reason, path }) })(c, next)
+  })
+
+  const websocket = upgradeWebSocket(function executorSocket(c) {
+    const tokenId: string | null = c.get('tokenId') ?? null
     let session: Session | undefined
+    let openedAt = 0
     return {
       onOpen(_event, ws) {
         if (closing) {
@@ -108,7 +131,9 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
           ws.close(1008, 'Session limit exceeded')
           return
         }
-        session = new Session(channel(ws), { registry, version: VERSION, heartbeatInterval: limits.heartbeatInterval, logger })
+        session = new Session(channel(ws), { registry, version: VERSION, heartbeatInterval: limits.heartbeatInterval, logger, tokenId, observer })
+        openedAt = Date.now()
+        observer.sessionOpened?.({ session_id: session.id, token_id: tokenId })
         sessions.add(session)
         logger.info({ session_id: session.id, sessions: sessions.size }, 'session opened')
         session.open()
@@ -131,6 +156,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
         if (!session) return
         sessions.delete(session)
         session.close()
+        observer.sessionClosed?.({ session_id: session.id, token_id: tokenId, seconds: (Date.now() - openedAt) / 1000 })
         logger.info({ session_id: session.id, sessions: sessions.size }, 'session closed')
       },
     }
@@ -145,7 +171,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       onError: (c) => c.json({ error: { code: ErrorCode.INVALID_REQUEST, message: `Request body larger than ${limits.wsMaxSize} bytes` } }, 413),
     }),
   )
-  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval }))
+  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer }))
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/health', (c) =>

@@ -25,6 +25,17 @@ export const ConfigSchema = z.object({
   CC_EXECUTOR_DATA_DIR: z.string().min(1).default('./data'),
   RETENTION_HOURS: z.coerce.number().finite().positive().default(168),
   MAX_RECORDS: int(1).default(10_000),
+  CC_EXECUTOR_AUTH_TOKEN: z.string().optional(),
+  CC_EXECUTOR_AUTH_TOKEN_FILE: z.string().min(1).optional(),
+  CC_EXECUTOR_INSECURE: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
+  ALLOWED_COMMANDS: z.string().optional(),
+  ALLOWED_COMMANDS_FILE: z.string().min(1).optional(),
+  MAX_EXECUTIONS: int(1).default(1024),
+  MAX_EXECUTIONS_PER_TOKEN: int(1).default(1024),
+  EXECUTIONS_PER_MINUTE: int(1).default(6000),
+  MAX_OUTPUT_BYTES: int(1024).default(1024 ** 3),
+  CHILD_CPU_SECONDS: int(1).optional(),
+  CHILD_MEMORY_MB: int(16).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 
@@ -45,13 +56,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   try {
     flags = parseArgs({
       args: argv,
-      options: Object.fromEntries(keys.map((k) => [flagOf(k), { type: 'string' as const }])),
+      options: {
+        ...Object.fromEntries(keys.map((k) => [flagOf(k), { type: 'string' as const }])),
+        // `--insecure` is the short form of CC_EXECUTOR_INSECURE=true.
+        insecure: { type: 'boolean' as const },
+      },
       strict: true,
       allowPositionals: false,
     }).values
   } catch (error) {
     throw new ConfigError((error as Error).message.split('\n')[0])
   }
+  if (flags.insecure === true) flags[flagOf('CC_EXECUTOR_INSECURE')] = 'true'
   const input: Record<string, string | undefined> = {}
   for (const key of keys) {
     const value = flags[flagOf(key)] ?? env[key]

@@ -37,6 +37,11 @@ export interface LocalExecutorOptions {
   maxChunk?: number
   /** Environment the children inherit before their own `env`. */
   env?: Record<string, string | undefined>
+  /** Output bytes (stdout + stderr) after which an execution is killed (MAX_OUTPUT_BYTES). */
+  maxOutputBytes?: number
+  /** Per-child CPU seconds and address-space bytes, applied with prlimit when it is installed. */
+  cpuSeconds?: number
+  memoryBytes?: number
 }
 
 /** Programs that buffer their stdout when it is a pipe; stdbuf makes them line-live. */
@@ -46,13 +51,24 @@ const UNBUFFERED_ENV = { PYTHONUNBUFFERED: '1', NODE_NO_READLINE: '1' }
 export class LocalExecutor implements Executor {
   readonly shell: string
   readonly #stdbuf: string | undefined
-  readonly #options: Required<Omit<LocalExecutorOptions, 'shell'>>
+  readonly #prlimit: string | undefined
+  readonly #options: ExecutionSettings
   readonly #live = new Set<LocalExecution>()
 
-  constructor({ shell = 'bash', killGraceMs = 2000, queueBytes = 2 * 1024 * 1024, maxChunk = 65_536, env = process.env }: LocalExecutorOptions = {}) {
+  constructor({
+    shell = 'bash',
+    killGraceMs = 2000,
+    queueBytes = 2 * 1024 * 1024,
+    maxChunk = 65_536,
+    env = process.env,
+    maxOutputBytes = Infinity,
+    cpuSeconds,
+    memoryBytes,
+  }: LocalExecutorOptions = {}) {
     this.shell = findProgram(shell) ?? findProgram('sh') ?? '/bin/sh'
     this.#stdbuf = findProgram('stdbuf')
-    this.#options = { killGraceMs, queueBytes, maxChunk, env }
+    this.#prlimit = cpuSeconds !== undefined || memoryBytes !== undefined ? findProgram('prlimit') : undefined
+    this.#options = { killGraceMs, queueBytes, maxChunk, env, maxOutputBytes, cpuSeconds, memoryBytes }
   }
 
   async start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
@@ -87,10 +103,13 @@ export class LocalExecutor implements Executor {
   }
 
   #commandLine(params: ExecuteParams): [string, string[]] {
-    const argv = params.argv ?? [this.shell, '-c', params.command!]
+    let argv = params.argv ?? [this.shell, '-c', params.command!]
     const program = params.argv ? argv[0] : firstWord(params.command!)
-    if (this.#stdbuf && BUFFERING_PROGRAMS.test(basename(program))) {
-      return [this.#stdbuf, ['-o0', '-e0', ...(params.argv ?? argv)]]
+    if (this.#stdbuf && BUFFERING_PROGRAMS.test(basename(program))) argv = [this.#stdbuf, '-o0', '-e0', ...argv]
+    if (this.#prlimit) {
+      const { cpuSeconds, memoryBytes } = this.#options
+      const limits = [cpuSeconds !== undefined && `--cpu=${cpuSeconds}`, memoryBytes !== undefined && `--as=${memoryBytes}`]
+      argv = [this.#prlimit, ...limits.filter((l): l is string => typeof l === 'string'), '--', ...argv]
     }
     return [argv[0], argv.slice(1)]
   }
@@ -101,6 +120,9 @@ const stringDecoder = (): Utf8Decoder => {
   const decoder = new StringDecoder('utf8')
   return { write: (bytes) => decoder.write(bytes as Buffer), end: () => decoder.end() }
 }
+
+type ExecutionSettings = Required<Omit<LocalExecutorOptions, 'shell' | 'cpuSeconds' | 'memoryBytes'>> &
+  Pick<LocalExecutorOptions, 'cpuSeconds' | 'memoryBytes'>
 
 const sha256 = (): Hasher => {
   const hash = createHash('sha256')
@@ -131,13 +153,17 @@ class LocalExecution implements ExecutionHandle {
   #pausedAt = 0
   #readingPaused = false
 
-  constructor(child: ChildProcess, params: ExecuteParams & { execution_id: string }, options: Required<Omit<LocalExecutorOptions, 'shell'>>) {
+  readonly #maxOutputBytes: number
+  #outputBytes = 0
+
+  constructor(child: ChildProcess, params: ExecuteParams & { execution_id: string }, options: ExecutionSettings) {
     this.#child = child
     this.id = params.execution_id
     this.pid = child.pid!
     this.pgid = child.pid!
     this.command = params.command ?? params.argv!.map(shellQuote).join(' ')
     this.#killGraceMs = options.killGraceMs
+    this.#maxOutputBytes = options.maxOutputBytes
     this.#recorder = new ExecutionRecorder({
       executionId: this.id,
       command: this.command,
@@ -228,12 +254,12 @@ class LocalExecution implements ExecutionHandle {
   }
 
   /** Sends SIGTERM to the group (after SIGCONT, so a paused group can die), SIGKILL after the grace. */
-  #terminate(ending: Ending): void {
+  #terminate(ending: Ending, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): void {
     if (this.#state === 'exited' || this.#ending) return
     this.#ending = ending
     if (ending.status === 'canceled') this.#recorder.marker('process.canceled')
     signalGroup(this.pgid, 'SIGCONT')
-    signalGroup(this.pgid, 'SIGTERM')
+    signalGroup(this.pgid, signal)
     this.#killTimer = setTimeout(() => {
       if (groupAlive(this.pgid)) signalGroup(this.pgid, 'SIGKILL')
     }, this.#killGraceMs)
@@ -242,6 +268,10 @@ class LocalExecution implements ExecutionHandle {
   #read(stream: Readable, type: 'stdout' | 'stderr'): void {
     stream.on('data', (chunk: Uint8Array) => {
       this.#lastOutput = performance.now()
+      this.#outputBytes += chunk.byteLength
+      if (this.#outputBytes > this.#maxOutputBytes) {
+        this.#terminate({ status: 'killed', reason: `output limit exceeded: more than ${this.#maxOutputBytes} bytes` }, 'SIGKILL')
+      }
       if (!this.#recorder.output(type, chunk)) this.#pauseReading()
     })
     stream.once('end', () => this.#recorder.endOutput(type))

@@ -6,17 +6,22 @@ import { pino } from 'pino'
 import { ConfigError, loadConfig } from './config.ts'
 import { startNodeServer } from './server.ts'
 
-let config
-try {
-  config = loadConfig()
-} catch (error) {
+/** A setting that cannot work stops startup with one line and exit code 2. */
+function fail(error: unknown): never {
   if (!(error instanceof ConfigError)) throw error
   process.stderr.write(`cc-executor: ${error.message}\n`)
   process.exit(2)
 }
 
+let config
+try {
+  config = loadConfig()
+} catch (error) {
+  fail(error)
+}
+
 const logger = pino({ level: config.LOG_LEVEL })
-const node = await startNodeServer(config, logger)
+const node = await startNodeServer(config, logger).catch(fail)
 
 const stop = async (signal: NodeJS.Signals) => {
   logger.info({ signal }, 'shutting down')

@@ -10,6 +10,8 @@ import { createExecutorApp, type ExecutorApp } from '../../src/index.ts'
 import type { Config } from './config.ts'
 import { FileStore } from './file-store.ts'
 import { LocalExecutor } from './local-executor.ts'
+import { observability } from './observability.ts'
+import { checkExposure, loadAllowList, loadTokens } from './security.ts'
 import { nodeChannel } from './websocket.ts'
 
 export interface NodeServer {
@@ -23,12 +25,19 @@ export interface NodeServer {
 
 /** Starts the executor server and resolves once it listens. */
 export async function startNodeServer(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<NodeServer> {
+  const tokens = loadTokens(config)
+  const exposure = checkExposure(config, tokens)
+  const allowList = loadAllowList(config)
   const executor = new LocalExecutor({
     shell: config.CC_EXECUTOR_SHELL,
     killGraceMs: config.KILL_GRACE_MS,
     queueBytes: Math.floor(config.MAX_BUFFER_SIZE / 8),
     maxChunk: config.MAX_CHUNK_SIZE,
+    maxOutputBytes: config.MAX_OUTPUT_BYTES,
+    cpuSeconds: config.CHILD_CPU_SECONDS,
+    memoryBytes: config.CHILD_MEMORY_MB === undefined ? undefined : config.CHILD_MEMORY_MB * 1024 * 1024,
   })
+  const { observer, metrics } = observability(logger)
   const store = FileStore.open(config.CC_EXECUTOR_DATA_DIR, {
     retentionHours: config.RETENTION_HOURS,
     maxRecords: config.MAX_RECORDS,
@@ -43,6 +52,14 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     runtime: 'node',
     logger,
     store,
+    tokens,
+    allowList,
+    observer,
+    executionLimits: {
+      maxExecutions: config.MAX_EXECUTIONS,
+      maxExecutionsPerToken: config.MAX_EXECUTIONS_PER_TOKEN,
+      startsPerMinute: config.EXECUTIONS_PER_MINUTE,
+    },
     limits: {
       maxSessions: config.MAX_SESSIONS,
       wsMaxSize: config.WS_MAX_SIZE,
@@ -52,15 +69,24 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
       maxBufferSize: config.MAX_BUFFER_SIZE,
     },
   })
+  app.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }))
   await app.registry.restore()
   const pruning = setInterval(() => store.prune(), 3_600_000).unref()
   // maxPayload makes ws close an oversized frame with 1009 before it is buffered whole.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_SIZE })
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.WS_MAX_SIZE,
+    // A browser offers `bearer` beside `bearer.<token>`; the answer must be one it offered, and never the token.
+    handleProtocols: (protocols) => (protocols.has('bearer') ? 'bearer' : false),
+  })
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST, websocket: { server: wss } }, () => resolve(s))
   })
   const port = (server.address() as AddressInfo).port
-  logger.info({ host: config.HOST, port, shell: executor.shell }, 'listening')
+  logger.info({ host: config.HOST, port, shell: executor.shell, auth: exposure, tokens: tokens.length, allow_list: allowList !== undefined }, 'listening')
+  if (exposure === 'insecure') {
+    logger.warn({ host: config.HOST }, 'NO AUTHENTICATION: anyone who can reach this address can run any command (--insecure)')
+  }
 
   let closing: Promise<void> | undefined
   const close = () =>

@@ -29,8 +29,9 @@ export interface ExecutionOptions {
   maxLag: number
   /** Characters of history kept in memory beyond what subscribers still need. */
   retain: number
-  /** Who started it (a session id, or "http"). */
+  /** Who started it (a session id, or "http"), and with which token. */
   startedBy: string
+  tokenId?: string | null
   store?: ExecutionStore
   transcript?: TranscriptWriter
 }
@@ -114,6 +115,10 @@ export class Execution {
     return this.completion !== undefined || this.#stored !== undefined
   }
 
+  get tokenId(): string | null {
+    return this.#stored?.token_id ?? this.#options.tokenId ?? null
+  }
+
   get subscriberCount(): number {
     return this.#subscriptions.size
   }
@@ -183,6 +188,7 @@ export class Execution {
       pid: this.handle.pid,
       pgid: this.handle.pgid,
       started_by: this.startedBy,
+      token_id: this.#options.tokenId ?? null,
       started_at: this.startedAt.toISOString(),
       ended_at: this.endedAt?.toISOString() ?? null,
       exit_code: c?.exit_code ?? null,

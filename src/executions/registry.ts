@@ -1,7 +1,9 @@
 /** @module executions/registry — the executions this server knows: start, look up, list, shut down. */
 import type { ExecutionHandle, Executor } from '../executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
+import type { Observer } from '../observer.ts'
 import type { ExecuteParams } from '../protocol/schemas.ts'
+import type { AllowList } from '../security/allow-list.ts'
 import { Execution } from './execution.ts'
 import type { ExecutionRecord, ExecutionStore } from './store.ts'
 
@@ -20,6 +22,30 @@ export interface RegistryOptions {
   bufferBytes?: number
   /** Transcripts and records beyond memory; without one, replay reaches only as far as memory. */
   store?: ExecutionStore
+  /** When set, only these programs run, and never through a shell. */
+  allowList?: AllowList
+  limits?: Partial<ExecutionLimits>
+  observer?: Observer
+}
+
+export interface ExecutionLimits {
+  /** Executions running at once, in all. */
+  maxExecutions: number
+  /** Executions running at once with one token. */
+  maxExecutionsPerToken: number
+  /** Executions one token may start per minute. */
+  startsPerMinute: number
+}
+
+const NO_LIMITS: ExecutionLimits = { maxExecutions: Infinity, maxExecutionsPerToken: Infinity, startsPerMinute: Infinity }
+
+export interface StartOptions {
+  /** Runs until it ends by itself, whoever watches it. */
+  detached?: boolean
+  /** A WebSocket session id, or "http". */
+  startedBy?: string
+  /** The token it is started with (null on an open server); limits count per token. */
+  tokenId?: string | null
 }
 
 /** History a finished execution keeps in memory for a late replay. */
@@ -36,10 +62,28 @@ export class ExecutionRegistry {
   readonly #keepFinished: number
   readonly #bufferBytes: number
   readonly #store: ExecutionStore | undefined
+  readonly #allowList: AllowList | undefined
+  readonly #limits: ExecutionLimits
+  readonly #observer: Observer
+  /** Start times within the last minute, per token. */
+  readonly #starts = new Map<string, number[]>()
 
-  constructor({ executor, activityTimeout = 30, detachGrace = 0, keepFinished = 1000, bufferBytes = 8 * 1024 * 1024, store }: RegistryOptions) {
+  constructor({
+    executor,
+    activityTimeout = 30,
+    detachGrace = 0,
+    keepFinished = 1000,
+    bufferBytes = 8 * 1024 * 1024,
+    store,
+    allowList,
+    limits,
+    observer = {},
+  }: RegistryOptions) {
     this.#executor = executor
     this.#store = store
+    this.#allowList = allowList
+    this.#limits = { ...NO_LIMITS, ...limits }
+    this.#observer = observer
     this.#bufferBytes = bufferBytes
     this.#activityMs = activityTimeout * 1000
     this.#detachGrace = detachGrace
@@ -52,9 +96,17 @@ export class ExecutionRegistry {
 
   /**
    * Starts an execution; call `open()` on the result once the caller's reply is on its way.
-   * A detached execution runs until it ends by itself, whoever watches it.
+   * Refusals (allow-list -32001, limits -32005, a taken id -32602) start nothing.
    */
-  async start(params: ExecuteParams, { detached = false, startedBy = 'http' } = {}): Promise<Execution> {
+  async start(requested: ExecuteParams, { detached = false, startedBy = 'http', tokenId = null }: StartOptions = {}): Promise<Execution> {
+    let params = requested
+    try {
+      if (this.#allowList) params = { ...requested, command: undefined, argv: this.#allowList.check(requested) }
+      this.#checkLimits(tokenId)
+    } catch (error) {
+      if (error instanceof RpcError) this.#observer.refused?.({ code: error.code, reason: error.message, token_id: tokenId })
+      throw error
+    }
     const id = params.execution_id ?? crypto.randomUUID()
     if (this.#live.has(id) || this.#finished.has(id) || this.#starting.has(id)) {
       throw new RpcError(ErrorCode.INVALID_PARAMS, `execution_id ${id} is already in use`)
@@ -73,6 +125,7 @@ export class ExecutionRegistry {
       maxLag: this.#bufferBytes / 4,
       retain: this.#bufferBytes / 8,
       startedBy,
+      tokenId,
       store: this.#store,
     }
     let execution = new Execution(handle, options)
@@ -87,7 +140,11 @@ export class ExecutionRegistry {
       }
     }
     this.#live.set(id, execution)
-    void execution.done.then(() => this.#retire(execution))
+    this.#observer.executionStarted?.(execution.record(), requested)
+    void execution.done.then(() => {
+      this.#retire(execution)
+      this.#observer.executionEnded?.(execution.record())
+    })
     return execution
   }
 
@@ -122,6 +179,27 @@ export class ExecutionRegistry {
     // Subscribers hear of the completion before their sockets close.
     await Promise.all(live.map((e) => e.delivered()))
     await this.#executor.close?.()
+  }
+
+  #checkLimits(tokenId: string | null): void {
+    const { maxExecutions, maxExecutionsPerToken, startsPerMinute } = this.#limits
+    if (this.running >= maxExecutions) throw new RpcError(ErrorCode.RATE_LIMITED, `Too many running executions (at most ${maxExecutions})`)
+    const key = tokenId ?? ''
+    let mine = 0
+    for (const e of this.#live.values()) if ((e.tokenId ?? '') === key) mine += 1
+    if (mine >= maxExecutionsPerToken) {
+      throw new RpcError(ErrorCode.RATE_LIMITED, `Too many running executions for this token (at most ${maxExecutionsPerToken})`)
+    }
+    if (startsPerMinute !== Infinity) {
+      const now = Date.now()
+      const recent = (this.#starts.get(key) ?? []).filter((t) => now - t < 60_000)
+      if (recent.length >= startsPerMinute) {
+        this.#starts.set(key, recent)
+        throw new RpcError(ErrorCode.RATE_LIMITED, `Rate limit: at most ${startsPerMinute} executions per minute`)
+      }
+      recent.push(now)
+      this.#starts.set(key, recent)
+    }
   }
 
   #retire(execution: Execution): void {

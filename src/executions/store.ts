@@ -16,6 +16,8 @@ export interface ExecutionRecord {
   pgid: number | null
   /** Who started it: a WebSocket session id, or "http". */
   started_by: string
+  /** The id of the token it was started with (never the token), or null on an open server. */
+  token_id: string | null
   started_at: string
   ended_at: string | null
   exit_code: number | null

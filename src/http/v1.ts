@@ -5,20 +5,23 @@
  */
 import { Hono, type Context } from 'hono'
 import type { ExecutionRegistry, ExecutionStore } from '../executions/registry.ts'
+import type { Observer } from '../observer.ts'
+import type { AuthVariables } from '../security/auth.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { ControlParams, HttpExecuteBody, InputParams, parseParams } from '../protocol/schemas.ts'
 import { CONTENT_TYPE, eventStream, type StreamFormat } from './event-stream.ts'
 
 export interface V1Options {
+  observer?: Observer
   registry: ExecutionRegistry
   store?: ExecutionStore
   /** Seconds between heartbeat lines on a quiet stream. */
   heartbeatInterval: number
 }
 
-const formatOf = (c: Context): StreamFormat => (c.req.header('accept')?.includes('text/event-stream') ? 'sse' : 'ndjson')
+const formatOf = (c: Context<any>): StreamFormat => (c.req.header('accept')?.includes('text/event-stream') ? 'sse' : 'ndjson')
 
-async function jsonBody(c: Context): Promise<unknown> {
+async function jsonBody(c: Context<any>): Promise<unknown> {
   const text = await c.req.text()
   if (text.trim() === '') return {}
   try {
@@ -29,7 +32,7 @@ async function jsonBody(c: Context): Promise<unknown> {
 }
 
 /** A non-negative integer cursor from `?after_seq=` or `Last-Event-ID`; absent means 0. */
-function cursorOf(c: Context): number {
+function cursorOf(c: Context<any>): number {
   const raw = c.req.query('after_seq') ?? c.req.header('last-event-id')
   if (raw === undefined || raw === '') return 0
   const n = Number(raw)
@@ -37,15 +40,15 @@ function cursorOf(c: Context): number {
   return n
 }
 
-export function v1Routes({ registry, store, heartbeatInterval }: V1Options): Hono {
+export function v1Routes({ registry, store, heartbeatInterval, observer = {} }: V1Options): Hono<{ Variables: AuthVariables }> {
   const heartbeatMs = heartbeatInterval * 1000
-  const stream = (c: Context, body: ReadableStream<Uint8Array>, format: StreamFormat, headers: Record<string, string> = {}) =>
+  const stream = (c: Context<any>, body: ReadableStream<Uint8Array>, format: StreamFormat, headers: Record<string, string> = {}) =>
     c.body(body, 200, { 'content-type': CONTENT_TYPE[format], 'cache-control': 'no-cache', 'x-accel-buffering': 'no', ...headers })
 
-  return new Hono()
+  return new Hono<{ Variables: AuthVariables }>()
     .post('/executions', async (c) => {
       const { detach, ...params } = parseParams(HttpExecuteBody, await jsonBody(c))
-      const execution = await registry.start(params, { detached: detach === true })
+      const execution = await registry.start(params, { detached: detach === true, tokenId: c.get('tokenId') ?? null })
       const { id, pid, pgid } = execution.handle
       if (detach) {
         execution.open()
@@ -86,7 +89,9 @@ export function v1Routes({ registry, store, heartbeatInterval }: V1Options): Hon
     .post('/executions/:id/control', async (c) => {
       const execution = registry.lookup(c.req.param('id'))
       const { type } = parseParams(ControlParams, await jsonBody(c))
-      return c.json(await execution.running().control(type))
+      const result = await execution.running().control(type)
+      observer.control?.({ execution_id: execution.id, type, token_id: c.get('tokenId') ?? null })
+      return c.json(result)
     })
     .post('/executions/:id/input', async (c) => {
       const execution = registry.lookup(c.req.param('id'))

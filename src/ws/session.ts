@@ -4,6 +4,7 @@
  */
 import type { Execution, ExecutionRegistry, Subscriber } from '../executions/registry.ts'
 import type { Logger } from '../logger.ts'
+import type { Observer } from '../observer.ts'
 import { ErrorCode, RpcError, toRpcError } from '../protocol/errors.ts'
 import * as rpc from '../protocol/jsonrpc.ts'
 import {
@@ -31,6 +32,9 @@ export interface SessionOptions {
   /** Seconds between heartbeat notifications. */
   heartbeatInterval: number
   logger: Logger
+  /** The token this session authenticated with (null on an open server). */
+  tokenId?: string | null
+  observer?: Observer
 }
 
 /** A method's result, and what must happen only once the result is on its way (events that follow it). */
@@ -52,7 +56,10 @@ export class Session {
     execute: (p) => this.#execute(p),
     control: async (p) => {
       const { type, execution_id } = parseParams(ControlParams, p)
-      return { result: await this.#execution(execution_id).running().control(type) }
+      const execution = this.#execution(execution_id)
+      const result = await execution.running().control(type)
+      this.#options.observer?.control?.({ execution_id: execution.id, type, token_id: this.#options.tokenId ?? null })
+      return { result }
     },
     input: async (p) => {
       const { data, eof, execution_id } = parseParams(InputParams, p)
@@ -128,7 +135,7 @@ export class Session {
     }
     this.#starting = true
     try {
-      const execution = await this.#registry.start(params, { startedBy: this.id })
+      const execution = await this.#registry.start(params, { startedBy: this.id, tokenId: this.#options.tokenId ?? null })
       this.#current = execution
       this.#subscribe(execution, 0)
       const { id, pid, pgid } = execution.handle

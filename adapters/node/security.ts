@@ -1,0 +1,85 @@
+/**
+ * @module adapters/node/security — the Node server's side of "safe to expose": tokens from env or a
+ * file, the allow-list with real PATH resolution, the refusal to serve other hosts without a token.
+ */
+import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs'
+import { delimiter, isAbsolute, join, resolve } from 'node:path'
+import { AllowList } from '../../src/index.ts'
+import { ConfigError, type Config } from './config.ts'
+
+/** CC_EXECUTOR_AUTH_TOKEN (one, or several separated by commas) and CC_EXECUTOR_AUTH_TOKEN_FILE (one per line, # comments). */
+export function loadTokens(config: Config): string[] {
+  const tokens = (config.CC_EXECUTOR_AUTH_TOKEN ?? '').split(',')
+  if (config.CC_EXECUTOR_AUTH_TOKEN_FILE) {
+    let text: string
+    try {
+      text = readFileSync(config.CC_EXECUTOR_AUTH_TOKEN_FILE, 'utf8')
+    } catch (error) {
+      throw new ConfigError(`invalid CC_EXECUTOR_AUTH_TOKEN_FILE: ${(error as Error).message}`)
+    }
+    tokens.push(...text.split('\n').filter((line) => !line.trimStart().startsWith('#')))
+  }
+  const cleaned = tokens.map((t) => t.trim()).filter(Boolean)
+  if (cleaned.some((t) => t.length < 16)) throw new ConfigError('invalid CC_EXECUTOR_AUTH_TOKEN: every token needs at least 16 characters')
+  return cleaned
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/
+
+/** Refuses an open server reachable from other hosts, unless --insecure says so. */
+export function checkExposure(config: Config, tokens: readonly string[]): 'closed' | 'loopback' | 'insecure' {
+  if (tokens.length > 0) return 'closed'
+  if (LOOPBACK.test(config.HOST)) return 'loopback'
+  if (config.CC_EXECUTOR_INSECURE) return 'insecure'
+  throw new ConfigError(
+    `refusing to serve HOST=${config.HOST} without a token: set CC_EXECUTOR_AUTH_TOKEN (or pass --insecure to run an open executor)`,
+  )
+}
+
+/**
+ * ALLOWED_COMMANDS (program names separated by commas) and ALLOWED_COMMANDS_FILE: lines of
+ * `program` or `program <regex over the arguments joined by spaces>`, # comments.
+ */
+export function loadAllowList(config: Config): AllowList | undefined {
+  const programs = new Set((config.ALLOWED_COMMANDS ?? '').split(',').map((p) => p.trim()).filter(Boolean))
+  const patterns: Record<string, RegExp[]> = {}
+  if (config.ALLOWED_COMMANDS_FILE) {
+    let text: string
+    try {
+      text = readFileSync(config.ALLOWED_COMMANDS_FILE, 'utf8')
+    } catch (error) {
+      throw new ConfigError(`invalid ALLOWED_COMMANDS_FILE: ${(error as Error).message}`)
+    }
+    for (const line of text.split('\n')) {
+      const trimmed = line.trim()
+      if (!trimmed || trimmed.startsWith('#')) continue
+      const space = trimmed.search(/\s/)
+      const program = space === -1 ? trimmed : trimmed.slice(0, space)
+      programs.add(program)
+      if (space === -1) continue
+      try {
+        ;(patterns[program] ??= []).push(new RegExp(`^(?:${trimmed.slice(space).trim()})$`))
+      } catch (error) {
+        throw new ConfigError(`invalid ALLOWED_COMMANDS_FILE pattern for ${program}: ${(error as Error).message}`)
+      }
+    }
+  }
+  if (programs.size === 0) return undefined
+  return new AllowList({ programs: [...programs], patterns, resolve: resolveProgram })
+}
+
+/** The real path of the program that would run: PATH for a bare name, cwd for a relative path. */
+export function resolveProgram(program: string, cwd: string | undefined): string | undefined {
+  const candidates = program.includes('/')
+    ? [isAbsolute(program) ? program : resolve(cwd ?? process.cwd(), program)]
+    : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, program))
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK)
+      if (statSync(candidate).isFile()) return realpathSync(candidate)
+    } catch {
+      // not this one
+    }
+  }
+  return undefined
+}
