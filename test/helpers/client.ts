@@ -27,8 +27,8 @@ export class TestClient {
   }
 
   /** Connects and waits for the `connected` frame. */
-  static async open(url: string): Promise<TestClient> {
-    const client = await TestClient.connect(url)
+  static async open(url: string, options?: WebSocket.ClientOptions): Promise<TestClient> {
+    const client = await TestClient.connect(url, options)
     await client.waitFor((f) => f.method === 'connected')
     return client
   }
