@@ -5,8 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { accessSync, constants, statSync } from 'node:fs'
-import { basename, delimiter, isAbsolute, join } from 'node:path'
+import { statSync } from 'node:fs'
+import { basename } from 'node:path'
 import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import {
@@ -25,6 +25,7 @@ import {
   type Utf8Decoder,
 } from '../../src/index.ts'
 import { groupAlive, signalGroup, waitForGroupExit } from './process-group.ts'
+import { which } from './which.ts'
 
 export interface LocalExecutorOptions {
   /** Shell for `command` strings (CC_EXECUTOR_SHELL); falls back to sh when it is not installed. */
@@ -65,9 +66,9 @@ export class LocalExecutor implements Executor {
     cpuSeconds,
     memoryBytes,
   }: LocalExecutorOptions = {}) {
-    this.shell = findProgram(shell) ?? findProgram('sh') ?? '/bin/sh'
-    this.#stdbuf = findProgram('stdbuf')
-    this.#prlimit = cpuSeconds !== undefined || memoryBytes !== undefined ? findProgram('prlimit') : undefined
+    this.shell = which(shell) ?? which('sh') ?? '/bin/sh'
+    this.#stdbuf = which('stdbuf')
+    this.#prlimit = cpuSeconds !== undefined || memoryBytes !== undefined ? which('prlimit') : undefined
     this.#options = { killGraceMs, queueBytes, maxChunk, env, maxOutputBytes, cpuSeconds, memoryBytes }
   }
 
@@ -370,25 +371,6 @@ async function drained(pipesClosed: Promise<unknown>, pipes: Readable[], graceMs
       await pipesClosed
       return
     }
-  }
-}
-
-function findProgram(name: string): string | undefined {
-  if (isAbsolute(name)) return isExecutable(name) ? name : undefined
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue
-    const candidate = join(dir, name)
-    if (isExecutable(candidate)) return candidate
-  }
-  return undefined
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK)
-    return statSync(path).isFile()
-  } catch {
-    return false
   }
 }
 

@@ -2,10 +2,10 @@
  * @module adapters/node/security — the Node server's side of "safe to expose": tokens from env or a
  * file, the allow-list with real PATH resolution, the refusal to serve other hosts without a token.
  */
-import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs'
-import { delimiter, isAbsolute, join, resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { AllowList } from '../../src/index.ts'
 import { ConfigError, type Config } from './config.ts'
+import { which } from './which.ts'
 
 /** CC_EXECUTOR_AUTH_TOKEN (one, or several separated by commas) and CC_EXECUTOR_AUTH_TOKEN_FILE (one per line, # comments). */
 export function loadTokens(config: Config): string[] {
@@ -65,21 +65,5 @@ export function loadAllowList(config: Config): AllowList | undefined {
     }
   }
   if (programs.size === 0) return undefined
-  return new AllowList({ programs: [...programs], patterns, resolve: resolveProgram })
-}
-
-/** The real path of the program that would run: PATH for a bare name, cwd for a relative path. */
-export function resolveProgram(program: string, cwd: string | undefined): string | undefined {
-  const candidates = program.includes('/')
-    ? [isAbsolute(program) ? program : resolve(cwd ?? process.cwd(), program)]
-    : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, program))
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK)
-      if (statSync(candidate).isFile()) return realpathSync(candidate)
-    } catch {
-      // not this one
-    }
-  }
-  return undefined
+  return new AllowList({ programs: [...programs], patterns, resolve: which })
 }
