@@ -11,16 +11,71 @@ export interface Env {
   EXECUTOR_TOKEN?: string
 }
 
+/** The part of the Workers ExecutionContext this file uses. */
+interface Context {
+  waitUntil(promise: Promise<unknown>): void
+}
+
 // One app per isolate, made at the first request: Workers allow no timers or randomness at module scope.
 let app: ExecutorApp | undefined
 
 export default {
-  fetch(request: Request, env: Env, ctx: unknown): Response | Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: Context): Promise<Response> {
     app ??= createExecutorApp({
       executor: new RemoteExecutor({ url: env.EXECUTOR_URL, token: env.EXECUTOR_TOKEN }),
       upgradeWebSocket,
       runtime: 'workerd',
     })
-    return app.fetch(request, env, ctx as never)
+    const response = await app.fetch(request, env, ctx as never)
+    const streamed = /^(application\/x-ndjson|text\/event-stream)\b/.test(response.headers.get('content-type') ?? '')
+    return streamed && response.body ? cancelOnDisconnect(app, request, response, ctx) : response
   },
+}
+
+/** How long a disconnected stream's request is kept alive for its execution to end (Workers cap waitUntil at 30 s). */
+const WIND_DOWN_MS = 25_000
+
+/**
+ * Workers never cancel a streamed response body when its client goes away: the request's context is
+ * torn down silently, so the body's cancel() never runs. For a /v1 stream that cancel is how the
+ * execution learns its client left, and without it the execution went on upstream until the
+ * RemoteExecutor's upstream grace ran out, and stayed "running" here for good.
+ * With the `enable_request_signal` compatibility flag, `request.signal` fires on disconnect: the body
+ * is then cancelled here, and the request kept alive (waitUntil) until the execution has ended, so
+ * that the CANCEL reaches the executor. Without the flag nothing changes.
+ */
+function cancelOnDisconnect(app: ExecutorApp, request: Request, response: Response, ctx: Context): Response {
+  const reader = response.body!.getReader()
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { value, done } = await reader.read()
+        try {
+          if (done) controller.close()
+          else controller.enqueue(value)
+        } catch {
+          // Cancelled meanwhile.
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  )
+  request.signal?.addEventListener(
+    'abort',
+    () => {
+      const id =
+        response.headers.get('x-execution-id') ?? /^\/v1\/executions\/([^/]+)\/events$/.exec(new URL(request.url).pathname)?.[1]
+      const execution = id === undefined ? undefined : app.registry.get(decodeURIComponent(id))
+      const ended = execution?.done ?? Promise.resolve()
+      ctx.waitUntil(
+        reader
+          .cancel('client disconnected')
+          .catch(() => {})
+          .then(() => Promise.race([ended, new Promise((resolve) => setTimeout(resolve, WIND_DOWN_MS))])),
+      )
+    },
+    { once: true },
+  )
+  return new Response(body, response)
 }

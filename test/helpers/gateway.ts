@@ -1,0 +1,197 @@
+/**
+ * Starts a gateway (workerd via `wrangler dev`, Deno, Bun) the way a user does — `npm run
+ * start:<runtime>` — on a free port, in its own process group, and stops the whole group.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { accessSync, constants } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { groupMembers, sleep } from './proc.ts'
+import { ROOT } from './server.ts'
+
+export type GatewayRuntime = 'workerd' | 'deno' | 'bun'
+
+/** The binary each `start:<runtime>` script runs, and the devDependency that provides it. */
+const BINARIES: Record<GatewayRuntime, { bin: string; pkg: string }> = {
+  workerd: { bin: 'wrangler', pkg: 'wrangler' },
+  deno: { bin: 'deno', pkg: 'deno' },
+  bun: { bin: 'bun', pkg: 'bun' },
+}
+
+const STARTUP_TIMEOUT_MS = 60_000
+const LOG_LIMIT = 64 * 1024
+
+export interface RunningGateway {
+  runtime: GatewayRuntime
+  port: number
+  url: string
+  wsUrl: string
+  /** The process group (the npm process is its leader). */
+  pgid: number
+  /** The last 64 KiB the gateway printed (stdout and stderr). */
+  output(): string
+  /** SIGTERM to the whole group, SIGKILL to whatever is left after a grace; resolves once the group is gone. */
+  stop(): Promise<void>
+}
+
+/** Throws a clear error when the runtime's binary is not installed (a missing runtime is a failure, not a skip). */
+export function requireBinary(runtime: GatewayRuntime): void {
+  const { bin, pkg } = BINARIES[runtime]
+  const path = join(ROOT, 'node_modules', '.bin', bin)
+  try {
+    accessSync(path, constants.X_OK)
+  } catch {
+    throw new Error(`the ${runtime} gateway needs ${path}, which is missing or not executable: run \`npm install\` (devDependency "${pkg}")`)
+  }
+}
+
+/** A port that was free a moment ago (the gateway binds it itself; a lost race is retried). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+export async function startGateway(runtime: GatewayRuntime, { executorUrl, token = '' }: { executorUrl: string; token?: string }): Promise<RunningGateway> {
+  requireBinary(runtime)
+  let lastError: Error | undefined
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort()
+    try {
+      return await launch(runtime, port, executorUrl, token)
+    } catch (error) {
+      lastError = error as Error
+      // Only a port taken between freePort() and the gateway's bind is worth another try.
+      if (!(error instanceof PortInUse)) throw error
+    }
+  }
+  throw lastError
+}
+
+class PortInUse extends Error {}
+
+async function launch(runtime: GatewayRuntime, port: number, executorUrl: string, token: string): Promise<RunningGateway> {
+  const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {
+    cwd: ROOT,
+    detached: true, // its own process group, so that stop() reaches wrangler's workerd and esbuild too
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', EXECUTOR_URL: executorUrl, EXECUTOR_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  if (child.pid === undefined) {
+    const [error] = (await once(child, 'error')) as [Error]
+    throw new Error(`cannot run \`npm run start:${runtime}\`: ${error.message}`)
+  }
+  const pgid = child.pid
+  killOnExit(pgid, { group: true })
+
+  let log = ''
+  const append = (chunk: Buffer) => {
+    log += chunk.toString()
+    if (log.length > LOG_LIMIT) log = log.slice(-LOG_LIMIT)
+  }
+  child.stdout!.on('data', append)
+  child.stderr!.on('data', append)
+  child.on('error', (error) => append(Buffer.from(`\n[spawn error] ${error.message}\n`)))
+
+  const gateway: RunningGateway = {
+    runtime,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws/mcp`,
+    pgid,
+    output: () => log,
+    async stop() {
+      await stopGroup(child, pgid)
+      forget(pgid)
+    },
+  }
+
+  try {
+    await waitForHealth(gateway, child)
+  } catch (error) {
+    await gateway.stop()
+    if (error instanceof PortInUse || /EADDRINUSE|address already in use|port \d+ in use|AddrInUse/i.test(log)) throw new PortInUse(`port ${port} was taken`)
+    throw new Error(`the ${runtime} gateway (npm run start:${runtime}) did not become healthy: ${(error as Error).message}\n--- its output ---\n${log}`)
+  }
+  return gateway
+}
+
+async function waitForHealth(gateway: RunningGateway, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`it exited (${child.exitCode ?? child.signalCode}) before serving /health`)
+    try {
+      const response = await fetch(`${gateway.url}/health`, { signal: AbortSignal.timeout(2000) })
+      const health = (await response.json()) as { status?: string; runtime?: string }
+      if (health.status === 'healthy' && health.runtime === gateway.runtime) return
+      // Someone else's server took the port between freePort() and the gateway's bind.
+      throw new PortInUse(`port ${gateway.port} answers /health with ${JSON.stringify(health)}, not runtime ${gateway.runtime}`)
+    } catch (error) {
+      if (error instanceof PortInUse) throw error
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) throw new Error(`no healthy /health within ${STARTUP_TIMEOUT_MS} ms`)
+    await sleep(100)
+  }
+}
+
+/** Processes to SIGKILL if this test process ends without running `after` (a crash, a file timeout, ^C). */
+const leftovers = new Map<number, { group: boolean; signal: NodeJS.Signals }>()
+let hooked = false
+
+/**
+ * Signals `pid` (or its whole group) if this test process exits or is signalled before `forget(pid)`.
+ * SIGKILL by default; give SIGTERM for a Node executor, which then ends its executions' groups itself.
+ */
+export function killOnExit(pid: number, { group = false, signal = 'SIGKILL' as NodeJS.Signals } = {}): void {
+  leftovers.set(pid, { group, signal })
+  if (hooked) return
+  hooked = true
+  const killAll = () => {
+    for (const [id, { group, signal }] of leftovers) {
+      try {
+        process.kill(group ? -id : id, signal)
+      } catch {
+        // Already gone.
+      }
+    }
+    leftovers.clear()
+  }
+  process.once('exit', killAll)
+  // The test runner ends a timed-out file with SIGTERM, which skips 'exit': clean up, then die of the signal.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAll()
+      process.kill(process.pid, signal)
+    })
+  }
+}
+
+export function forget(pid: number): void {
+  leftovers.delete(pid)
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal)
+  } catch {
+    // Already gone.
+  }
+}
+
+async function stopGroup(child: ChildProcess, pgid: number): Promise<void> {
+  const gone = () => groupMembers(pgid).length === 0 && (child.exitCode !== null || child.signalCode !== null)
+  if (gone()) return
+  killGroup(pgid, 'SIGTERM')
+  for (const [signal, waitMs] of [['SIGKILL', 5000], [undefined, 2000]] as const) {
+    const deadline = Date.now() + waitMs
+    while (!gone() && Date.now() < deadline) await sleep(25)
+    if (gone()) return
+    if (signal) killGroup(pgid, signal)
+  }
+  throw new Error(`process group ${pgid} is still alive after SIGKILL: ${groupMembers(pgid).join(', ')}`)
+}
