@@ -8,6 +8,9 @@
  *   5. round trip of `true` (execute → process.completed), p50/p99
  *   6. 500 concurrent sessions running `echo a; sleep 1; echo b`
  *   7. server RSS while a fast child writes to a client reading ~2 MB/s, then CANCEL
+ *   8. the workerd gateway (`npm run start:workerd`) in front of a fresh Node server: throughput
+ *      and write→client latency through it ÷ the same measures straight to the server
+ *      (skipped when node_modules/.bin/wrangler is missing)
  *
  * Prints each measure as it goes, then a summary table with targets. A missed target is reported
  * as MISS and does not change the exit code; the exit code is 1 only when a measure could not be
@@ -17,8 +20,10 @@
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { cleanupAll, installExitHandlers } from './lib/cleanup.ts'
+import { startWorkerdGateway, wranglerBinary } from './lib/gateway.ts'
 import { RpcClient } from './lib/rpc-client.ts'
 import { startServer, ROOT, type BenchServer } from './lib/server.ts'
+import { cpuMs } from './lib/procfs.ts'
 import { which } from './lib/shell.ts'
 import { ascending, fixed, median, percentile } from './lib/stats.ts'
 import { checkSharedClock, directPipeLatency, withTicker, writeToClientLatency } from './measures/latency.ts'
@@ -34,6 +39,9 @@ const RUNS = 3
 const RAW_RUNS = 5
 const WEBSOCKETD_LINES = 100_000
 const SESSIONS = 500
+/** Measure 8 is shorter: the gateway is the slow part, and the whole section should take well under a minute. */
+const GATEWAY_LINES = 200_000
+const GATEWAY_LATENCY_LINES = 500
 
 type Verdict = 'ok' | 'MISS' | 'info' | 'ERROR' | 'skipped'
 
@@ -285,6 +293,88 @@ async function main(): Promise<void> {
       await fresh.stop()
     }
   })
+
+  await section(
+    `8. workerd gateway (wrangler dev --local) in front of a Node server: ${GATEWAY_LINES.toLocaleString('en')}-line throughput, ` +
+      `${GATEWAY_LATENCY_LINES}-line latency, gateway ÷ direct`,
+    async () => {
+      if (!wranglerBinary()) {
+        log(`  ${ROOT}node_modules/.bin/wrangler is missing: skipped (it is a devDependency: run \`npm install\`)`)
+        info('8. workerd gateway', 'wrangler not installed', 'skipped')
+        return
+      }
+      if (!which('python3')) throw new Error('python3 is not on PATH')
+      const backend = await startServer()
+      watched = backend
+      try {
+        const startedAt = Date.now()
+        const gateway = await startWorkerdGateway(`http://127.0.0.1:${backend.port}`)
+        // The gateway's CPU is counted over its whole group: wrangler's node proxies the traffic too, not just workerd.
+        const processes = gateway.processes()
+        const groupPids = processes.map((p) => p.pid)
+        const groupCpu = () => processes.map((p) => ({ ...p, cpu: cpuMs(p.pid) ?? Number.NaN }))
+        log(
+          `  Node server pid ${backend.pid} on 127.0.0.1:${backend.port}; gateway healthy on 127.0.0.1:${gateway.port} ` +
+            `after ${fixed((Date.now() - startedAt) / 1000, 1)} s, process group ${gateway.pgid}: ${processes.map((p) => `${p.name}(${p.pid})`).join(' ')}`,
+        )
+        const cpuBefore = groupCpu()
+        const direct = await RpcClient.open(backend.wsUrl)
+        const viaGateway = await RpcClient.open(gateway.wsUrl)
+        try {
+          // Alternating direct and gateway runs, so that drift on a shared machine hits both alike.
+          const targets = [
+            { name: 'direct ', client: direct, pid: backend.pid as number | number[], cpu: 'server', rates: [] as number[] },
+            { name: 'gateway', client: viaGateway, pid: groupPids, cpu: 'gateway group', rates: [] as number[] },
+          ]
+          for (let i = 0; i <= RUNS; i++) {
+            for (const target of targets) {
+              const run = await ourThroughput(target.client, target.pid, GATEWAY_LINES)
+              const label = i === 0 ? 'warm-up' : `run ${i}  `
+              if (i > 0) target.rates.push(mbPerSecond(run.bytes, run.ms))
+              log(
+                `  ${target.name} ${label} ${mb(mbPerSecond(run.bytes, run.ms))}  ${fixed(run.ms, 0)} ms, ${run.frames} frames ` +
+                  `(${fixed(run.bytes / run.frames, 0)} B/frame); CPU: ${target.cpu} ${fixed(run.serverCpuMs, 0)} ms, client ${fixed(run.clientCpuMs, 0)} ms`,
+              )
+              reportErrors(`gateway section, ${target.name.trim()} throughput ${label.trim()}`, run.errors)
+            }
+          }
+          const byName = new Map<string, number>()
+          groupCpu().forEach(({ name, cpu }, i) => byName.set(name, (byName.get(name) ?? 0) + cpu - cpuBefore[i].cpu))
+          log(`  gateway group CPU over these ${RUNS + 1} + ${RUNS + 1} runs, by process: ${[...byName].map(([name, cpu]) => `${name} ${fixed(cpu, 0)} ms`).join(', ')}`)
+          const [directRate, gatewayRate] = targets.map((t) => median(t.rates))
+          const ratio = gatewayRate / directRate
+          log(`  median: direct ${mb(directRate)}, gateway ${mb(gatewayRate)}; gateway ÷ direct = ${fixed(ratio, 3)}`)
+          info('8. throughput direct / via workerd', `${mb(directRate)} / ${mb(gatewayRate)}`)
+          judged('8. workerd ÷ direct throughput', fixed(ratio, 3), '>= 0.5', ratio >= 0.5)
+
+          await withTicker(async (script) => {
+            const options = { lines: GATEWAY_LATENCY_LINES, warmup: 50 }
+            const directLatency = await writeToClientLatency(direct, script, options)
+            reportErrors('gateway section, direct latency', directLatency.errors)
+            const gatewayLatency = await writeToClientLatency(viaGateway, script, options)
+            reportErrors('gateway section, gateway latency', gatewayLatency.errors)
+            const d = summarize(directLatency.samples)
+            const g = summarize(gatewayLatency.samples)
+            log(`  direct:  ${d.text}`)
+            log(`  gateway: ${g.text}`)
+            const p50 = g.p50 / d.p50
+            const p99 = g.p99 / d.p99
+            log(`  gateway ÷ direct: p50 ${fixed(p50, 2)}×, p99 ${fixed(p99, 2)}×`)
+            info('8. latency direct p50 / p99', `${ms(d.p50)} / ${ms(d.p99)}`)
+            info('8. latency via workerd p50 / p99', `${ms(g.p50)} / ${ms(g.p99)}`)
+            judged('8. workerd ÷ direct latency p50', `${fixed(p50, 2)}×`, '<= 1.5×', p50 <= 1.5)
+            judged('8. workerd ÷ direct latency p99', `${fixed(p99, 2)}×`, '<= 1.5×', p99 <= 1.5)
+          })
+        } finally {
+          await viaGateway.close()
+          await direct.close()
+          await gateway.stop()
+        }
+      } finally {
+        await backend.stop()
+      }
+    },
+  )
 
   log(`\n== summary (total ${((Date.now() - totalStart) / 1000).toFixed(0)} s)`)
   const header: Row = { measure: 'measure', value: 'value', target: 'target', verdict: 'ok?' }

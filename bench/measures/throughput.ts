@@ -13,7 +13,7 @@ export interface ThroughputRun {
   ms: number
   bytes: number
   frames: number
-  /** CPU time the server process used during the run (where the time goes: see the report). */
+  /** CPU time the server process (or all of a gateway's processes) used during the run; NaN when no pid was given. */
   serverCpuMs: number
   /** CPU time this (client) process used during the run. */
   clientCpuMs: number
@@ -25,13 +25,16 @@ export interface ThroughputRun {
  * One execution of `yes | head -n lines`: every frame is parsed (by the client), the UTF-8 byte
  * length of each process.output `data` is summed until process.completed, and the sum is checked.
  */
-export async function ourThroughput(client: RpcClient, serverPid: number, lines: number): Promise<ThroughputRun> {
+export async function ourThroughput(client: RpcClient, serverPid: number | readonly number[] | undefined, lines: number): Promise<ThroughputRun> {
   const expected = lines * LINE_BYTES
   let bytes = 0
   let frames = 0
   let lastSeq = 0
   let seqErrors = 0
-  const serverCpuStart = cpuMs(serverPid) ?? Number.NaN
+  // Several pids (a gateway's process group): their CPU time summed; none: NaN.
+  const pids = serverPid === undefined ? [] : typeof serverPid === 'number' ? [serverPid] : serverPid
+  const serverCpu = () => (pids.length === 0 ? Number.NaN : pids.reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0))
+  const serverCpuStart = serverCpu()
   const clientCpuStart = process.cpuUsage()
   const start = process.hrtime.bigint()
   const execution = client.execute({ command: yesCommand(lines), stdin: 'close' }, (frame) => {
@@ -47,7 +50,7 @@ export async function ourThroughput(client: RpcClient, serverPid: number, lines:
   })
   const completed = await execution.completed
   const ms = Number(process.hrtime.bigint() - start) / 1e6
-  const serverCpuMs = (cpuMs(serverPid) ?? Number.NaN) - serverCpuStart
+  const serverCpuMs = serverCpu() - serverCpuStart
   const clientCpu = process.cpuUsage(clientCpuStart)
   const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000
   const errors: string[] = []
