@@ -84,6 +84,8 @@ describe('the /v1 HTTP API', () => {
     const { execution_id: id, pgid } = await started.json()
     const written = await post(`${server.url}/v1/executions/${id}/input`, { data: 'hello\n' })
     assert.deepEqual(await written.json(), { written: 6 })
+    // The echo must have happened before the group is paused and canceled.
+    await readNdjsonUntil(await fetch(`${server.url}/v1/executions/${id}/events`), (n) => n.method === 'process.output')
     const pause = await post(`${server.url}/v1/executions/${id}/control`, { type: 'pause' })
     assert.deepEqual(await pause.json(), { status: 'paused' })
     await eventually(() => processState(pgid) === 'T', 2000)

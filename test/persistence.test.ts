@@ -76,7 +76,7 @@ describe('executions that outlive a connection', () => {
 
   test('two watchers, one ten times slower: both get everything, and the fast one is not held back', async () => {
     const fast = await TestClient.open(server.wsUrl)
-    const total = 40 * 1024 * 1024
+    const total = 24 * 1024 * 1024
     const { execution_id: id } = await fast.execute({ command: `head -c ${total} /dev/zero | tr '\\0' s | fold -w 99`, detach_grace: 5 })
     const slow = await TestClient.open(server.wsUrl)
     await slow.request('attach', { execution_id: id })
@@ -179,7 +179,7 @@ describe('records and transcripts survive a restart', () => {
 describe('the drop policy', () => {
   test('backpressure "drop" keeps a fast child running for a stalled client and announces every dropped byte', async () => {
     const client = await TestClient.open(server.wsUrl)
-    const total = 60 * 1024 * 1024
+    const total = 32 * 1024 * 1024
     const { execution_id: id, pgid } = await client.execute({ command: `head -c ${total} /dev/zero | tr '\\0' d | fold -w 63`, backpressure: 'drop' })
     client.ws.pause()
     // Nobody reads, yet the child runs to its end: it is not blocked.

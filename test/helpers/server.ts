@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { forget, killOnExit } from './gateway.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MAIN = fileURLToPath(new URL('../../adapters/node/main.ts', import.meta.url))
@@ -30,6 +31,9 @@ export async function startServer(env: Record<string, string> = {}, args: string
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', CC_EXECUTOR_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
+  // A test file that times out is ended by a signal: its server must not outlive it.
+  killOnExit(child.pid!)
+  child.once('exit', () => forget(child.pid!))
   const logs: Record<string, unknown>[] = []
   const lines = createInterface({ input: child.stdout! })
   const port = await new Promise<number>((resolve, reject) => {
