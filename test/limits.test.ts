@@ -16,6 +16,7 @@ before(async () => {
     EXECUTIONS_PER_MINUTE: '8',
     MAX_OUTPUT_BYTES: '100000',
     CHILD_CPU_SECONDS: '1',
+    CHILD_MEMORY_MB: '256',
   })
 })
 after(async () => {
@@ -64,6 +65,17 @@ describe('limits', () => {
     assert.equal(r.completed.status, 'killed')
     assert.ok(['SIGXCPU', 'SIGKILL'].includes(r.completed.signal), r.completed.signal)
     assert.ok(r.completed.execution_time < 5)
+    await client.close()
+  })
+
+  test('a memory limit (prlimit --as) makes a large allocation fail', async () => {
+    const client = await TestClient.open(server.wsUrl, auth(A))
+    const big = await client.run({ argv: ['python3', '-c', 'x = bytearray(512 * 1024 * 1024); print("allocated")'] })
+    assert.equal(big.completed.status, 'failed')
+    assert.match(big.stderr, /MemoryError/)
+    assert.equal(big.stdout, '')
+    const small = await client.run({ argv: ['python3', '-c', 'x = bytearray(16 * 1024 * 1024); print("allocated")'] })
+    assert.equal(small.stdout, 'allocated\n')
     await client.close()
   })
 
