@@ -4,7 +4,6 @@ import WebSocket from 'ws'
 import { ConnectionError, ErrorCode, ExecutorClient, ExecutorError, RpcError, type ClientEvent, type ClientOptions, type ReconnectInfo, type WebSocketConstructor } from '../src/client/index.ts'
 import { verifyTranscript } from '../src/verify.ts'
 import { eventually, groupMembers } from './helpers/proc.ts'
-import { startQuietProxy } from './helpers/quiet-proxy.ts'
 import { startServer, type RunningServer } from './helpers/server.ts'
 import { startTcpProxy } from './helpers/tcp-proxy.ts'
 
@@ -206,7 +205,7 @@ describe('the heartbeat watchdog', () => {
 
   for (const transport of TRANSPORTS) {
     test(`over ${transport}: a server silent for 3x the heartbeat interval is dead; the client reconnects and loses nothing`, async () => {
-      const proxy = await startQuietProxy(beating.port)
+      const proxy = await startTcpProxy(beating.port)
       const reconnects: ReconnectInfo[] = []
       const client = clientFor(proxy.url, transport, { heartbeatInterval: 0.25, onReconnect: (info) => reconnects.push(info) })
       const run = await client.execute({ command: 'for i in $(seq 1 30); do echo line $i; sleep 0.1; done' })

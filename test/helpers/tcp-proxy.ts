@@ -1,7 +1,8 @@
 /**
  * A TCP proxy for tests (node:net): forwards every connection to `127.0.0.1:targetPort`, remembers
  * the HTTP request lines that went through, and can cut every live connection at once to simulate a
- * broken network between a gateway and its executor.
+ * broken network between a gateway and its executor — or silence them: a peer that is not dead,
+ * just quiet, as a stalled NAT or proxy looks, which only a client-side watchdog can notice.
  */
 import { once } from 'node:events'
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
@@ -16,20 +17,25 @@ export interface TcpProxy {
   readonly requests: string[]
   /** Destroys both ends of every live connection; returns how many were cut. New connections still work. */
   breakAll(): number
+  /**
+   * Live connections keep open but withhold everything the server sends, its close included;
+   * returns how many. New connections are forwarded normally.
+   */
+  silence(): number
   close(): Promise<void>
 }
 
 const REQUEST_LINE = /^(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS) \S+ HTTP\/1\.[01]/
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
-  const live = new Set<{ client: Socket; upstream: Socket }>()
+  const live = new Set<{ client: Socket; upstream: Socket; silenced: boolean }>()
   const requests: string[] = []
   let accepted = 0
 
   const server = createServer((client) => {
     accepted += 1
     const upstream = connect(targetPort, '127.0.0.1')
-    const pair = { client, upstream }
+    const pair = { client, upstream, silenced: false }
     live.add(pair)
     // An HTTP/1.1 request starts at the beginning of a client chunk in practice (keep-alive requests
     // are written whole); this is only a record for assertions, not a parser.
@@ -44,10 +50,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       client.destroy()
       upstream.destroy()
     }
+    const endUnlessSilenced = () => {
+      if (!pair.silenced) end()
+    }
     client.on('error', end)
-    upstream.on('error', end)
+    upstream.on('error', endUnlessSilenced)
     client.on('close', end)
-    upstream.on('close', end)
+    upstream.on('close', endUnlessSilenced)
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -69,6 +78,14 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       }
       live.clear()
       return pairs.length
+    },
+    silence() {
+      for (const pair of live) {
+        pair.silenced = true
+        pair.upstream.unpipe(pair.client)
+        pair.upstream.resume() // read and discard, so the server is not held back by the silence
+      }
+      return live.size
     },
     async close() {
       for (const { client, upstream } of live) {
