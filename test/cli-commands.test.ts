@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { ExecutorClient } from '../src/client/index.ts'
-import { BIN, cleanEnv, runCli, spawnCli } from './helpers/cli.ts'
-import { eventually, processState, sleep } from './helpers/proc.ts'
+import { BIN, cleanEnv, lines, recordOf, runCli, spawnCli } from './helpers/cli.ts'
+import { eventually, processState } from './helpers/proc.ts'
 import { ROOT, startServer, type RunningServer } from './helpers/server.ts'
 
 const TRANSPORTS = ['ws', 'http'] as const
@@ -25,17 +25,6 @@ after(async () => {
   await server.stop()
 })
 
-const lines = (from: number, to: number, prefix = 'line') => Array.from({ length: to - from + 1 }, (_, i) => `${prefix} ${from + i}\n`).join('')
-/** The execution whose command contains `marker` (waiting for it to be listed). */
-async function recordOf(marker: string) {
-  const deadline = Date.now() + 5000
-  for (;;) {
-    const record = (await client.list()).find((r) => r.command.includes(marker))
-    if (record) return record
-    if (Date.now() > deadline) throw new Error(`no execution with ${marker}`)
-    await sleep(50)
-  }
-}
 
 describe('cc-executor detach, attach, logs, ps, signal, verify', () => {
   test('run --detach prints the id and exits 0; attach follows it to its exit code; logs and verify read it back', async () => {
@@ -71,7 +60,7 @@ describe('cc-executor detach, attach, logs, ps, signal, verify', () => {
       const marker = `ps-${randomUUID()}`
       const started = await runCli(['run', ...flags, '-d', '--', 'sh', '-c', `echo ${marker}; sleep 30`])
       const id = started.stdout.toString().trim()
-      const { pid } = await recordOf(marker)
+      const { pid } = await recordOf(client, marker)
       const paused = await runCli(['signal', ...flags, id, 'pause'])
       assert.equal(paused.stdout.toString(), 'paused\n')
       assert.equal(paused.code, 0)

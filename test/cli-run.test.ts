@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { ExecutorClient } from '../src/client/index.ts'
-import { BIN, cleanEnv, runCli, spawnCli } from './helpers/cli.ts'
+import { BIN, cleanEnv, lines, recordOf, runCli, spawnCli } from './helpers/cli.ts'
 import { eventually, groupMembers, processState, sleep } from './helpers/proc.ts'
 import { ROOT, startServer, type RunningServer } from './helpers/server.ts'
 import { startTcpProxy } from './helpers/tcp-proxy.ts'
@@ -28,17 +28,6 @@ after(async () => {
 })
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
-const lines = (from: number, to: number, prefix = 'line') => Array.from({ length: to - from + 1 }, (_, i) => `${prefix} ${from + i}\n`).join('')
-/** The execution whose command contains `marker` (waiting for it to be listed). */
-async function recordOf(marker: string) {
-  const deadline = Date.now() + 5000
-  for (;;) {
-    const record = (await client.list()).find((r) => r.command.includes(marker))
-    if (record) return record
-    if (Date.now() > deadline) throw new Error(`no execution with ${marker}`)
-    await sleep(50)
-  }
-}
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
 
 for (const transport of TRANSPORTS) {
@@ -87,7 +76,7 @@ for (const transport of TRANSPORTS) {
       const marker = `sigint-${randomUUID()}`
       const cli = spawnCli(['run', ...url(), '--', 'sh', '-c', `echo ${marker}; sleep 30 & sleep 30; wait`])
       await eventually(() => cli.stdout().includes(marker), 10_000, 'the command to start')
-      const { pgid, id } = await recordOf(marker)
+      const { pgid, id } = await recordOf(client, marker)
       assert.ok(groupMembers(pgid!).length >= 2, 'the group runs')
       cli.child.kill('SIGINT')
       const result = await cli.result
@@ -104,7 +93,7 @@ describe('cc-executor run: job control', () => {
     const marker = `twice-${randomUUID()}`
     const cli = spawnCli(['run', '--url', server.url, '--', 'sh', '-c', `trap '' TERM; echo ${marker}; sleep 30`])
     await eventually(() => cli.stdout().includes(marker), 10_000, 'the command to start')
-    const { pgid } = await recordOf(marker)
+    const { pgid } = await recordOf(client, marker)
     cli.child.kill('SIGINT')
     await sleep(700)
     assert.ok(groupMembers(pgid!).length > 0, 'SIGTERM is ignored: the group lives on through the grace')
@@ -121,7 +110,7 @@ describe('cc-executor run: job control', () => {
     const marker = `tstp-${randomUUID()}`
     const cli = spawnCli(['run', '--url', server.url, '--', 'sh', '-c', `echo ${marker}; for i in $(seq 1 30); do echo tick $i; sleep 0.1; done`])
     await eventually(() => cli.stdout().includes('tick 3\n'), 10_000, 'tick 3')
-    const { pid } = await recordOf(marker)
+    const { pid } = await recordOf(client, marker)
     cli.child.kill('SIGTSTP')
     const waitFor = (check: () => boolean, ms: number, what: string) =>
       eventually(check, ms, what).catch((error: Error) => {

@@ -1,6 +1,7 @@
 /** Runs the real `cc-executor` command (bin/cc-executor.js) as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
+import { sleep } from './proc.ts'
 import { ROOT } from './server.ts'
 
 export const BIN = join(ROOT, 'bin', 'cc-executor.js')
@@ -50,5 +51,19 @@ export async function runCli(args: string[], options: { env?: Record<string, str
     return result
   } finally {
     clearTimeout(timer)
+  }
+}
+
+/** `prefix from\n` … `prefix to\n`: what the tests' counting commands print. */
+export const lines = (from: number, to: number, prefix = 'line') => Array.from({ length: to - from + 1 }, (_, i) => `${prefix} ${from + i}\n`).join('')
+
+/** The execution whose command contains `marker` (waiting for it to be listed). */
+export async function recordOf<R extends { command: string }>(client: { list(): Promise<R[]> }, marker: string): Promise<R> {
+  const deadline = Date.now() + 5000
+  for (;;) {
+    const record = (await client.list()).find((r) => r.command.includes(marker))
+    if (record) return record
+    if (Date.now() > deadline) throw new Error(`no execution with ${marker}`)
+    await sleep(50)
   }
 }
