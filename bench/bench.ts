@@ -8,9 +8,9 @@
  *   5. round trip of `true` (execute → process.completed), p50/p99
  *   6. 500 concurrent sessions running `echo a; sleep 1; echo b`
  *   7. server RSS while a fast child writes to a client reading ~2 MB/s, then CANCEL
- *   8. the workerd gateway (`npm run start:workerd`) in front of a fresh Node server: throughput
+ *   8. the Workers gateway in workerd (Miniflare, without wrangler dev's proxy) in front of a fresh Node server: throughput
  *      and write→client latency through it ÷ the same measures straight to the server
- *      (skipped when node_modules/.bin/wrangler is missing)
+ *      (skipped when miniflare or esbuild is not installed)
  *
  * Prints each measure as it goes, then a summary table with targets. A missed target is reported
  * as MISS and does not change the exit code; the exit code is 1 only when a measure could not be
@@ -20,7 +20,7 @@
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { cleanupAll, installExitHandlers } from './lib/cleanup.ts'
-import { startWorkerdGateway, wranglerBinary } from './lib/gateway.ts'
+import { startWorkerdGateway, workerdAvailable } from './lib/gateway.ts'
 import { RpcClient } from './lib/rpc-client.ts'
 import { startServer, ROOT, type BenchServer } from './lib/server.ts'
 import { cpuMs } from './lib/procfs.ts'
@@ -52,6 +52,13 @@ interface Row {
   verdict: string
 }
 
+/** `npm run bench -- 1 4`: only these sections (by number); none given: all of them. */
+const ONLY = process.argv.length > 2 ? new Set(process.argv.slice(2).map(Number)) : undefined
+if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 8)) {
+  process.stderr.write('usage: npm run bench [-- <section numbers 1-8>...]\n')
+  process.exit(2)
+}
+
 const rows: Row[] = []
 let failed = false
 
@@ -80,6 +87,8 @@ let watched: BenchServer | undefined
 
 /** Runs one measure; an exception is reported as an ERROR row and the bench goes on. */
 async function section(title: string, body: () => Promise<void>): Promise<void> {
+  const number = Number.parseInt(title, 10)
+  if (ONLY && !ONLY.has(number)) return
   log(`\n== ${title}`)
   const start = Date.now()
   try {
@@ -295,12 +304,12 @@ async function main(): Promise<void> {
   })
 
   await section(
-    `8. workerd gateway (wrangler dev --local) in front of a Node server: ${GATEWAY_LINES.toLocaleString('en')}-line throughput, ` +
+    `8. workerd gateway (Miniflare) in front of a Node server: ${GATEWAY_LINES.toLocaleString('en')}-line throughput, ` +
       `${GATEWAY_LATENCY_LINES}-line latency, gateway ÷ direct`,
     async () => {
-      if (!wranglerBinary()) {
-        log(`  ${ROOT}node_modules/.bin/wrangler is missing: skipped (it is a devDependency: run \`npm install\`)`)
-        info('8. workerd gateway', 'wrangler not installed', 'skipped')
+      if (!workerdAvailable()) {
+        log(`  miniflare or esbuild is missing from ${ROOT}node_modules: skipped (they are devDependencies: run \`npm install\`)`)
+        info('8. workerd gateway', 'miniflare not installed', 'skipped')
         return
       }
       if (!which('python3')) throw new Error('python3 is not on PATH')
@@ -309,13 +318,12 @@ async function main(): Promise<void> {
       try {
         const startedAt = Date.now()
         const gateway = await startWorkerdGateway(`http://127.0.0.1:${backend.port}`)
-        // The gateway's CPU is counted over its whole group: wrangler's node proxies the traffic too, not just workerd.
         const processes = gateway.processes()
         const groupPids = processes.map((p) => p.pid)
         const groupCpu = () => processes.map((p) => ({ ...p, cpu: cpuMs(p.pid) ?? Number.NaN }))
         log(
           `  Node server pid ${backend.pid} on 127.0.0.1:${backend.port}; gateway healthy on 127.0.0.1:${gateway.port} ` +
-            `after ${fixed((Date.now() - startedAt) / 1000, 1)} s, process group ${gateway.pgid}: ${processes.map((p) => `${p.name}(${p.pid})`).join(' ')}`,
+            `after ${fixed((Date.now() - startedAt) / 1000, 1)} s: ${processes.map((p) => `${p.name}(${p.pid})`).join(' ')}`,
         )
         const cpuBefore = groupCpu()
         const direct = await RpcClient.open(backend.wsUrl)
@@ -324,7 +332,7 @@ async function main(): Promise<void> {
           // Alternating direct and gateway runs, so that drift on a shared machine hits both alike.
           const targets = [
             { name: 'direct ', client: direct, pid: backend.pid as number | number[], cpu: 'server', rates: [] as number[] },
-            { name: 'gateway', client: viaGateway, pid: groupPids, cpu: 'gateway group', rates: [] as number[] },
+            { name: 'gateway', client: viaGateway, pid: groupPids, cpu: 'workerd', rates: [] as number[] },
           ]
           for (let i = 0; i <= RUNS; i++) {
             for (const target of targets) {
@@ -340,7 +348,7 @@ async function main(): Promise<void> {
           }
           const byName = new Map<string, number>()
           groupCpu().forEach(({ name, cpu }, i) => byName.set(name, (byName.get(name) ?? 0) + cpu - cpuBefore[i].cpu))
-          log(`  gateway group CPU over these ${RUNS + 1} + ${RUNS + 1} runs, by process: ${[...byName].map(([name, cpu]) => `${name} ${fixed(cpu, 0)} ms`).join(', ')}`)
+          log(`  workerd CPU over these ${RUNS + 1} + ${RUNS + 1} runs, by process: ${[...byName].map(([name, cpu]) => `${name} ${fixed(cpu, 0)} ms`).join(', ')}`)
           const [directRate, gatewayRate] = targets.map((t) => median(t.rates))
           const ratio = gatewayRate / directRate
           log(`  median: direct ${mb(directRate)}, gateway ${mb(gatewayRate)}; gateway ÷ direct = ${fixed(ratio, 3)}`)

@@ -6,6 +6,7 @@
  */
 import type { ExecutionHandle, ExecutionState, Executor } from './executor.ts'
 import { ErrorCode, RpcError, type ErrorCode as Code } from './protocol/errors.ts'
+import { parseReceived } from './protocol/jsonrpc.ts'
 import { NdjsonParseStream } from './protocol/ndjson.ts'
 import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent, StartedParams } from './protocol/schemas.ts'
 
@@ -100,7 +101,7 @@ function eventsOf(response: Response): EventReader {
   if (!response.body) throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor sent no stream')
   return response.body
     .pipeThrough(new TextDecoderStream())
-    .pipeThrough(new NdjsonParseStream() as TransformStream<string, RawEvent>)
+    .pipeThrough(new NdjsonParseStream(parseReceived) as TransformStream<string, RawEvent>)
     .getReader()
 }
 

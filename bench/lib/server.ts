@@ -21,8 +21,9 @@ export interface BenchServer {
   unexpectedExit(): string | undefined
 }
 
-export async function startServer(env: Record<string, string> = {}): Promise<BenchServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+/** `nodeArgs` go before the entry point, e.g. ['--cpu-prof'] to profile the server. */
+export async function startServer(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchServer> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

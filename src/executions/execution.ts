@@ -7,7 +7,7 @@
  */
 import type { ExecutionHandle } from '../executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
-import { notification } from '../protocol/jsonrpc.ts'
+import { eventText, notification } from '../protocol/jsonrpc.ts'
 import type { CompletedEvent, ExecutionEvent, StatusParams } from '../protocol/schemas.ts'
 import { EventLog } from './event-log.ts'
 import type { ExecutionRecord, ExecutionStore, TranscriptWriter } from './store.ts'
@@ -222,7 +222,7 @@ export class Execution {
         if (done) break
         if (event.method === 'process.output') this.#lastActivity = performance.now()
         if (event.method === 'process.completed') this.#finish(event)
-        const text = JSON.stringify(event)
+        const text = eventText(event)
         const written = transcript?.append(text)
         if (written) await written.catch((error: unknown) => this.#transcriptFailed(error))
         this.#log.append(event, text)

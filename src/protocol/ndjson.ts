@@ -8,10 +8,11 @@
  * response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new NdjsonParseStream())
  */
 export class NdjsonParseStream extends TransformStream<string, unknown> {
-  constructor() {
+  /** `parse` turns one line into its value (default JSON.parse). */
+  constructor(parse: (line: string) => unknown = JSON.parse) {
     let buffered = ''
     const emit = (line: string, controller: TransformStreamDefaultController<unknown>) => {
-      if (line.trim() !== '') controller.enqueue(JSON.parse(line))
+      if (line.trim() !== '') controller.enqueue(parse(line))
     }
     super({
       transform(chunk, controller) {
