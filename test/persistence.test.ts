@@ -54,6 +54,23 @@ describe('executions that outlive a connection', () => {
     await Promise.all([a.close(), b.close()])
   })
 
+  test('attach to an execution this session already follows replays from its after_seq', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { execution_id: id } = await client.execute({ command: COUNTER })
+    await client.waitFor((f) => f.method === 'process.output' && f.params.data.includes('line 20\n'))
+    const attached = await client.request('attach', { execution_id: id, after_seq: 2 })
+    assert.equal(attached.result.status, 'attached')
+    await client.completion(id)
+    const seqs = client.events(id).map((e) => e.params.seq)
+    const restart = seqs.findIndex((seq, i) => i > 0 && seq <= seqs[i - 1])
+    assert.ok(restart > 0, 'the stream starts again')
+    assert.equal(seqs[restart], 3, 'from after_seq + 1')
+    const replayed = seqs.slice(restart)
+    assert.deepEqual(replayed, replayed.map((_, i) => i + 3), 'then contiguous to the completion')
+    assert.equal(client.events(id).filter((e) => e.method === 'process.completed').length, 1)
+    await client.close()
+  })
+
   test('detach stops the events for that session only; list and status show the record', async () => {
     const a = await TestClient.open(server.wsUrl)
     const { execution_id: id } = await a.execute({ command: COUNTER })

@@ -69,7 +69,8 @@ export class LocalExecutor implements Executor {
     this.shell = which(shell) ?? which('sh') ?? '/bin/sh'
     this.#stdbuf = which('stdbuf')
     this.#prlimit = cpuSeconds !== undefined || memoryBytes !== undefined ? which('prlimit') : undefined
-    this.#options = { killGraceMs, queueBytes, maxChunk, env, maxOutputBytes, cpuSeconds, memoryBytes }
+    // A plain copy: spreading process.env itself goes through a native lookup per variable, at every start.
+    this.#options = { killGraceMs, queueBytes, maxChunk, env: { ...env }, maxOutputBytes, cpuSeconds, memoryBytes }
   }
 
   async start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {

@@ -146,13 +146,21 @@ export class Session {
     }
   }
 
-  /** Watches another execution (or re-attaches to one): replay after `after_seq`, then live events. */
+  /**
+   * Watches another execution (or re-attaches to one): replay after `after_seq`, then live events.
+   * Attaching to an execution this session already follows restarts its stream at `after_seq`.
+   */
   #attach(raw: unknown): Reply {
     const { execution_id, after_seq } = parseParams(AttachParams, raw)
     const execution = this.#registry.lookup(execution_id)
     const state = execution.ended ? 'exited' : execution.handle.state
-    if (this.#subscriptions.has(execution)) return { result: { status: 'attached', state } }
-    return { result: { status: 'attached', state }, after: () => this.#subscribe(execution, after_seq) }
+    const previous = this.#subscriptions.get(execution)
+    const after = () => {
+      // The new subscriber joins before the old one leaves, so the execution never sees none (no detach grace).
+      this.#subscribe(execution, after_seq)
+      if (previous) execution.unsubscribe(previous)
+    }
+    return { result: { status: 'attached', state }, after }
   }
 
   /** The named execution, or this session's current one. */
