@@ -6,7 +6,6 @@
 import type { WSContext } from 'hono/ws'
 import type { WebSocket } from 'ws'
 import type { SocketChannel } from '../../src/index.ts'
-import { utf8 } from './utf8.ts'
 
 export interface ChannelOptions {
   /** Bytes queued for the socket above which the sender is asked to wait. */
@@ -41,10 +40,9 @@ export function nodeChannel(ws: WSContext<WebSocket>, { highWater, lowWater, pin
   return {
     send(text) {
       if (raw.readyState !== raw.OPEN) return
-      const bytes = utf8(text)
-      const size = bytes.byteLength
+      const size = text.length
       pending += size
-      raw.send(bytes, { binary: false }, () => {
+      raw.send(text, () => {
         pending -= size
         if (pending <= lowWater) release()
       })
