@@ -5,10 +5,11 @@
  * edge. `wrangler dev` (what `npm run start:workerd` and the tests use) puts its own Node proxy in
  * front of workerd for live reload; that proxy is a development tool, so the bench leaves it out.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { onCleanup, trackPid } from './cleanup.ts'
+import { processesWhere } from './procfs.ts'
 import { ROOT } from './server.ts'
 
 export interface BenchGateway {
@@ -43,21 +44,7 @@ function compatibility(): { compatibilityDate: string; compatibilityFlags: strin
   return { compatibilityDate: date, compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) }
 }
 
-function workerdChildren(): number[] {
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (entry.charCodeAt(0) > 57) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === process.pid && comm === 'workerd') pids.push(Number(entry))
-    } catch {
-      // Gone while listing.
-    }
-  }
-  return pids
-}
+const workerdChildren = () => processesWhere((stat) => stat.ppid === process.pid && stat.comm === 'workerd')
 
 const LOG_LIMIT = 64 * 1024
 

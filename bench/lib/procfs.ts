@@ -18,8 +18,11 @@ export function rssKiB(pid: number): number | undefined {
 }
 
 export interface ProcStat {
+  /** The command name (at most 15 characters). */
+  comm: string
   /** R running, S sleeping, D disk sleep, T stopped, Z zombie, ... */
   state: string
+  ppid: number
   pgrp: number
 }
 
@@ -28,7 +31,7 @@ export function procStat(pid: number): ProcStat | undefined {
   if (stat === undefined) return undefined
   // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses, so cut at the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return { state: fields[0], pgrp: Number(fields[2]) }
+  return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), state: fields[0], ppid: Number(fields[1]), pgrp: Number(fields[2]) }
 }
 
 /** The kernel function a sleeping process waits in (e.g. "pipe_write"); "0" while it runs. */
@@ -42,15 +45,20 @@ export function writtenBytes(pid: number): number | undefined {
   return match ? Number(match[1]) : undefined
 }
 
-/** Pids of the live (non-zombie) members of a process group. */
-export function groupMembers(pgid: number): number[] {
-  const members: number[] = []
+/** Pids of the live (non-zombie) processes whose stat matches. */
+export function processesWhere(match: (stat: ProcStat) => boolean): number[] {
+  const pids: number[] = []
   for (const entry of readdirSync('/proc')) {
     if (entry.charCodeAt(0) > 57) continue
     const stat = procStat(Number(entry))
-    if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') members.push(Number(entry))
+    if (stat && stat.state !== 'Z' && stat.state !== 'X' && match(stat)) pids.push(Number(entry))
   }
-  return members
+  return pids
+}
+
+/** Pids of the live (non-zombie) members of a process group. */
+export function groupMembers(pgid: number): number[] {
+  return processesWhere((stat) => stat.pgrp === pgid)
 }
 
 let ticksPerSecond: number | undefined

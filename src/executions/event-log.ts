@@ -39,7 +39,8 @@ export class EventLog {
     return this.#ended
   }
 
-  append(event: ExecutionEvent, text = JSON.stringify(event)): LogEntry {
+  /** `text` is the event's wire text (protocol/jsonrpc's eventText), made once by the caller. */
+  append(event: ExecutionEvent, text: string): LogEntry {
     const entry = { seq: event.params.seq, event, text, offset: this.#total }
     this.#entries.push(entry)
     this.#chars += text.length
