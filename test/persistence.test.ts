@@ -97,10 +97,12 @@ describe('executions that outlive a connection', () => {
     const { execution_id: id } = await fast.execute({ command: `head -c ${total} /dev/zero | tr '\\0' s | fold -w 99`, detach_grace: 5 })
     const slow = await TestClient.open(server.wsUrl)
     await slow.request('attach', { execution_id: id })
-    // The slow watcher reads in bursts: paused nine tenths of the time.
+    // The slow watcher reads in bursts: paused nine tenths of the time. Stopping must also cancel a
+    // pending pause, or the watcher would stay paused for good.
+    let pauseTimer: NodeJS.Timeout | undefined
     const throttle = setInterval(() => {
       slow.ws.resume()
-      setTimeout(() => slow.ws.pause(), 10)
+      pauseTimer = setTimeout(() => slow.ws.pause(), 10)
     }, 100)
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) / 1024
     const baseline = rss()
@@ -110,6 +112,7 @@ describe('executions that outlive a connection', () => {
     const slowSoFar = slow.output(id).length
     assert.ok(slowSoFar < total, 'the fast watcher finished while the slow one was still behind')
     clearInterval(throttle)
+    clearTimeout(pauseTimer)
     slow.ws.resume()
     const slowDone = await slow.completion(id, 60_000)
     clearInterval(sampler)
