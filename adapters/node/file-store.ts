@@ -5,12 +5,13 @@
  * "interrupted" (their transcript gets the completion they never had) and their process groups
  * are killed; records past RETENTION_HOURS or beyond MAX_RECORDS are deleted.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writevSync } from 'node:fs'
 import { createReadStream } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { CompletedEvent, ExecutionRecord, ExecutionStore, Logger, TranscriptWriter } from '../../src/index.ts'
 import { groupAlive, signalGroup } from './process-group.ts'
+import { utf8 } from './utf8.ts'
 
 export interface FileStoreOptions {
   /** Records (and transcripts) older than this many hours after their end are deleted. */
@@ -22,6 +23,8 @@ export interface FileStoreOptions {
 
 /** Execution ids are also file names; the protocol restricts them, and this checks again. */
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
+
+const NEWLINE = Buffer.from('\n')
 
 type StoredRecord = ExecutionRecord & { boot_id?: string }
 
@@ -63,7 +66,7 @@ export class FileStore implements ExecutionStore {
       append: (text) => {
         if (failed) return Promise.reject(failed)
         try {
-          writeSync(fd, `${text}\n`)
+          writevSync(fd, [utf8(text), NEWLINE])
         } catch (error) {
           failed = error as Error
           return Promise.reject(failed)

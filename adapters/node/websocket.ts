@@ -6,6 +6,7 @@
 import type { WSContext } from 'hono/ws'
 import type { WebSocket } from 'ws'
 import type { SocketChannel } from '../../src/index.ts'
+import { utf8 } from './utf8.ts'
 
 export interface ChannelOptions {
   /** Bytes queued for the socket above which the sender is asked to wait. */
@@ -40,9 +41,10 @@ export function nodeChannel(ws: WSContext<WebSocket>, { highWater, lowWater, pin
   return {
     send(text) {
       if (raw.readyState !== raw.OPEN) return
-      const size = text.length
+      const bytes = utf8(text)
+      const size = bytes.byteLength
       pending += size
-      raw.send(text, () => {
+      raw.send(bytes, { binary: false }, () => {
         pending -= size
         if (pending <= lowWater) release()
       })
