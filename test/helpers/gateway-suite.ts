@@ -4,9 +4,12 @@
  * shared scenarios run through it. Everything is started once per file and stopped in `after`,
  * failure or not.
  */
+import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { after, before, describe } from 'node:test'
+import { readFileSync } from 'node:fs'
+import { after, before, describe, test } from 'node:test'
 import { runScenarios } from '../scenarios.ts'
+import { groupMembers } from './proc.ts'
 import { forget, killOnExit, requireBinary, startGateway, type GatewayRuntime, type RunningGateway } from './gateway.ts'
 import { startServer, type RunningServer } from './server.ts'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
@@ -47,6 +50,21 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
       },
       { timeout: 30_000 },
     )
+
+    test('the executor token is on no command line of the gateway\'s processes (ps shows those to every user)', () => {
+      if (!gateway) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+      const members = groupMembers(gateway.pgid)
+      assert.ok(members.length > 0)
+      for (const pid of members) {
+        let argv: string
+        try {
+          argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        } catch {
+          continue // exited meanwhile
+        }
+        assert.ok(!argv.includes(token), `pid ${pid}'s command line holds the token: ${argv.replaceAll('\0', ' ').replace(token, '<token>')}`)
+      }
+    })
 
     runScenarios(() => {
       if (!executor || !proxy || !gateway) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
