@@ -177,4 +177,13 @@ describe('no process is left behind', () => {
     const done = a.frames.find((f) => f.method === 'process.completed')
     assert.equal(done?.params.status, 'canceled', 'clients are told before the socket closes')
   })
+
+  test('server SIGTERM exits 0 when nothing reads its stdout any more (`npm start | head`)', async () => {
+    const own = await startServer()
+    own.child.stdout!.destroy() // the reader is gone: every log write now fails with EPIPE
+    const timeout = sleep(10_000).then(() => 'still running 10 s after SIGTERM')
+    const code = await Promise.race([own.stop('SIGTERM'), timeout])
+    if (typeof code === 'string') own.child.kill('SIGKILL')
+    assert.equal(code, 0)
+  })
 })

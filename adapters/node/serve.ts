@@ -23,9 +23,15 @@ export async function serve(env: Record<string, string | undefined> = process.en
     fail(error)
   }
 
-  const logger = pino({ level: config.LOG_LEVEL })
-  const node = await startNodeServer(config, logger).catch(fail)
+  // Synchronous writes: a line is out when it is logged, so nothing is pending at exit. (With pino's
+  // default asynchronous destination, lines still pending at exit are written synchronously by an
+  // exit hook, and sonic-boom 4 retries a failed write there forever: `npm start | head` never
+  // ended on SIGTERM.) A reader that went away (EPIPE) turns logging off rather than failing.
+  const logger = pino({ level: config.LOG_LEVEL }, pino.destination({ dest: 1, sync: true }))
+  const starting = startNodeServer(config, logger).catch(fail)
 
+  // In place before the server listens: a SIGTERM right after the "listening" line must not find
+  // Node's default action (death without cleanup) still installed.
   const stop = async (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down')
     // Shutdown waits KILL_GRACE_MS at most for stubborn children; give it that and a margin.
@@ -33,11 +39,11 @@ export async function serve(env: Record<string, string | undefined> = process.en
       logger.error({}, 'shutdown timed out')
       process.exit(1)
     }, config.KILL_GRACE_MS + 5000).unref()
-    await node.close()
+    await (await starting).close()
     logger.info({}, 'stopped')
     process.exit(0)
   }
   process.once('SIGTERM', stop)
   process.once('SIGINT', stop)
-  return node
+  return starting
 }
