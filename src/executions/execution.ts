@@ -33,7 +33,6 @@ export interface ExecutionOptions {
   startedBy: string
   tokenId?: string | null
   store?: ExecutionStore
-  transcript?: TranscriptWriter
 }
 
 class Subscription {
@@ -66,6 +65,7 @@ export class Execution {
   #progress: (() => void) | undefined
   /** A finished execution of an earlier run: its record, and events only on disk. */
   #stored: ExecutionRecord | undefined
+  #transcript: TranscriptWriter | undefined
 
   constructor(handle: ExecutionHandle, options: ExecutionOptions, startedAt = new Date()) {
     this.handle = handle
@@ -121,6 +121,12 @@ export class Execution {
 
   get subscriberCount(): number {
     return this.#subscriptions.size
+  }
+
+  /** Where every event is written before anyone is sent it (set before `open`; it starts from the record). */
+  recordTo(transcript: TranscriptWriter): void {
+    if (this.#opened) throw new Error('recordTo after open: events would be missing from the transcript')
+    this.#transcript = transcript
   }
 
   /** Starts reading events. Callers send their own reply first, so it precedes every event. */
@@ -215,7 +221,7 @@ export class Execution {
 
   async #pump(): Promise<void> {
     const reader = this.handle.events.getReader()
-    const transcript = this.#options.transcript
+    const transcript = this.#transcript
     try {
       for (;;) {
         const { value: event, done } = await reader.read()

@@ -119,7 +119,7 @@ export class ExecutionRegistry {
     } finally {
       this.#starting.delete(id)
     }
-    const options = {
+    const execution = new Execution(handle, {
       detachGraceMs: detached ? Infinity : (params.detach_grace ?? this.#detachGrace) * 1000,
       activityMs: this.#activityMs,
       maxLag: this.#bufferBytes / 4,
@@ -127,12 +127,10 @@ export class ExecutionRegistry {
       startedBy,
       tokenId,
       store: this.#store,
-    }
-    let execution = new Execution(handle, options)
+    })
     if (this.#store) {
       try {
-        const transcript = await this.#store.create(execution.record())
-        execution = new Execution(handle, { ...options, transcript }, execution.startedAt)
+        execution.recordTo(await this.#store.create(execution.record()))
       } catch (error) {
         // No transcript, no run: an execution whose output cannot be recorded is not started.
         await handle.control('KILL').catch(() => {})
