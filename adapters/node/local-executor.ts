@@ -3,7 +3,6 @@
  * group (detached: true → setsid), signals go to -pgid, output is read with back-pressure, and
  * completion is reported only once the whole group is gone.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { statSync } from 'node:fs'
 import { basename } from 'node:path'
@@ -25,6 +24,7 @@ import {
   type Utf8Decoder,
 } from '../../src/index.ts'
 import { groupAlive, signalGroup, waitForGroupExit } from './process-group.ts'
+import { Spawner, type ExitStatus, type SpawnedChild } from './spawner.ts'
 import { which } from './which.ts'
 
 export interface LocalExecutorOptions {
@@ -55,6 +55,7 @@ export class LocalExecutor implements Executor {
   readonly #prlimit: string | undefined
   readonly #options: ExecutionSettings
   readonly #live = new Set<LocalExecution>()
+  readonly #spawner = new Spawner()
 
   constructor({
     shell = 'bash',
@@ -79,18 +80,11 @@ export class LocalExecutor implements Executor {
     }
     const [file, args] = this.#commandLine(params)
     const stdinMode = params.stdin ?? 'close'
-    const child = spawn(file, args, {
-      cwd: params.cwd,
-      env: { ...this.#options.env, ...UNBUFFERED_ENV, ...params.env },
-      detached: true,
-      stdio: [stdinMode === 'close' ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    })
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve)
-      child.once('error', (error: NodeJS.ErrnoException) =>
-        reject(new RpcError(ErrorCode.INTERNAL_ERROR, `Failed to start ${file}: ${error.message}`, { cause: error.code ?? error.message })),
-      )
-    })
+    const child = await this.#spawner
+      .spawn({ file, args, cwd: params.cwd, env: { ...this.#options.env, ...UNBUFFERED_ENV, ...params.env }, stdin: stdinMode !== 'close' })
+      .catch((error: NodeJS.ErrnoException) => {
+        throw new RpcError(ErrorCode.INTERNAL_ERROR, `Failed to start ${file}: ${error.message}`, { cause: error.code ?? error.message })
+      })
     const execution = new LocalExecution(child, params, this.#options)
     this.#live.add(execution)
     void execution.completed.finally(() => this.#live.delete(execution))
@@ -102,6 +96,7 @@ export class LocalExecutor implements Executor {
     const live = [...this.#live]
     await Promise.all(live.map((e) => e.control('CANCEL').catch(() => {})))
     await Promise.all(live.map((e) => e.completed))
+    this.#spawner.close()
   }
 
   #commandLine(params: ExecuteParams): [string, string[]] {
@@ -142,7 +137,7 @@ class LocalExecution implements ExecutionHandle {
   readonly events: ReadableStream<ExecutionEvent>
   readonly completed: Promise<CompletedEvent>
   #state: ExecutionState = 'running'
-  readonly #child: ChildProcess
+  readonly #child: SpawnedChild
   readonly #recorder: ExecutionRecorder
   readonly #killGraceMs: number
   #ending: Ending | undefined
@@ -158,11 +153,11 @@ class LocalExecution implements ExecutionHandle {
   readonly #maxOutputBytes: number
   #outputBytes = 0
 
-  constructor(child: ChildProcess, params: ExecuteParams & { execution_id: string }, options: ExecutionSettings) {
+  constructor(child: SpawnedChild, params: ExecuteParams & { execution_id: string }, options: ExecutionSettings) {
     this.#child = child
     this.id = params.execution_id
-    this.pid = child.pid!
-    this.pgid = child.pid!
+    this.pid = child.pid
+    this.pgid = child.pid
     this.command = params.command ?? params.argv!.map(shellQuote).join(' ')
     this.#killGraceMs = options.killGraceMs
     this.#maxOutputBytes = options.maxOutputBytes
@@ -179,15 +174,13 @@ class LocalExecution implements ExecutionHandle {
     this.events = this.#recorder.events
     this.#recorder.started(this.pid, this.pgid)
 
-    const stdout = child.stdout!
-    const stderr = child.stderr!
+    const { stdout, stderr } = child
     this.#read(stdout, 'stdout')
     this.#read(stderr, 'stderr')
     child.stdin?.on('error', () => {}) // EPIPE once the child has exited: the write's callback reports it.
 
     const pipesClosed = Promise.all([closed(stdout), closed(stderr)])
-    const leaderExit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])))
-    this.completed = this.#finish(leaderExit, pipesClosed, [stdout, stderr])
+    this.completed = this.#finish(child.exited, pipesClosed, [stdout, stderr])
 
     if (params.timeout !== undefined) {
       this.#wallTimer = setTimeout(() => this.#terminate({ status: 'timeout', reason: `timeout: exceeded ${params.timeout}s` }), params.timeout * 1000)
@@ -282,15 +275,15 @@ class LocalExecution implements ExecutionHandle {
   #pauseReading(): void {
     if (this.#readingPaused) return
     this.#readingPaused = true
-    this.#child.stdout!.pause()
-    this.#child.stderr!.pause()
+    this.#child.stdout.pause()
+    this.#child.stderr.pause()
   }
 
   #resumeReading(): void {
     if (!this.#readingPaused) return
     this.#readingPaused = false
-    this.#child.stdout!.resume()
-    this.#child.stderr!.resume()
+    this.#child.stdout.resume()
+    this.#child.stderr.resume()
   }
 
   #idleRemaining(): number | undefined {
@@ -309,11 +302,11 @@ class LocalExecution implements ExecutionHandle {
 
   /** Completion waits for the leader, then for the rest of its group, then for the pipes to drain. */
   async #finish(
-    leaderExit: Promise<[number | null, NodeJS.Signals | null]>,
+    leaderExit: Promise<ExitStatus>,
     pipesClosed: Promise<unknown>,
     pipes: Readable[],
   ): Promise<CompletedEvent> {
-    const [code, signal] = await leaderExit
+    const status = await leaderExit
     this.#state = 'exited'
     clearTimeout(this.#wallTimer)
     clearTimeout(this.#idleTimer)
@@ -329,13 +322,14 @@ class LocalExecution implements ExecutionHandle {
     }
     clearTimeout(this.#killTimer)
     await drained(pipesClosed, pipes, this.#killGraceMs, () => this.#readingPaused)
-    return this.#recorder.complete(this.#completion(code, signal, leftovers))
+    return this.#recorder.complete(this.#completion(status, leftovers))
   }
 
-  #completion(code: number | null, signal: NodeJS.Signals | null, leftovers: boolean): CompletionFields {
+  #completion({ code, signal, lost }: ExitStatus, leftovers: boolean): CompletionFields {
     const base = { pid: this.pid, pgid: this.pgid, exit_code: code, signal }
     const suffix = leftovers ? '; processes it left in its group were terminated' : ''
     if (this.#ending) return { ...base, ...this.#ending, reason: this.#ending.reason + suffix }
+    if (lost) return { ...base, status: 'failed', reason: lost + suffix }
     if (signal) {
       const reason = this.#interrupted && signal === 'SIGINT' ? 'interrupted by client (SIGINT)' : `killed by ${signal}`
       return { ...base, status: 'killed', reason: reason + suffix }

@@ -25,6 +25,20 @@ export function groupMembers(pgid: number): number[] {
   return members
 }
 
+/** Pids of the live (non-zombie) children of `pid`. */
+export function childrenOf(pid: number): number[] {
+  const children: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(fields[1]) === pid && fields[0] !== 'Z') children.push(Number(entry))
+    } catch {}
+  }
+  return children
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Waits until `check` is true, or fails after `timeoutMs`. */

@@ -1,0 +1,74 @@
+/**
+ * The spawn helper (adapters/node/spawner.ts): children are forked by a small helper process, not
+ * by the server, and the server survives the helper's death without losing output or processes.
+ */
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { after, before, describe, test } from 'node:test'
+import { TestClient } from './helpers/client.ts'
+import { childrenOf, eventually, groupMembers, processState, sleep } from './helpers/proc.ts'
+import { startServer, type RunningServer } from './helpers/server.ts'
+
+const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+
+/** The server's spawn helper: its one child process that runs spawner-helper.mjs. */
+function helperOf(server: RunningServer): number {
+  const helpers = childrenOf(server.child.pid!).filter((pid) => cmdline(pid).includes('spawner-helper.mjs'))
+  assert.equal(helpers.length, 1, `one spawn helper under the server, found ${helpers.length}`)
+  return helpers[0]
+}
+
+let server: RunningServer
+before(async () => {
+  server = await startServer()
+})
+after(async () => {
+  await server.stop()
+})
+
+describe('the spawn helper', () => {
+  test('the command is the helper\'s child, not the server\'s; Ctrl-C (SIGINT) to the helper does not end it', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { id, completed, stdout } = await client.run({ command: 'echo $PPID' })
+    const helper = helperOf(server)
+    assert.equal(completed.status, 'completed', id)
+    assert.equal(Number(stdout), helper, 'the shell\'s parent is the helper')
+    assert.ok(!childrenOf(server.child.pid!).some((pid) => cmdline(pid).includes('echo')))
+
+    process.kill(helper, 'SIGINT')
+    await sleep(100)
+    assert.equal(helperOf(server), helper)
+    assert.equal((await client.run({ command: 'echo still' })).stdout, 'still\n')
+    await client.close()
+  })
+
+  test('when the helper dies, a running command keeps streaming and completes (status unknown); the next one gets a new helper', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { execution_id: id, pgid } = await client.execute({ command: 'echo before; sleep 0.5; echo after' })
+    await client.waitFor((f) => f.method === 'process.output' && f.params.data === 'before\n')
+    const helper = helperOf(server)
+    process.kill(helper, 'SIGKILL')
+    const done = await client.completion(id)
+    assert.equal(client.output(id), 'before\nafter\n', 'no output lost')
+    assert.equal(done.params.status, 'failed')
+    assert.match(done.params.reason, /exit status unknown: the spawn helper .* exited/)
+    assert.deepEqual(groupMembers(pgid), [])
+
+    const again = await client.run({ command: 'echo again' })
+    assert.equal(again.completed.status, 'completed')
+    assert.equal(again.stdout, 'again\n')
+    assert.notEqual(helperOf(server), helper)
+    await client.close()
+  })
+
+  test('a server that stops, or is killed, leaves no helper behind', async () => {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const own = await startServer()
+      const client = await TestClient.open(own.wsUrl)
+      await client.run({ command: 'true' })
+      const helper = helperOf(own)
+      await own.stop(signal)
+      await eventually(() => processState(helper) === undefined || processState(helper) === 'Z', 5000, `the helper to exit after ${signal}`)
+    }
+  })
+})
