@@ -36,6 +36,28 @@ describe('eventText (unit)', () => {
     })
   }
 
+  for (const [name, data] of Object.entries(samples)) {
+    test(`${name}: parseReceived of that text gives the same event, forwarded with the same text`, () => {
+      const text = eventText(output(data))
+      const received = parseReceived(text) as ExecutionEvent
+      assert.equal(eventText(received), text)
+      assert.deepEqual(JSON.parse(JSON.stringify(received)), output(data), 'the lazily parsed data serialises too')
+      assert.deepEqual(received, output(data))
+    })
+  }
+
+  test('parseReceived: output lines of another shape are parsed whole; a bad data literal fails when read', () => {
+    const dataFirst = '{"jsonrpc":"2.0","method":"process.output","params":{"data":"x\\n","execution_id":"e-1","seq":7,"type":"stdout"}}'
+    assert.equal((parseReceived(dataFirst) as { params: { data: string } }).params.data, 'x\n')
+    const spaced = '{"jsonrpc":"2.0","method":"process.output","params":{"execution_id":"e-1","seq":7,"type":"stdout","data": "y"}}'
+    assert.equal((parseReceived(spaced) as { params: { data: string } }).params.data, 'y')
+    const broken = '{"jsonrpc":"2.0","method":"process.output","params":{"execution_id":"e-1","seq":7,"type":"stdout","data":"a\u0001"b"}}'
+    const event = parseReceived(broken) as { params: { seq: number; data: string } }
+    assert.equal(event.params.seq, 7)
+    assert.throws(() => event.params.data, SyntaxError)
+    assert.throws(() => parseReceived('{"jsonrpc":"2.0","method":"process.output","params":{"seq":,"data":"z"}}'), SyntaxError)
+  })
+
   test('other events are JSON.stringify', () => {
     const event: ExecutionEvent = { jsonrpc: '2.0', method: 'process.paused', params: { execution_id: 'e-1', seq: 3 } }
     assert.equal(eventText(event), JSON.stringify(event))

@@ -44,12 +44,35 @@ export const notification = (method: string, params: unknown): string => JSON.st
 /** The wire text of events parsed by parseReceived(), which a gateway forwards as it came. */
 const receivedText = new WeakMap<object, string>()
 
+/** How eventText() begins a process.output line, and the member it puts last. */
+const OUTPUT_HEAD = '{"jsonrpc":"2.0","method":"process.output","params":{'
+const DATA_MEMBER = ',"data":"'
+
 /**
  * JSON.parse for events arriving from another executor: the value keeps its text, so that
  * eventText() forwards that text instead of serialising the event again. The value must not be
  * changed afterwards (RemoteExecutor passes events on untouched).
+ *
+ * A gateway forwards output without reading it, so in a process.output line as eventText() writes
+ * it (`data` last) only the envelope is parsed now; `data` is parsed if and when it is read. Quotes
+ * inside a JSON string are escaped, so the first `,"data":"` is the member itself. Lines of any
+ * other shape are parsed whole.
  */
 export function parseReceived(line: string): unknown {
+  if (line.startsWith(OUTPUT_HEAD) && line.endsWith('"}}')) {
+    const at = line.indexOf(DATA_MEMBER, OUTPUT_HEAD.length)
+    if (at !== -1) {
+      const event = JSON.parse(`${line.slice(0, at)}}}`) as { params: Record<string, unknown> }
+      let data: string | undefined
+      Object.defineProperty(event.params, 'data', {
+        get: () => (data ??= JSON.parse(line.slice(at + DATA_MEMBER.length - 1, -2)) as string),
+        enumerable: true,
+        configurable: true,
+      })
+      receivedText.set(event, line)
+      return event
+    }
+  }
   const value: unknown = JSON.parse(line)
   if (value !== null && typeof value === 'object') receivedText.set(value, line)
   return value

@@ -10,21 +10,30 @@
 export class NdjsonParseStream extends TransformStream<string, unknown> {
   /** `parse` turns one line into its value (default JSON.parse). */
   constructor(parse: (line: string) => unknown = JSON.parse) {
-    let buffered = ''
+    // The start of the line in progress, in pieces: a line longer than a chunk is joined once,
+    // rather than the buffer being copied and searched again at every chunk.
+    let pending: string[] = []
     const emit = (line: string, controller: TransformStreamDefaultController<unknown>) => {
-      if (line.trim() !== '') controller.enqueue(parse(line))
+      if (line.length > 0 && (line.charCodeAt(0) > 0x20 || line.trim() !== '')) controller.enqueue(parse(line))
     }
     super({
       transform(chunk, controller) {
-        buffered += chunk
+        let start = 0
         let newline: number
-        while ((newline = buffered.indexOf('\n')) !== -1) {
-          emit(buffered.slice(0, newline), controller)
-          buffered = buffered.slice(newline + 1)
+        while ((newline = chunk.indexOf('\n', start)) !== -1) {
+          const piece = chunk.slice(start, newline)
+          if (pending.length === 0) emit(piece, controller)
+          else {
+            pending.push(piece)
+            emit(pending.join(''), controller)
+            pending = []
+          }
+          start = newline + 1
         }
+        if (start < chunk.length) pending.push(chunk.slice(start))
       },
       flush(controller) {
-        emit(buffered, controller)
+        emit(pending.join(''), controller)
       },
     })
   }
