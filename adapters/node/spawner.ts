@@ -50,7 +50,9 @@ type HelperMessage =
 
 /** A child between the request and its exit. */
 interface Child {
-  request: SpawnRequest
+  /** The helper that was asked to start it. */
+  helper: ChildProcess
+  wantsStdin: boolean
   pid?: number
   pipes: Partial<Record<StreamName, Socket>>
   exited: Promise<ExitStatus>
@@ -77,7 +79,7 @@ export class Spawner {
     return new Promise((resolve, reject) => {
       let exit!: (status: ExitStatus) => void
       const exited = new Promise<ExitStatus>((r) => (exit = r))
-      this.#children.set(id, { request, pipes: {}, exited, resolve, reject, exit })
+      this.#children.set(id, { helper, wantsStdin: request.stdin, pipes: {}, exited, resolve, reject, exit })
       // While anything is under way the channel keeps the event loop alive; idle, it does not.
       if (this.#children.size === 1) helper.channel?.ref()
       helper.send({ id, ...request })
@@ -108,7 +110,7 @@ export class Spawner {
       if (message.pid !== undefined) child.pid = message.pid
       if (handle) child.pipes[message.stream] = handle
       const { stdin, stdout, stderr } = child.pipes
-      if (stdout && stderr && (stdin || !child.request.stdin) && child.pid !== undefined) {
+      if (stdout && stderr && (stdin || !child.wantsStdin) && child.pid !== undefined) {
         const started = { pid: child.pid, stdin: stdin ?? null, stdout, stderr, exited: child.exited }
         child.started = started
         child.resolve(started)
@@ -132,6 +134,7 @@ export class Spawner {
     if (this.#helper === helper) this.#helper = undefined
     const reason = `exit status unknown: the spawn helper (pid ${helper.pid}) exited while the child ran`
     for (const [id, child] of [...this.#children]) {
+      if (child.helper !== helper) continue
       this.#forget(id)
       if (child.started) {
         void gone(child.started.pid).then(() => child.exit({ code: null, signal: null, lost: reason }))
