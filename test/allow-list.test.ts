@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -12,6 +12,7 @@ import { startServer, type RunningServer } from './helpers/server.ts'
 const evil = mkdtempSync(join(tmpdir(), 'cc-evil-'))
 writeFileSync(join(evil, 'echo'), '#!/bin/sh\necho pwned\n', { mode: 0o755 })
 symlinkSync('/bin/rm', join(evil, 'ls'))
+after(() => rmSync(evil, { recursive: true, force: true }))
 
 const allow = new AllowList({
   programs: ['echo', 'ls', 'git', 'env', 'printf'],

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, realpathSync } from 'node:fs'
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -163,6 +163,7 @@ describe('execute over WebSocket against real processes', () => {
     assert.equal(missingProgram.error?.code, -32603)
     assert.equal((missingProgram.error?.data as { cause: string }).cause, 'ENOENT')
     await client.close()
+    rmSync(dir, { recursive: true })
   })
 
   test('a client-chosen execution_id is used, and a duplicate is refused', async () => {

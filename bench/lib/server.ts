@@ -4,6 +4,9 @@
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { onCleanup, trackPid } from './cleanup.ts'
@@ -23,9 +26,11 @@ export interface BenchServer {
 
 /** `nodeArgs` go before the entry point, e.g. ['--cpu-prof'] to profile the server. */
 export async function startServer(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchServer> {
+  // A fresh data directory, removed at stop: the measures do not depend on (or pile up) earlier runs' transcripts.
+  const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-bench-'))
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', CC_EXECUTOR_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const untrack = trackPid(child.pid!)
@@ -50,6 +55,7 @@ export async function startServer(env: Record<string, string> = {}, nodeArgs: st
         await exited
         clearTimeout(timer)
       }
+      rmSync(dataDir, { recursive: true, force: true })
       untrack()
       unregister()
     })())

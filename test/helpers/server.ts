@@ -1,7 +1,7 @@
 /** Starts the real Node server (`adapters/node/main.ts`) as a child process on port 0. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -24,8 +24,15 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
+/** Data directories this test process made; removed when it exits (a test may restart a server on one). */
+const madeDirs: string[] = []
+process.once('exit', () => {
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true })
+})
+
 export async function startServer(env: Record<string, string> = {}, args: string[] = []): Promise<RunningServer> {
-  const dataDir = env.CC_EXECUTOR_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'cc-executor-data-'))
+  let dataDir = env.CC_EXECUTOR_DATA_DIR
+  if (dataDir === undefined) madeDirs.push((dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-data-'))))
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', CC_EXECUTOR_DATA_DIR: dataDir, ...env },
