@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { verifyTranscript, type ExecutionEvent } from '../src/index.ts'
 import { TestClient } from './helpers/client.ts'
@@ -192,6 +192,29 @@ describe('records and transcripts survive a restart', () => {
       assert.equal((await fetch(`${later.url}/v1/executions/${id}`)).status, 404)
     } finally {
       await later.stop()
+    }
+  })
+})
+
+describe('the disk budget', () => {
+  test('past MAX_DATA_MB the oldest finished executions are deleted, down to 90 % of it, and forgotten', async () => {
+    const own = await startServer({ MAX_DATA_MB: '1' })
+    try {
+      const client = await TestClient.open(own.wsUrl)
+      // About 400 kB of transcript each: the third run passes 1 MiB, and deleting the first is enough.
+      const ids: string[] = []
+      for (let i = 0; i < 3; i++) ids.push((await client.run({ command: "head -c 400000 /dev/zero | tr '\\0' a | fold -w 99" })).id)
+      await client.close()
+      const files = () => readdirSync(own.dataDir).sort()
+      await eventually(() => !files().includes(`${ids[0]}.ndjson`), 5000, 'the oldest transcript to be deleted')
+      assert.deepEqual(files(), [`${ids[1]}.json`, `${ids[1]}.ndjson`, `${ids[2]}.json`, `${ids[2]}.ndjson`].sort())
+      assert.equal((await fetch(`${own.url}/v1/executions/${ids[0]}`)).status, 404, 'the registry forgot it too')
+      assert.equal((await fetch(`${own.url}/v1/executions/${ids[0]}/transcript`)).status, 404)
+      const kept = await fetch(`${own.url}/v1/executions/${ids[2]}/transcript`)
+      const lines = await readNdjson(kept)
+      assert.equal(lines.at(-1)!.method, 'process.completed')
+    } finally {
+      await own.stop()
     }
   })
 })

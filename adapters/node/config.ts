@@ -25,6 +25,7 @@ export const ConfigSchema = z.object({
   CC_EXECUTOR_DATA_DIR: z.string().min(1).default('./data'),
   RETENTION_HOURS: z.coerce.number().finite().positive().default(168),
   MAX_RECORDS: int(1).default(10_000),
+  MAX_DATA_MB: int(1).default(10_240),
   CC_EXECUTOR_AUTH_TOKEN: z.string().optional(),
   CC_EXECUTOR_AUTH_TOKEN_FILE: z.string().min(1).optional(),
   CC_EXECUTOR_INSECURE: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),

@@ -5,7 +5,7 @@
  * "interrupted" (their transcript gets the completion they never had) and their process groups
  * are killed; records past RETENTION_HOURS or beyond MAX_RECORDS are deleted.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writevSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writevSync } from 'node:fs'
 import { createReadStream } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -18,6 +18,13 @@ export interface FileStoreOptions {
   retentionHours: number
   /** At most this many records are kept; the oldest go first. */
   maxRecords: number
+  /**
+   * Bytes that records and transcripts may take on disk (MAX_DATA_MB). Past it, the oldest finished
+   * executions are deleted until 90 % of it is left; running ones are never deleted.
+   */
+  maxBytes?: number
+  /** Told the ids of the executions whose files were deleted (the registry forgets them). */
+  onDeleted?: (ids: string[]) => void
   logger?: Logger
 }
 
@@ -40,6 +47,8 @@ export class FileStore implements ExecutionStore {
   readonly dir: string
   readonly #options: FileStoreOptions
   readonly #bootId = bootId()
+  /** Bytes on disk as of the last prune, plus what has been appended since. */
+  #bytes = 0
 
   private constructor(dir: string, options: FileStoreOptions) {
     this.dir = dir
@@ -66,7 +75,7 @@ export class FileStore implements ExecutionStore {
       append: (text) => {
         if (failed) return Promise.reject(failed)
         try {
-          writevSync(fd, [utf8(text), NEWLINE])
+          this.#bytes += writevSync(fd, [utf8(text), NEWLINE])
         } catch (error) {
           failed = error as Error
           return Promise.reject(failed)
@@ -75,6 +84,7 @@ export class FileStore implements ExecutionStore {
       finish: async (final) => {
         closeSync(fd)
         this.#writeRecord({ ...final, boot_id: this.#bootId })
+        if (this.#bytes > (this.#options.maxBytes ?? Infinity)) this.prune()
       },
     }
   }
@@ -97,7 +107,10 @@ export class FileStore implements ExecutionStore {
     return this.#storedRecords().map(({ boot_id: _, ...record }) => record)
   }
 
-  /** Deletes records and transcripts past the retention time or beyond the maximum count. */
+  /**
+   * Deletes the records and transcripts of finished executions past the retention time, beyond the
+   * maximum count, or (oldest first) while they take more than the disk budget.
+   */
   prune(now = Date.now()): void {
     const cutoff = now - this.#options.retentionHours * 3_600_000
     const records = this.#storedRecords()
@@ -105,11 +118,40 @@ export class FileStore implements ExecutionStore {
     const excess = Math.max(0, records.length - this.#options.maxRecords)
     const doomed = new Set(finished.slice(0, excess).map((r) => r.id))
     for (const r of finished) if (Date.parse(r.ended_at ?? r.started_at) < cutoff) doomed.add(r.id)
+    const sizes = new Map(records.map((r) => [r.id, this.#size(r.id)]))
+    let bytes = 0
+    for (const [id, size] of sizes) if (!doomed.has(id)) bytes += size
+    const budget = this.#options.maxBytes ?? Infinity
+    if (bytes > budget) {
+      for (const r of finished) {
+        if (bytes <= budget * 0.9) break
+        if (doomed.has(r.id)) continue
+        doomed.add(r.id)
+        bytes -= sizes.get(r.id)!
+      }
+    }
     for (const id of doomed) {
       rmSync(this.#path(id, 'json'), { force: true })
       rmSync(this.#path(id, 'ndjson'), { force: true })
     }
-    if (doomed.size > 0) this.#options.logger?.info({ deleted: doomed.size }, 'old execution records deleted')
+    this.#bytes = bytes
+    if (doomed.size > 0) {
+      this.#options.logger?.info({ deleted: doomed.size, bytes_left: bytes }, 'old execution records deleted')
+      this.#options.onDeleted?.([...doomed])
+    }
+  }
+
+  /** Bytes of an execution's record and transcript. */
+  #size(id: string): number {
+    let size = 0
+    for (const ext of ['json', 'ndjson'] as const) {
+      try {
+        size += statSync(this.#path(id, ext)).size
+      } catch {
+        // not there (yet, or any more)
+      }
+    }
+    return size
   }
 
   #recover(): void {

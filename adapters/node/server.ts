@@ -38,9 +38,12 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     memoryBytes: config.CHILD_MEMORY_MB === undefined ? undefined : config.CHILD_MEMORY_MB * 1024 * 1024,
   })
   const { observer, metrics } = observability(logger)
+  let forget = (_id: string) => {} // the registry's, once the app exists
   const store = FileStore.open(config.CC_EXECUTOR_DATA_DIR, {
     retentionHours: config.RETENTION_HOURS,
     maxRecords: config.MAX_RECORDS,
+    maxBytes: config.MAX_DATA_MB * 1024 * 1024,
+    onDeleted: (ids) => ids.forEach((id) => forget(id)),
     logger,
   })
   const highWater = Math.floor(config.MAX_BUFFER_SIZE / 4)
@@ -70,6 +73,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     },
   })
   app.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }))
+  forget = (id) => app.registry.forget(id)
   await app.registry.restore()
   const pruning = setInterval(() => store.prune(), 3_600_000).unref()
   // maxPayload makes ws close an oversized frame with 1009 before it is buffered whole.

@@ -154,6 +154,11 @@ export class ExecutionRegistry {
     }
   }
 
+  /** Drops a finished execution whose record and transcript were deleted (a running one stays). */
+  forget(id: string): void {
+    this.#finished.delete(id)
+  }
+
   get(id: string): Execution | undefined {
     return this.#live.get(id) ?? this.#finished.get(id)
   }
