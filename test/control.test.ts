@@ -178,6 +178,22 @@ describe('no process is left behind', () => {
     assert.equal(done?.params.status, 'canceled', 'clients are told before the socket closes')
   })
 
+  test('a server whose stdout is not read keeps serving (its log waits, the event loop does not)', async () => {
+    const own = await startServer()
+    try {
+      own.child.stdout!.pause() // the pipe fills after a few hundred log lines
+      const client = await TestClient.open(own.wsUrl)
+      const started = Date.now()
+      for (let i = 0; i < 150; i++) assert.equal((await client.run({ command: `echo ${i}` })).stdout, `${i}\n`)
+      // Each run logs a few lines; a logger that blocked on the full pipe would take ~0.1 s per line.
+      assert.ok(Date.now() - started < 20_000, `150 runs took ${Date.now() - started} ms`)
+      await client.close()
+    } finally {
+      own.child.stdout!.resume()
+      await own.stop()
+    }
+  })
+
   test('server SIGTERM exits 0 when nothing reads its stdout any more (`npm start | head`)', async () => {
     const own = await startServer()
     own.child.stdout!.destroy() // the reader is gone: every log write now fails with EPIPE

@@ -7,6 +7,9 @@ import { pino } from 'pino'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { startNodeServer, type NodeServer } from './server.ts'
 
+/** Log bytes held for a stdout that does not keep up; lines beyond are dropped. */
+const LOG_BUFFER_BYTES = 16 * 1024 * 1024
+
 /** A setting that cannot work stops startup with one line and exit code 2. */
 function fail(error: unknown): never {
   if (!(error instanceof ConfigError)) throw error
@@ -23,11 +26,23 @@ export async function serve(env: Record<string, string | undefined> = process.en
     fail(error)
   }
 
-  // Synchronous writes: a line is out when it is logged, so nothing is pending at exit. (With pino's
-  // default asynchronous destination, lines still pending at exit are written synchronously by an
-  // exit hook, and sonic-boom 4 retries a failed write there forever: `npm start | head` never
-  // ended on SIGTERM.) A reader that went away (EPIPE) turns logging off rather than failing.
-  const logger = pino({ level: config.LOG_LEVEL }, pino.destination({ dest: 1, sync: true }))
+  // Asynchronous writes: a slow reader of stdout must not stall the event loop (a synchronous
+  // destination sleeps 100 ms at every EAGAIN of a full pipe); one that stops reading costs at most
+  // LOG_BUFFER_BYTES of memory.
+  const destination = pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES })
+  const logger = pino({ level: config.LOG_LEVEL }, destination)
+  // Lines still pending at process.exit() are written synchronously by pino's exit hook, and
+  // sonic-boom 4 retries a failed synchronous write forever: with stdout's reader gone (`npm start |
+  // head`) SIGTERM never ended the server. So the destination is ended (and its hook removed) first;
+  // a write failing with EPIPE meanwhile makes pino drop the rest of the log instead.
+  const exit = async (code: number) => {
+    await new Promise<void>((resolve) => {
+      setTimeout(resolve, 1000)
+      destination.once('close', () => resolve())
+      destination.end()
+    })
+    process.exit(code)
+  }
   const starting = startNodeServer(config, logger).catch(fail)
 
   // In place before the server listens: a SIGTERM right after the "listening" line must not find
@@ -37,11 +52,11 @@ export async function serve(env: Record<string, string | undefined> = process.en
     // Shutdown waits KILL_GRACE_MS at most for stubborn children; give it that and a margin.
     setTimeout(() => {
       logger.error({}, 'shutdown timed out')
-      process.exit(1)
+      void exit(1)
     }, config.KILL_GRACE_MS + 5000).unref()
     await (await starting).close()
     logger.info({}, 'stopped')
-    process.exit(0)
+    await exit(0)
   }
   process.once('SIGTERM', stop)
   process.once('SIGINT', stop)
