@@ -5,8 +5,8 @@
  * "interrupted" (their transcript gets the completion they never had) and their process groups
  * are killed; records past RETENTION_HOURS or beyond MAX_RECORDS are deleted.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writevSync } from 'node:fs'
-import { createReadStream } from 'node:fs'
+import { createReadStream, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writevSync } from 'node:fs'
+import { open, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { CompletedEvent, ExecutionRecord, ExecutionStore, Logger, TranscriptWriter } from '../../src/index.ts'
@@ -66,8 +66,11 @@ export class FileStore implements ExecutionStore {
 
   async create(record: ExecutionRecord): Promise<TranscriptWriter> {
     const id = checked(record.id)
-    this.#writeRecord({ ...record, boot_id: this.#bootId })
-    const fd = openSync(this.#path(id, 'ndjson'), 'a')
+    // Creating files waits for the file system's journal, which a busy disk makes slow: those calls
+    // go to the thread pool, so a burst of starts does not stall the event loop.
+    await this.#writeRecord({ ...record, boot_id: this.#bootId })
+    const file = await open(this.#path(id, 'ndjson'), 'a')
+    const fd = file.fd
     let failed: Error | undefined
     return {
       // Synchronous on purpose: a write to the page cache is cheaper than a thread-pool round trip, and the
@@ -82,8 +85,8 @@ export class FileStore implements ExecutionStore {
         }
       },
       finish: async (final) => {
-        closeSync(fd)
-        this.#writeRecord({ ...final, boot_id: this.#bootId })
+        await file.close()
+        await this.#writeRecord({ ...final, boot_id: this.#bootId })
         if (this.#bytes > (this.#options.maxBytes ?? Infinity)) this.prune()
       },
     }
@@ -186,7 +189,7 @@ export class FileStore implements ExecutionStore {
         },
       }
       writeFileSync(this.#path(record.id, 'ndjson'), `${JSON.stringify(completion)}\n`, { flag: 'a' })
-      this.#writeRecord({
+      this.#writeRecordSync({
         ...record,
         state: 'exited',
         status: 'interrupted',
@@ -229,7 +232,14 @@ export class FileStore implements ExecutionStore {
   }
 
   /** Written whole and renamed into place, so a crash never leaves half a record. */
-  #writeRecord(record: StoredRecord): void {
+  async #writeRecord(record: StoredRecord): Promise<void> {
+    const path = this.#path(checked(record.id), 'json')
+    await writeFile(`${path}.tmp`, JSON.stringify(record))
+    await rename(`${path}.tmp`, path)
+  }
+
+  /** The same at startup, before the server serves anyone. */
+  #writeRecordSync(record: StoredRecord): void {
     const path = this.#path(checked(record.id), 'json')
     writeFileSync(`${path}.tmp`, JSON.stringify(record))
     renameSync(`${path}.tmp`, path)
