@@ -34,7 +34,8 @@ describe('the /v1 HTTP API', () => {
   })
 
   test('the same execution looks the same over HTTP and WebSocket, line for line', async () => {
-    const command = 'printf "a\\nb\\n"; echo c >&2'
+    // Pauses between the writes: how one burst of output is split into events depends on pipe timing.
+    const command = 'echo a; sleep 0.05; echo b; sleep 0.05; echo c >&2'
     const lines = seqEvents(await readNdjson(await post(`${server.url}/v1/executions`, { command, execution_id: 'same-http' })))
     const client = await TestClient.open(server.wsUrl)
     await client.run({ command, execution_id: 'same-ws' })

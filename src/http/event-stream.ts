@@ -1,8 +1,8 @@
 /**
  * @module http/event-stream — an execution's events as a streamed HTTP body: NDJSON (one
  * notification per line) or SSE (`id: <seq>` per event). Each line is the very notification a
- * WebSocket client gets. The body's own queue is the back-pressure: a reader that does not pull
- * holds this subscriber back like a full socket.
+ * WebSocket client gets. The reader's pace is the back-pressure: one that does not read holds
+ * this subscriber back like a full socket.
  */
 import type { Execution, Subscriber } from '../executions/registry.ts'
 import { notification } from '../protocol/jsonrpc.ts'
@@ -24,7 +24,17 @@ export interface EventStreamOptions {
   highWaterMark?: number
 }
 
-/** Subscribes to `execution` and returns the body; cancelling the body unsubscribes. */
+/** A chunk at least this long (in characters) is bulk output: the next one waits a timer tick to gather more. */
+const BULK_CHUNK = 16_384
+
+/**
+ * Subscribes to `execution` and returns the body; cancelling the body unsubscribes.
+ *
+ * A chunk is made when the reader asks for one, of every line that arrived since the last: a reader
+ * that keeps up gets each event at once, a busy one gets fewer, larger chunks. After a large chunk
+ * (bulk output) the next waits one timer tick to gather more, because the reader asks again at once.
+ * A gateway in workerd pays per chunk: this took about 14 % off its CPU time (bench section 8).
+ */
 export function eventStream(
   execution: Execution,
   { format, afterSeq, heartbeatMs, highWaterMark = 1_048_576 }: EventStreamOptions,
@@ -32,33 +42,64 @@ export function eventStream(
   const encoder = new TextEncoder()
   const streamId = crypto.randomUUID()
   const line = (text: string, seq?: number) =>
-    encoder.encode(format === 'ndjson' ? `${text}\n` : seq === undefined ? `data: ${text}\n\n` : `id: ${seq}\ndata: ${text}\n\n`)
+    format === 'ndjson' ? `${text}\n` : seq === undefined ? `data: ${text}\n\n` : `id: ${seq}\ndata: ${text}\n\n`
   let heartbeat: ReturnType<typeof setInterval> | undefined
-  let wanted: (() => void) | undefined
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  /** Lines not yet handed to the reader, and their length. */
+  let batch: string[] = []
+  let batched = 0
+  /** The reader is waiting for a chunk and none is queued. */
+  let asked = false
+  /** The subscriber waits for the batch to be taken. */
+  let taken: (() => void) | undefined
   let finished = false
   let subscriber: Subscriber
 
+  /** Set for a timer tick after a large chunk: what follows it is gathered meanwhile. */
+  let gathering: ReturnType<typeof setTimeout> | undefined
+  const flush = () => {
+    if (batch.length === 0) return
+    const text = batch.length === 1 ? batch[0] : batch.join('')
+    batch = []
+    batched = 0
+    asked = false
+    controller.enqueue(encoder.encode(text))
+    taken?.()
+    taken = undefined
+    if (text.length >= BULK_CHUNK && !finished) {
+      gathering = setTimeout(() => {
+        gathering = undefined
+        if (asked) flush()
+      }, 0)
+    }
+  }
+  const send = (text: string) => {
+    if (finished) return
+    batch.push(text)
+    batched += text.length
+    if (asked && gathering === undefined) flush()
+  }
   const stop = () => {
     finished = true
     clearInterval(heartbeat)
-    wanted?.()
+    clearTimeout(gathering)
+    taken?.()
     execution.unsubscribe(subscriber)
   }
 
   return new ReadableStream<Uint8Array>(
     {
-      start(controller) {
-        const send = (bytes: Uint8Array) => {
-          if (!finished) controller.enqueue(bytes)
-        }
+      start(c) {
+        controller = c
         subscriber = {
           deliver(event, text) {
             send(line(text, event.params.seq))
-            if ((controller.desiredSize ?? 1) <= 0) return new Promise<void>((resolve) => (wanted = resolve))
+            if (batched > highWaterMark) return new Promise<void>((resolve) => (taken = resolve))
           },
           notify: (text) => send(line(text)),
           end() {
             if (finished) return
+            flush()
             stop()
             controller.close()
           },
@@ -70,13 +111,14 @@ export function eventStream(
         execution.subscribe(subscriber, afterSeq)
       },
       pull() {
-        wanted?.()
-        wanted = undefined
+        asked = true
+        if (gathering === undefined) flush()
       },
       cancel() {
         if (!finished) stop()
       },
     },
-    { highWaterMark, size: (chunk) => chunk.byteLength },
+    // No queue of its own: a chunk is made when the reader asks for one.
+    { highWaterMark: 0 },
   )
 }
