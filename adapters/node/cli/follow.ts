@@ -65,7 +65,9 @@ export async function follow(run: Run, options: FollowOptions): Promise<number> 
   }
   const steer = (what: string, action: () => Promise<unknown>) =>
     action().catch((error: unknown) => {
-      // Ended meanwhile: nothing left to steer.
+      // Ended meanwhile: nothing left to steer. (Over WebSocket the answer comes on the client's shared
+      // session, so the completion can be read first and the client closed before the answer arrives.)
+      if (run.state === 'exited') return
       if (error instanceof ExecutorError && error.code === ErrorCode.NO_SUCH_PROCESS) return
       note(`cannot ${what}: ${(error as Error).message}`)
     })
