@@ -66,6 +66,8 @@ export function eventStream(
     controller.enqueue(encoder.encode(text))
     taken?.()
     taken = undefined
+    clearTimeout(gathering)
+    gathering = undefined
     if (text.length >= BULK_CHUNK && !finished) {
       gathering = setTimeout(() => {
         gathering = undefined
