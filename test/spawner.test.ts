@@ -3,13 +3,21 @@
  * by the server, and the server survives the helper's death without losing output or processes.
  */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
 import { childrenOf, eventually, groupMembers, processState, sleep } from './helpers/proc.ts'
 import { startServer, type RunningServer } from './helpers/server.ts'
+import { Spawner } from '../adapters/node/spawner.ts'
 
-const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+/** A process's command line ('' once it is gone). */
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+  } catch {
+    return ''
+  }
+}
 
 /** The server's spawn helper: its one child process that runs spawner-helper.mjs. */
 function helperOf(server: RunningServer): number {
@@ -72,3 +80,43 @@ describe('the spawn helper', () => {
     }
   })
 })
+
+describe('Spawner (in this process)', () => {
+  test('a helper killed with a request in flight: the request fails, nothing of it runs, the next spawn gets a new helper', async () => {
+    const spawner = new Spawner()
+    const helpers = () => childrenOf(process.pid).filter((pid) => cmdline(pid).includes('spawner-helper.mjs'))
+    try {
+      await eventually(() => helpers().length === 1, 5000, 'the helper to start')
+      const [helper] = helpers()
+      const marker = `spawner-test-${process.pid}-${Date.now()}`
+      const request = { file: '/bin/sh', args: ['-c', `sleep 30; : ${marker}`], env: { PATH: process.env.PATH }, stdin: false }
+      const doomed = spawner.spawn(request)
+      process.kill(helper, 'SIGKILL')
+      const outcome = await doomed.then(
+        (child) => child,
+        (error: Error) => error,
+      )
+      if (outcome instanceof Error) {
+        assert.match(outcome.message, /the spawn helper exited before the child started/)
+      } else {
+        // It got out before the helper died: it is ours to control, and its end is still reported.
+        process.kill(-outcome.pid, 'SIGKILL')
+        assert.match((await outcome.exited).lost ?? '', /exit status unknown/)
+      }
+      await eventually(() => !readdirPids().some((pid) => cmdline(pid).includes(marker)), 5000, 'no process of the request to be left')
+
+      const child = await spawner.spawn({ file: '/bin/echo', args: ['again'], env: {}, stdin: false })
+      let out = ''
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk))
+      assert.deepEqual(await child.exited, { code: 0, signal: null })
+      await eventually(() => out === 'again\n', 2000, 'the output')
+      assert.ok(!helpers().includes(helper) && helpers().length === 1, 'a new helper')
+    } finally {
+      spawner.close()
+    }
+  })
+})
+
+function readdirPids(): number[] {
+  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number)
+}
