@@ -27,18 +27,34 @@ export function groupAlive(pgid: number): boolean {
   }
   for (const entry of entries) {
     if (entry.charCodeAt(0) > 57) continue
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
-    } catch {
-      continue
-    }
-    // "pid (comm) state ppid pgrp ..." — comm may hold spaces and parentheses, so cut at the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true
+    const fields = statFields(entry)
+    if (fields && Number(fields[2]) === pgid && live(fields)) return true
   }
   return false
 }
+
+/** Resolves once the process is gone (or only a zombie that nobody reaps is left of it). */
+export async function waitForProcessExit(pid: number, everyMs = 50): Promise<void> {
+  for (let fields = statFields(pid); fields && live(fields); fields = statFields(pid)) {
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+}
+
+/**
+ * The fields of /proc/<pid>/stat after "pid (comm) ": state, ppid, pgrp, ... (comm may hold spaces
+ * and parentheses, so it is cut at the last ')'); undefined once the process is gone.
+ */
+function statFields(pid: number | string): string[] | undefined {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+  } catch {
+    return undefined
+  }
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
+const live = (fields: string[]) => fields[0] !== 'Z' && fields[0] !== 'X'
 
 /** Resolves once the group is gone, polling at `everyMs` (only used after the leader exited). */
 export async function waitForGroupExit(pgid: number, everyMs = 10): Promise<void> {

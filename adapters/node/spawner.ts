@@ -10,10 +10,9 @@
  * reported as exited (status unknown) once their pid is gone, and the next spawn starts a new helper.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { signalGroup } from './process-group.ts'
+import { signalGroup, waitForProcessExit } from './process-group.ts'
 
 const HELPER = fileURLToPath(new URL('./spawner-helper.mjs', import.meta.url))
 
@@ -137,7 +136,7 @@ export class Spawner {
       if (child.helper !== helper) continue
       this.#forget(id)
       if (child.started) {
-        void gone(child.started.pid).then(() => child.exit({ code: null, signal: null, lost: reason }))
+        void waitForProcessExit(child.started.pid).then(() => child.exit({ code: null, signal: null, lost: reason }))
         continue
       }
       // Half started: nobody could control or read it, so it must not run.
@@ -145,20 +144,5 @@ export class Spawner {
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL')
       child.reject(new Error('the spawn helper exited before the child started'))
     }
-  }
-}
-
-/** Resolves once the process is gone (or only a zombie that nobody reaps is left of it). */
-async function gone(pid: number): Promise<void> {
-  for (;;) {
-    let state: string | undefined
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
-      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-    } catch {
-      return
-    }
-    if (state === 'Z' || state === 'X') return
-    await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
