@@ -3,10 +3,10 @@
  * by the server, and the server survives the helper's death without losing output or processes.
  */
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
-import { childrenOf, eventually, groupMembers, processState, sleep } from './helpers/proc.ts'
+import { childrenOf, eventually, groupMembers, processState, processesWhere, sleep } from './helpers/proc.ts'
 import { startServer, type RunningServer } from './helpers/server.ts'
 import { Spawner } from '../adapters/node/spawner.ts'
 
@@ -103,7 +103,7 @@ describe('Spawner (in this process)', () => {
         process.kill(-outcome.pid, 'SIGKILL')
         assert.match((await outcome.exited).lost ?? '', /exit status unknown/)
       }
-      await eventually(() => !readdirPids().some((pid) => cmdline(pid).includes(marker)), 5000, 'no process of the request to be left')
+      await eventually(() => !processesWhere(() => true).some((pid) => cmdline(pid).includes(marker)), 5000, 'no process of the request to be left')
 
       const child = await spawner.spawn({ file: '/bin/echo', args: ['again'], env: {}, stdin: false })
       let out = ''
@@ -116,7 +116,3 @@ describe('Spawner (in this process)', () => {
     }
   })
 })
-
-function readdirPids(): number[] {
-  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number)
-}

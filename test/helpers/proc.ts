@@ -1,42 +1,49 @@
 /** Reading the real process table: states and group membership, from /proc. */
 import { readdirSync, readFileSync } from 'node:fs'
 
-/** The state letter of a process (R, S, T, Z, …), or undefined when it is gone. */
-export function processState(pid: number): string | undefined {
+/** What /proc/<pid>/stat says of a process after "pid (comm) ". */
+interface Stat {
+  state: string
+  ppid: number
+  pgrp: number
+}
+
+function stat(pid: number | string): Stat | undefined {
+  let text: string
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1')
   } catch {
     return undefined
   }
+  // comm may hold spaces and parentheses, so it is cut at the last ')'.
+  const [state, ppid, pgrp] = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  return { state, ppid: Number(ppid), pgrp: Number(pgrp) }
+}
+
+/** The state letter of a process (R, S, T, Z, …), or undefined when it is gone. */
+export function processState(pid: number): string | undefined {
+  return stat(pid)?.state
+}
+
+/** Pids of live (non-zombie) processes that `match` accepts. */
+export function processesWhere(match: (stat: Stat) => boolean): number[] {
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const found = stat(entry)
+    if (found && found.state !== 'Z' && match(found)) pids.push(Number(entry))
+  }
+  return pids
 }
 
 /** Pids of live (non-zombie) processes whose process group is `pgid`. */
 export function groupMembers(pgid: number): number[] {
-  const members: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(Number(entry))
-    } catch {}
-  }
-  return members
+  return processesWhere((s) => s.pgrp === pgid)
 }
 
 /** Pids of the live (non-zombie) children of `pid`. */
 export function childrenOf(pid: number): number[] {
-  const children: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[1]) === pid && fields[0] !== 'Z') children.push(Number(entry))
-    } catch {}
-  }
-  return children
+  return processesWhere((s) => s.ppid === pid)
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
