@@ -1,5 +1,6 @@
 /** @module protocol/jsonrpc — the JSON-RPC 2.0 envelope: parse one frame, build responses. */
 import { ErrorCode, RpcError } from './errors.ts'
+import { isPlainJsonText } from './plain-json.ts'
 import { parseWith, RequestEnvelope, type ExecutionEvent, type RequestId } from './schemas.ts'
 
 export type ParsedFrame =
@@ -78,9 +79,6 @@ export function parseReceived(line: string): unknown {
   return value
 }
 
-/** Text that needs no JSON escaping except its newlines (no other control character, quote, backslash or surrogate). */
-const PLAIN = /^[^\0-\t\v-\x1f"\\\ud800-\udfff]*$/
-
 /**
  * An event's JSON text: `JSON.stringify(event)`, with `data` (which may be 64 KiB of output) last.
  * Output is mostly plain text, whose escaping is only `\n` → `\\n`: done with replaceAll, that is
@@ -92,7 +90,7 @@ export function eventText(event: ExecutionEvent): string {
   if (event.method !== 'process.output') return JSON.stringify(event)
   const { data, ...rest } = event.params
   const head = JSON.stringify({ ...event, params: rest })
-  const value = PLAIN.test(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
+  const value = isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
   // join() makes one flat string; `+` would make a rope that every later write has to walk.
   return [head.slice(0, -2), ',"data":', value, '}}'].join('')
 }
