@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import { OutputFramer, type OutputPiece } from '../src/executions/output-framer.ts'
 
 const utf8 = (s: string) => new TextEncoder().encode(s)
+const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms))
 const frame = (options?: ConstructorParameters<typeof OutputFramer>[1]) => {
   const pieces: OutputPiece[] = []
   return { framer: new OutputFramer((p) => pieces.push(p), options), pieces }
@@ -42,9 +43,10 @@ describe('OutputFramer (unit)', () => {
     assert.equal(pieces.map((p) => p.data).join(''), 'a\uFFFD')
   })
 
-  test('a long line is split into chunks; short lines beside it are not', () => {
+  test('a long line is split into chunks; short lines beside it are not', async () => {
     const { framer, pieces } = frame({ maxChunk: 4 })
     framer.write(utf8('ab\n0123456789\ncd\n'))
+    await tick()
     assert.deepEqual(pieces, [
       { data: 'ab\n', chunk_index: 0, total_chunks: 1, truncated: false },
       { data: '0123', chunk_index: 0, total_chunks: 3, truncated: true },
@@ -68,5 +70,38 @@ describe('OutputFramer (unit)', () => {
     assert.ok(pieces.every((p) => p.truncated))
     framer.write(utf8('end\n'))
     assert.equal(pieces.at(-1)!.data, 'end\n')
+  })
+
+  test('reads in bulk become full messages: lines left over from one read wait a tick for the next', async () => {
+    const { framer, pieces } = frame({ maxChunk: 1000 })
+    const line = `${'x'.repeat(114)}\n`
+    const text = line.repeat(100) // 11,500 characters, read in 7 pieces that cut lines anywhere
+    for (let at = 0; at < text.length; at += 1700) framer.write(utf8(text.slice(at, at + 1700)))
+    const full = Math.floor(1000 / 115) * 115
+    assert.ok(pieces.length >= 10, `${pieces.length} messages`)
+    assert.ok(pieces.every((p) => p.data.length === full), 'each full: none of one or two lines between them')
+    await tick()
+    assert.equal(pieces.map((p) => p.data).join(''), text, 'the lines held back go on the next tick')
+    assert.ok(pieces.slice(0, -1).every((p) => p.data.length === full))
+  })
+
+  test('held lines go on the next tick; a partial line after them still waits for flushMs', async () => {
+    const { framer, pieces } = frame({ maxChunk: 10, flushMs: 40 })
+    framer.write(utf8('aaaa\nbbbb\ncccc\ndd'))
+    assert.deepEqual(pieces.map((p) => p.data), ['aaaa\nbbbb\n'])
+    await tick()
+    assert.deepEqual(pieces.map((p) => p.data), ['aaaa\nbbbb\n', 'cccc\n'])
+    framer.write(utf8('d'))
+    await tick()
+    assert.equal(pieces.length, 2, 'the partial line is held')
+    await tick(60)
+    assert.deepEqual(pieces.map((p) => p.data), ['aaaa\nbbbb\n', 'cccc\n', 'ddd'])
+  })
+
+  test('lines under one message are never held', () => {
+    const { framer, pieces } = frame({ maxChunk: 10 })
+    framer.write(utf8('aaaa\nbbbb\n'))
+    framer.write(utf8('cc\n'))
+    assert.deepEqual(pieces.map((p) => p.data), ['aaaa\nbbbb\n', 'cc\n'])
   })
 })

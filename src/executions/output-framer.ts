@@ -55,7 +55,12 @@ export class OutputFramer {
     this.#holdLimit = Math.max(holdLimit, maxChunk)
   }
 
-  /** Adds bytes read from the pipe; complete lines are emitted now, a trailing partial line soon. */
+  /**
+   * Adds bytes read from the pipe; complete lines are emitted now, a trailing partial line soon.
+   * When the lines fill more than one message, the full messages go now and the lines left over
+   * wait one timer tick for the next read to fill their message too: a pipe read in bulk becomes
+   * messages of ~maxChunk instead of one full and one tiny message per read.
+   */
   write(bytes: Uint8Array): void {
     const text = this.#decoder.write(bytes)
     if (text === '') return
@@ -65,14 +70,15 @@ export class OutputFramer {
     if (lastNewline === -1) {
       this.#pending = all
       if (all.length > this.#holdLimit) this.flush(true)
-      else if (!hadPending) this.#arm()
+      else if (!hadPending) this.#arm(this.#flushMs)
       return
     }
     const rest = all.slice(lastNewline + 1)
-    this.#send(lastNewline + 1 === all.length ? all : all.slice(0, lastNewline + 1))
-    this.#pending = rest
+    const leftOver = this.#send(lastNewline + 1 === all.length ? all : all.slice(0, lastNewline + 1), true)
+    this.#pending = leftOver === '' ? rest : leftOver + rest
     this.#disarm()
-    if (rest !== '') this.#arm()
+    if (leftOver !== '') this.#arm(0)
+    else if (rest !== '') this.#arm(this.#flushMs)
   }
 
   /** Sends whatever is held. `continues` marks a line that goes on in a later message. */
@@ -81,7 +87,7 @@ export class OutputFramer {
     const held = this.#pending
     this.#pending = ''
     if (held === '') return
-    // A held text never contains a newline; one cut short by holdLimit goes on in the next message.
+    // A line cut short by holdLimit (the only flush with `continues`) goes on in the next message.
     if (continues) this.#sendLongLine(held, true)
     else this.#send(held)
   }
@@ -93,11 +99,18 @@ export class OutputFramer {
     this.flush()
   }
 
-  #arm(): void {
+  /** Held complete lines go after `ms` = 0 (one tick); a held partial line alone after flushMs. */
+  #arm(ms: number): void {
     this.#timer = setTimeout(() => {
       this.#timer = undefined
-      this.flush()
-    }, this.#flushMs)
+      const held = this.#pending
+      const lastNewline = ms === 0 ? held.lastIndexOf('\n') : -1
+      if (lastNewline === -1 || lastNewline + 1 === held.length) return this.flush()
+      // Complete lines go now; the partial line after them waits for its newline as usual.
+      this.#pending = held.slice(lastNewline + 1)
+      this.#send(held.slice(0, lastNewline + 1))
+      this.#arm(this.#flushMs)
+    }, ms)
   }
 
   #disarm(): void {
@@ -107,8 +120,11 @@ export class OutputFramer {
     }
   }
 
-  /** Packs whole lines into messages of at most maxChunk; splits only lines that are longer. */
-  #send(text: string): void {
+  /**
+   * Packs whole lines into messages of at most maxChunk; splits only lines that are longer. With
+   * `holdTail`, lines left after at least one full message are returned rather than sent.
+   */
+  #send(text: string, holdTail = false): string {
     const max = this.#maxChunk
     let start = 0
     while (text.length - start > max) {
@@ -124,8 +140,10 @@ export class OutputFramer {
       start = lineEnd
     }
     if (start < text.length) {
+      if (holdTail && start > 0) return text.slice(start)
       this.#emit({ data: start === 0 ? text : text.slice(start), chunk_index: 0, total_chunks: 1, truncated: false })
     }
+    return ''
   }
 
   /** One line longer than maxChunk: chunk_index/total_chunks, truncated on all but the last piece. */
