@@ -20,6 +20,8 @@ export interface RunningServer {
   dataDir: string
   /** Every log line the server printed (parsed pino JSON). */
   logs: Record<string, unknown>[]
+  /** The last pieces the server wrote to stderr (also passed on to this process's stderr). */
+  stderr: string[]
   /** Sends a signal and waits for the server to exit; resolves with its exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
@@ -30,21 +32,55 @@ process.once('exit', () => {
   for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true })
 })
 
-export async function startServer(env: Record<string, string> = {}, args: string[] = []): Promise<RunningServer> {
+export interface LaunchOptions {
+  /** Node options before the entry point, e.g. ['--cpu-prof']. */
+  nodeArgs?: string[]
+  /**
+   * Makes sure the server dies with this process; returns the call that stops doing so. Tests
+   * SIGKILL it when the test process ends; the bench passes its own cleanup's tracker.
+   */
+  track?: (pid: number) => () => void
+}
+
+const killWithThisProcess = (pid: number) => {
+  killOnExit(pid)
+  return () => forget(pid)
+}
+
+/**
+ * Starts `node [nodeArgs] --import tsx adapters/node/main.ts [args]` and resolves once it logs
+ * "listening" (rejects if it exits first or takes over 20 s). The bench starts its servers here too.
+ */
+export async function startServer(
+  env: Record<string, string> = {},
+  args: string[] = [],
+  { nodeArgs = [], track = killWithThisProcess }: LaunchOptions = {},
+): Promise<RunningServer> {
   let dataDir = env.CC_EXECUTOR_DATA_DIR
   if (dataDir === undefined) madeDirs.push((dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-data-'))))
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', CC_EXECUTOR_DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
   // A test file that times out is ended by a signal: its server must not outlive it.
-  killOnExit(child.pid!)
-  child.once('exit', () => forget(child.pid!))
+  child.once('exit', track(child.pid!))
+  const exited = once(child, 'exit') as Promise<[number | null]>
+  const stderr: string[] = []
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    process.stderr.write(text)
+    stderr.push(text)
+    if (stderr.length > 50) stderr.shift()
+  })
+  // The log must be read all the time: a full stdout pipe would block the server's logger.
   const logs: Record<string, unknown>[] = []
   const lines = createInterface({ input: child.stdout! })
   const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening`)))
+    const timer = setTimeout(() => reject(new Error('the server did not log "listening" within 20 s')), 20_000)
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`the server exited (${code ?? signal}) before listening: ${stderr.join('').trim()}`))
+    })
     lines.on('line', (line) => {
       let entry: Record<string, unknown>
       try {
@@ -53,10 +89,15 @@ export async function startServer(env: Record<string, string> = {}, args: string
         return
       }
       logs.push(entry)
-      if (entry.msg === 'listening') resolve(entry.port as number)
+      if (entry.msg === 'listening') {
+        clearTimeout(timer)
+        resolve(entry.port as number)
+      }
     })
+  }).catch((error: unknown) => {
+    child.kill('SIGKILL')
+    throw error
   })
-  const exited = once(child, 'exit') as Promise<[number | null]>
   return {
     port,
     url: `http://127.0.0.1:${port}`,
@@ -64,6 +105,7 @@ export async function startServer(env: Record<string, string> = {}, args: string
     child,
     dataDir,
     logs,
+    stderr,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
       child.kill(signal)
