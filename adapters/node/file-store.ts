@@ -5,7 +5,7 @@
  * "interrupted" (their transcript gets the completion they never had) and their process groups
  * are killed; records past RETENTION_HOURS or beyond MAX_RECORDS are deleted.
  */
-import { createReadStream, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writevSync } from 'node:fs'
+import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writevSync } from 'node:fs'
 import { open, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -56,10 +56,10 @@ export class FileStore implements ExecutionStore {
   }
 
   /** Creates the directory, recovers what the last run left running, and applies retention. */
-  static open(dir: string, options: FileStoreOptions): FileStore {
+  static async open(dir: string, options: FileStoreOptions): Promise<FileStore> {
     mkdirSync(dir, { recursive: true })
     const store = new FileStore(dir, options)
-    store.#recover()
+    await store.#recover()
     store.prune()
     return store
   }
@@ -157,7 +157,7 @@ export class FileStore implements ExecutionStore {
     return size
   }
 
-  #recover(): void {
+  async #recover(): Promise<void> {
     for (const record of this.#storedRecords()) {
       if (record.state === 'exited') continue
       let killed = false
@@ -189,7 +189,7 @@ export class FileStore implements ExecutionStore {
         },
       }
       writeFileSync(this.#path(record.id, 'ndjson'), `${JSON.stringify(completion)}\n`, { flag: 'a' })
-      this.#writeRecordSync({
+      await this.#writeRecord({
         ...record,
         state: 'exited',
         status: 'interrupted',
@@ -236,13 +236,6 @@ export class FileStore implements ExecutionStore {
     const path = this.#path(checked(record.id), 'json')
     await writeFile(`${path}.tmp`, JSON.stringify(record))
     await rename(`${path}.tmp`, path)
-  }
-
-  /** The same at startup, before the server serves anyone. */
-  #writeRecordSync(record: StoredRecord): void {
-    const path = this.#path(checked(record.id), 'json')
-    writeFileSync(`${path}.tmp`, JSON.stringify(record))
-    renameSync(`${path}.tmp`, path)
   }
 
   #path(id: string, ext: 'json' | 'ndjson'): string {

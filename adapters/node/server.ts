@@ -39,7 +39,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
   })
   const { observer, metrics } = observability(logger)
   let forget = (_id: string) => {} // the registry's, once the app exists
-  const store = FileStore.open(config.CC_EXECUTOR_DATA_DIR, {
+  const store = await FileStore.open(config.CC_EXECUTOR_DATA_DIR, {
     retentionHours: config.RETENTION_HOURS,
     maxRecords: config.MAX_RECORDS,
     maxBytes: config.MAX_DATA_MB * 1024 * 1024,
