@@ -6,6 +6,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { LocalExecutor } from '../adapters/node/index.ts'
 import { upgradeWebSocket } from '@hono/node-server'
+import type { Execution, Subscriber } from '../src/executions/registry.ts'
+import { eventStream } from '../src/http/event-stream.ts'
+import type { ExecutionEvent } from '../src/protocol/schemas.ts'
 import { createExecutorApp } from '../src/index.ts'
 import { eventually } from './helpers/proc.ts'
 
@@ -59,5 +62,41 @@ test('a reader that keeps up gets each event as its own chunk, at once', async (
     assert.ok(one >= 0 && two > one, 'the first line came in a chunk of its own, before the second was printed')
   } finally {
     await exec.shutdown()
+  }
+})
+
+test('after a bulk chunk, events of the next timer tick are gathered into one chunk; after a small one, nothing waits', async () => {
+  // The stream's subscriber driven by hand (an in-process stand-in for an Execution's subscribe()),
+  // so that which events arrive within one tick is up to the test.
+  let subscriber!: Subscriber
+  const execution = { subscribe: (s: Subscriber) => (subscriber = s), unsubscribe: () => {} } as unknown as Execution
+  const reader = eventStream(execution, { format: 'ndjson', afterSeq: 0, heartbeatMs: 60_000 }).getReader()
+  const decoder = new TextDecoder()
+  const output = (seq: number, data: string) => {
+    const event = { jsonrpc: '2.0', method: 'process.output', params: { execution_id: 'e', seq, type: 'stdout', data } } as ExecutionEvent
+    subscriber.deliver(event, JSON.stringify(event))
+  }
+  const chunk = async () => decoder.decode((await reader.read()).value).trimEnd().split('\n').map((l) => JSON.parse(l).params.seq)
+
+  try {
+    let next = chunk()
+    output(1, 'x'.repeat(20_000))
+    assert.deepEqual(await next, [1])
+    next = chunk()
+    output(2, 'a\n') // the reader is waiting: without gathering, this would be a chunk of its own
+    await Promise.resolve()
+    output(3, 'b\n')
+    assert.deepEqual(await next, [2, 3], 'the two events after the bulk chunk came as one')
+
+    next = chunk()
+    output(4, 'c\n')
+    let settled = false
+    void next.then(() => (settled = true))
+    await new Promise<void>((resolve) => queueMicrotask(resolve))
+    await Promise.resolve()
+    assert.equal(settled, true, 'after a small chunk the next event goes out without waiting for a timer')
+    assert.deepEqual(await next, [4])
+  } finally {
+    await reader.cancel()
   }
 })
