@@ -9,8 +9,8 @@
  *   6. 500 concurrent sessions running `echo a; sleep 1; echo b`
  *   7. server RSS while a fast child writes to a client reading ~2 MB/s, then CANCEL
  *   8. the Workers gateway in workerd (Miniflare, without wrangler dev's proxy) in front of a fresh Node server: throughput
- *      and write→client latency through it ÷ the same measures straight to the server
- *      (skipped when miniflare or esbuild is not installed)
+ *      and write→client latency through it ÷ the same measures straight to the server, and the same through
+ *      the least possible forwarding Worker, the floor workerd itself sets (skipped when miniflare or esbuild is not installed)
  *
  * Prints each measure as it goes, then a summary table with targets. A missed target is reported
  * as MISS and does not change the exit code; the exit code is 1 only when a measure could not be
@@ -326,14 +326,18 @@ async function main(): Promise<void> {
           `  Node server pid ${backend.pid} on 127.0.0.1:${backend.port}; gateway healthy on 127.0.0.1:${gateway.port} ` +
             `after ${fixed((Date.now() - startedAt) / 1000, 1)} s: ${processes.map((p) => `${p.name}(${p.pid})`).join(' ')}`,
         )
+        // The floor: the least a Worker can do to forward the same output (bench/lib/forwarder-worker.js).
+        const forwarder = await startWorkerdGateway(`http://127.0.0.1:${backend.port}`, { forwarder: true })
         const cpuBefore = groupCpu()
         const direct = await RpcClient.open(backend.wsUrl)
         const viaGateway = await RpcClient.open(gateway.wsUrl)
+        const viaForwarder = await RpcClient.open(forwarder.wsUrl)
         try {
-          // Alternating direct and gateway runs, so that drift on a shared machine hits both alike.
+          // Alternating runs, so that drift on a shared machine hits all alike.
           const targets = [
             { name: 'direct ', client: direct, pid: backend.pid as number | number[], cpu: 'server', rates: [] as number[] },
             { name: 'gateway', client: viaGateway, pid: groupPids, cpu: 'workerd', rates: [] as number[] },
+            { name: 'forward', client: viaForwarder, pid: forwarder.processes().map((p) => p.pid), cpu: 'workerd', rates: [] as number[] },
           ]
           for (let i = 0; i <= RUNS; i++) {
             for (const target of targets) {
@@ -350,11 +354,15 @@ async function main(): Promise<void> {
           const byName = new Map<string, number>()
           groupCpu().forEach(({ name, cpu }, i) => byName.set(name, (byName.get(name) ?? 0) + cpu - cpuBefore[i].cpu))
           log(`  workerd CPU over these ${RUNS + 1} + ${RUNS + 1} runs, by process: ${[...byName].map(([name, cpu]) => `${name} ${fixed(cpu, 0)} ms`).join(', ')}`)
-          const [directRate, gatewayRate] = targets.map((t) => median(t.rates))
+          const [directRate, gatewayRate, forwarderRate] = targets.map((t) => median(t.rates))
           const ratio = gatewayRate / directRate
-          log(`  median: direct ${mb(directRate)}, gateway ${mb(gatewayRate)}; gateway ÷ direct = ${fixed(ratio, 3)}`)
+          log(
+            `  median: direct ${mb(directRate)}, gateway ${mb(gatewayRate)}, forwarder ${mb(forwarderRate)}; ` +
+              `gateway ÷ direct = ${fixed(ratio, 3)}, forwarder ÷ direct = ${fixed(forwarderRate / directRate, 3)}`,
+          )
           info('8. throughput direct / via workerd', `${mb(directRate)} / ${mb(gatewayRate)}`)
           judged('8. workerd ÷ direct throughput', fixed(ratio, 3), '>= 0.5', ratio >= 0.5)
+          info('8. floor: forwarding Worker ÷ direct', `${fixed(forwarderRate / directRate, 3)} (${mb(forwarderRate)})`)
 
           await withTicker(async (script) => {
             const options = { lines: GATEWAY_LATENCY_LINES, warmup: 50 }
@@ -362,21 +370,28 @@ async function main(): Promise<void> {
             reportErrors('gateway section, direct latency', directLatency.errors)
             const gatewayLatency = await writeToClientLatency(viaGateway, script, options)
             reportErrors('gateway section, gateway latency', gatewayLatency.errors)
+            const forwarderLatency = await writeToClientLatency(viaForwarder, script, options)
+            reportErrors('gateway section, forwarder latency', forwarderLatency.errors)
             const d = summarize(directLatency.samples)
             const g = summarize(gatewayLatency.samples)
-            log(`  direct:  ${d.text}`)
-            log(`  gateway: ${g.text}`)
+            const f = summarize(forwarderLatency.samples)
+            log(`  direct:    ${d.text}`)
+            log(`  gateway:   ${g.text}`)
+            log(`  forwarder: ${f.text}`)
             const p50 = g.p50 / d.p50
             const p99 = g.p99 / d.p99
-            log(`  gateway ÷ direct: p50 ${fixed(p50, 2)}×, p99 ${fixed(p99, 2)}×`)
+            log(`  gateway ÷ direct: p50 ${fixed(p50, 2)}×, p99 ${fixed(p99, 2)}×; forwarder ÷ direct: p50 ${fixed(f.p50 / d.p50, 2)}×`)
             info('8. latency direct p50 / p99', `${ms(d.p50)} / ${ms(d.p99)}`)
             info('8. latency via workerd p50 / p99', `${ms(g.p50)} / ${ms(g.p99)}`)
             judged('8. workerd ÷ direct latency p50', `${fixed(p50, 2)}×`, '<= 1.5×', p50 <= 1.5)
             judged('8. workerd ÷ direct latency p99', `${fixed(p99, 2)}×`, '<= 1.5×', p99 <= 1.5)
+            info('8. floor: forwarding Worker latency p50', `${ms(f.p50)} (${fixed(f.p50 / d.p50, 2)}× direct)`)
           })
         } finally {
+          await viaForwarder.close()
           await viaGateway.close()
           await direct.close()
+          await forwarder.stop()
           await gateway.stop()
         }
       } finally {

@@ -48,10 +48,9 @@ const workerdChildren = () => processesWhere((stat) => stat.ppid === process.pid
 
 const LOG_LIMIT = 64 * 1024
 
-export async function startWorkerdGateway(executorUrl: string): Promise<BenchGateway> {
-  let log = ''
+/** The gateway (adapters/cloudflare), bundled as `wrangler deploy` would. */
+async function gatewayScript(): Promise<string> {
   const { build } = await import('esbuild')
-  const { Miniflare } = await import('miniflare')
   const bundle = await build({
     entryPoints: [join(ROOT, 'adapters', 'cloudflare', 'index.ts')],
     bundle: true,
@@ -62,10 +61,21 @@ export async function startWorkerdGateway(executorUrl: string): Promise<BenchGat
     conditions: ['workerd', 'worker', 'browser'],
     mainFields: ['module', 'main'],
   })
+  return bundle.outputFiles[0].text
+}
+
+/**
+ * The gateway in workerd; with `forwarder`, bench/lib/forwarder-worker.js instead: the least a
+ * Worker can do to forward execute's output, which shows what the hop through workerd costs by itself.
+ */
+export async function startWorkerdGateway(executorUrl: string, { forwarder = false } = {}): Promise<BenchGateway> {
+  let log = ''
+  const { Miniflare } = await import('miniflare')
+  const script = forwarder ? readFileSync(join(ROOT, 'bench', 'lib', 'forwarder-worker.js'), 'utf8') : await gatewayScript()
   const before = new Set(workerdChildren())
   const mf = new Miniflare({
     modules: true,
-    script: bundle.outputFiles[0].text,
+    script,
     ...compatibility(),
     bindings: { EXECUTOR_URL: executorUrl },
     host: '127.0.0.1',
