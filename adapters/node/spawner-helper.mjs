@@ -30,6 +30,13 @@ process.on('message', ({ id, file, args, cwd, env, stdin }) => {
   }
   // A Node pipe starts reading as soon as it exists; stop it before the event loop runs again so
   // that every byte stays in the kernel for the server. Sending a pipe closes this process's copy.
+  // Node has no public call for this: should a Node version lack the handle's readStop(), the
+  // request fails with that reason (and the child is killed) rather than losing output.
+  if (typeof child.stdout._handle?.readStop !== 'function' || typeof child.stderr._handle?.readStop !== 'function') {
+    process.kill(-child.pid, 'SIGKILL')
+    process.send({ id, error: `this Node (${process.version}) has no pipe handle readStop(): the spawn helper cannot hand pipes over`, code: 'ENOTSUP' })
+    return
+  }
   child.stdout._handle.readStop()
   child.stderr._handle.readStop()
   process.send({ id, stream: 'stdout', pid: child.pid }, child.stdout)
