@@ -19,11 +19,12 @@
  */
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
-import { cleanupAll, installExitHandlers } from './lib/cleanup.ts'
+import { cleanupAll, installExitHandlers, trackGroup } from './lib/cleanup.ts'
 import { startWorkerdGateway, workerdAvailable } from './lib/gateway.ts'
+import { startGateway } from '../test/helpers/gateway.ts'
 import { RpcClient } from './lib/rpc-client.ts'
 import { startServer, ROOT, type BenchServer } from './lib/server.ts'
-import { cpuMs } from './lib/procfs.ts'
+import { groupMembers } from './lib/procfs.ts'
 import { which } from './lib/shell.ts'
 import { ascending, fixed, median, percentile } from './lib/stats.ts'
 import { checkSharedClock, directPipeLatency, withTicker, writeToClientLatency } from './measures/latency.ts'
@@ -55,8 +56,8 @@ interface Row {
 
 /** `npm run bench -- 1 4`: only these sections (by number); none given: all of them. */
 const ONLY = process.argv.length > 2 ? new Set(process.argv.slice(2).map(Number)) : undefined
-if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 8)) {
-  process.stderr.write('usage: npm run bench [-- <section numbers 1-8>...]\n')
+if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 9)) {
+  process.stderr.write('usage: npm run bench [-- <section numbers 1-9>...]\n')
   process.exit(2)
 }
 
@@ -133,6 +134,65 @@ function machineInfo(): void {
   log(`  nproc ${os.availableParallelism()} | ${cpus[0]?.model ?? 'unknown CPU'} | ${fixed(os.totalmem() / 2 ** 30, 1)} GiB RAM`)
   log(`  node ${process.version} | ws ${ws.version} | ${os.type()} ${os.release()} | open files ${limits?.[1]}/${limits?.[2]}`)
   log(`  1 MB = 1e6 bytes; lines are ${LINE_BYTES} bytes (114 chars + newline)`)
+}
+
+/** A fresh Node server and a client straight to it, for the gateway sections; both ended afterwards. */
+async function withBackend(body: (backend: BenchServer, direct: RpcClient) => Promise<void>): Promise<void> {
+  const backend = await startServer()
+  watched = backend
+  try {
+    const direct = await RpcClient.open(backend.wsUrl)
+    try {
+      await body(backend, direct)
+    } finally {
+      await direct.close()
+    }
+  } finally {
+    await backend.stop()
+  }
+}
+
+interface Route {
+  name: string
+  client: RpcClient
+  /** The processes whose CPU time is reported (the server's, or a gateway's). */
+  pids: number[]
+  cpu: string
+}
+
+/**
+ * The same throughput runs through each route, alternating (a warm-up each, then RUNS), so that
+ * drift on a shared machine hits all alike; then write→client latency through each in turn.
+ */
+async function compare(section: string, routes: Route[]): Promise<{ rate: number; p50: number; p99: number }[]> {
+  const rates = routes.map(() => [] as number[])
+  const width = Math.max(...routes.map((r) => r.name.length))
+  for (let i = 0; i <= RUNS; i++) {
+    for (const [k, route] of routes.entries()) {
+      const run = await ourThroughput(route.client, route.pids, GATEWAY_LINES)
+      const label = i === 0 ? 'warm-up' : `run ${i}  `
+      if (i > 0) rates[k].push(mbPerSecond(run.bytes, run.ms))
+      log(
+        `  ${route.name.padEnd(width)} ${label} ${mb(mbPerSecond(run.bytes, run.ms))}  ${fixed(run.ms, 0)} ms, ${run.frames} frames ` +
+          `(${fixed(run.bytes / run.frames, 0)} B/frame); CPU: ${route.cpu} ${fixed(run.serverCpuMs, 0)} ms, client ${fixed(run.clientCpuMs, 0)} ms`,
+      )
+      reportErrors(`${section}. ${route.name} throughput ${label.trim()}`, run.errors)
+    }
+  }
+  const medians = rates.map(median)
+  log(`  medians: ${routes.map((r, k) => `${r.name} ${mb(medians[k])} (÷ direct ${fixed(medians[k] / medians[0], 3)})`).join(', ')}`)
+  return withTicker(async (script) => {
+    const results: { rate: number; p50: number; p99: number }[] = []
+    for (const [k, route] of routes.entries()) {
+      const latency = await writeToClientLatency(route.client, script, { lines: GATEWAY_LATENCY_LINES, warmup: 50 })
+      reportErrors(`${section}. ${route.name} latency`, latency.errors)
+      const summary = summarize(latency.samples)
+      log(`  ${`${route.name}:`.padEnd(width + 1)} ${summary.text}`)
+      results.push({ rate: medians[k], p50: summary.p50, p99: summary.p99 })
+    }
+    log(`  p50 ÷ direct: ${routes.slice(1).map((r, k) => `${r.name} ${fixed(results[k + 1].p50 / results[0].p50, 2)}×`).join(', ')}`)
+    return results
+  })
 }
 
 async function main(): Promise<void> {
@@ -314,91 +374,61 @@ async function main(): Promise<void> {
         return
       }
       if (!which('python3')) throw new Error('python3 is not on PATH')
-      const backend = await startServer()
-      watched = backend
-      try {
+      await withBackend(async (backend, direct) => {
         const startedAt = Date.now()
         const gateway = await startWorkerdGateway(`http://127.0.0.1:${backend.port}`)
+        // The floor: the least a Worker can do to forward the same output (bench/lib/forwarder-worker.js).
+        const forwarder = await startWorkerdGateway(`http://127.0.0.1:${backend.port}`, { forwarder: true })
         const processes = gateway.processes()
-        const groupPids = processes.map((p) => p.pid)
-        const groupCpu = () => processes.map((p) => ({ ...p, cpu: cpuMs(p.pid) ?? Number.NaN }))
         log(
           `  Node server pid ${backend.pid} on 127.0.0.1:${backend.port}; gateway healthy on 127.0.0.1:${gateway.port} ` +
             `after ${fixed((Date.now() - startedAt) / 1000, 1)} s: ${processes.map((p) => `${p.name}(${p.pid})`).join(' ')}`,
         )
-        // The floor: the least a Worker can do to forward the same output (bench/lib/forwarder-worker.js).
-        const forwarder = await startWorkerdGateway(`http://127.0.0.1:${backend.port}`, { forwarder: true })
-        const cpuBefore = groupCpu()
-        const direct = await RpcClient.open(backend.wsUrl)
         const viaGateway = await RpcClient.open(gateway.wsUrl)
         const viaForwarder = await RpcClient.open(forwarder.wsUrl)
         try {
-          // Alternating runs, so that drift on a shared machine hits all alike.
-          const targets = [
-            { name: 'direct ', client: direct, pid: backend.pid as number | number[], cpu: 'server', rates: [] as number[] },
-            { name: 'gateway', client: viaGateway, pid: groupPids, cpu: 'workerd', rates: [] as number[] },
-            { name: 'forward', client: viaForwarder, pid: forwarder.processes().map((p) => p.pid), cpu: 'workerd', rates: [] as number[] },
-          ]
-          for (let i = 0; i <= RUNS; i++) {
-            for (const target of targets) {
-              const run = await ourThroughput(target.client, target.pid, GATEWAY_LINES)
-              const label = i === 0 ? 'warm-up' : `run ${i}  `
-              if (i > 0) target.rates.push(mbPerSecond(run.bytes, run.ms))
-              log(
-                `  ${target.name} ${label} ${mb(mbPerSecond(run.bytes, run.ms))}  ${fixed(run.ms, 0)} ms, ${run.frames} frames ` +
-                  `(${fixed(run.bytes / run.frames, 0)} B/frame); CPU: ${target.cpu} ${fixed(run.serverCpuMs, 0)} ms, client ${fixed(run.clientCpuMs, 0)} ms`,
-              )
-              reportErrors(`gateway section, ${target.name.trim()} throughput ${label.trim()}`, run.errors)
-            }
-          }
-          const byName = new Map<string, number>()
-          groupCpu().forEach(({ name, cpu }, i) => byName.set(name, (byName.get(name) ?? 0) + cpu - cpuBefore[i].cpu))
-          log(`  workerd CPU over these ${RUNS + 1} + ${RUNS + 1} runs, by process: ${[...byName].map(([name, cpu]) => `${name} ${fixed(cpu, 0)} ms`).join(', ')}`)
-          const [directRate, gatewayRate, forwarderRate] = targets.map((t) => median(t.rates))
-          const ratio = gatewayRate / directRate
-          log(
-            `  median: direct ${mb(directRate)}, gateway ${mb(gatewayRate)}, forwarder ${mb(forwarderRate)}; ` +
-              `gateway ÷ direct = ${fixed(ratio, 3)}, forwarder ÷ direct = ${fixed(forwarderRate / directRate, 3)}`,
-          )
-          info('8. throughput direct / via workerd', `${mb(directRate)} / ${mb(gatewayRate)}`)
-          judged('8. workerd ÷ direct throughput', fixed(ratio, 3), '>= 0.5', ratio >= 0.5)
-          info('8. floor: forwarding Worker ÷ direct', `${fixed(forwarderRate / directRate, 3)} (${mb(forwarderRate)})`)
-
-          await withTicker(async (script) => {
-            const options = { lines: GATEWAY_LATENCY_LINES, warmup: 50 }
-            const directLatency = await writeToClientLatency(direct, script, options)
-            reportErrors('gateway section, direct latency', directLatency.errors)
-            const gatewayLatency = await writeToClientLatency(viaGateway, script, options)
-            reportErrors('gateway section, gateway latency', gatewayLatency.errors)
-            const forwarderLatency = await writeToClientLatency(viaForwarder, script, options)
-            reportErrors('gateway section, forwarder latency', forwarderLatency.errors)
-            const d = summarize(directLatency.samples)
-            const g = summarize(gatewayLatency.samples)
-            const f = summarize(forwarderLatency.samples)
-            log(`  direct:    ${d.text}`)
-            log(`  gateway:   ${g.text}`)
-            log(`  forwarder: ${f.text}`)
-            const p50 = g.p50 / d.p50
-            const p99 = g.p99 / d.p99
-            log(`  gateway ÷ direct: p50 ${fixed(p50, 2)}×, p99 ${fixed(p99, 2)}×; forwarder ÷ direct: p50 ${fixed(f.p50 / d.p50, 2)}×`)
-            info('8. latency direct p50 / p99', `${ms(d.p50)} / ${ms(d.p99)}`)
-            info('8. latency via workerd p50 / p99', `${ms(g.p50)} / ${ms(g.p99)}`)
-            judged('8. workerd ÷ direct latency p50', `${fixed(p50, 2)}×`, '<= 1.5×', p50 <= 1.5)
-            judged('8. workerd ÷ direct latency p99', `${fixed(p99, 2)}×`, '<= 1.5×', p99 <= 1.5)
-            info('8. floor: forwarding Worker latency p50', `${ms(f.p50)} (${fixed(f.p50 / d.p50, 2)}× direct)`)
-          })
+          const [d, g, f] = await compare('8', [
+            { name: 'direct', client: direct, pids: [backend.pid], cpu: 'server' },
+            { name: 'gateway', client: viaGateway, pids: processes.map((p) => p.pid), cpu: 'workerd' },
+            { name: 'forwarder', client: viaForwarder, pids: forwarder.processes().map((p) => p.pid), cpu: 'workerd' },
+          ])
+          info('8. throughput direct / via workerd', `${mb(d.rate)} / ${mb(g.rate)}`)
+          judged('8. workerd ÷ direct throughput', fixed(g.rate / d.rate, 3), '>= 0.5', g.rate / d.rate >= 0.5)
+          info('8. floor: forwarding Worker ÷ direct', `${fixed(f.rate / d.rate, 3)} (${mb(f.rate)})`)
+          info('8. latency direct p50 / p99', `${ms(d.p50)} / ${ms(d.p99)}`)
+          info('8. latency via workerd p50 / p99', `${ms(g.p50)} / ${ms(g.p99)}`)
+          judged('8. workerd ÷ direct latency p50', `${fixed(g.p50 / d.p50, 2)}×`, '<= 1.5×', g.p50 / d.p50 <= 1.5)
+          judged('8. workerd ÷ direct latency p99', `${fixed(g.p99 / d.p99, 2)}×`, '<= 1.5×', g.p99 / d.p99 <= 1.5)
+          info('8. floor: forwarding Worker latency p50', `${ms(f.p50)} (${fixed(f.p50 / d.p50, 2)}× direct)`)
         } finally {
           await viaForwarder.close()
           await viaGateway.close()
-          await direct.close()
           await forwarder.stop()
           await gateway.stop()
         }
-      } finally {
-        await backend.stop()
-      }
+      })
     },
   )
+
+  await section('9. Deno and Bun gateways (npm run start:deno, start:bun) in front of a Node server: the same ratios, for comparison', async () => {
+    if (!which('python3')) throw new Error('python3 is not on PATH')
+    await withBackend(async (backend, direct) => {
+      for (const runtime of ['deno', 'bun'] as const) {
+        const gateway = await startGateway(runtime, { executorUrl: `http://127.0.0.1:${backend.port}`, track: trackGroup })
+        const viaGateway = await RpcClient.open(gateway.wsUrl)
+        try {
+          const [d, g] = await compare('9', [
+            { name: 'direct', client: direct, pids: [backend.pid], cpu: 'server' },
+            { name: runtime, client: viaGateway, pids: groupMembers(gateway.pgid), cpu: runtime },
+          ])
+          info(`9. ${runtime} ÷ direct: throughput, latency p50 / p99`, `${fixed(g.rate / d.rate, 3)}, ${fixed(g.p50 / d.p50, 2)}× / ${fixed(g.p99 / d.p99, 2)}×`)
+        } finally {
+          await viaGateway.close()
+          await gateway.stop()
+        }
+      }
+    })
+  })
 
   log(`\n== summary (total ${((Date.now() - totalStart) / 1000).toFixed(0)} s)`)
   const header: Row = { measure: 'measure', value: 'value', target: 'target', verdict: 'ok?' }

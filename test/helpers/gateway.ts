@@ -56,13 +56,28 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-export async function startGateway(runtime: GatewayRuntime, { executorUrl, token = '' }: { executorUrl: string; token?: string }): Promise<RunningGateway> {
+export interface GatewayOptions {
+  executorUrl: string
+  token?: string
+  /**
+   * Makes sure the gateway's process group dies with this process; returns the call that stops
+   * doing so. Tests SIGKILL it when the test process ends; the bench passes its own cleanup's tracker.
+   */
+  track?: (pgid: number) => () => void
+}
+
+const killGroupWithThisProcess = (pgid: number) => {
+  killOnExit(pgid, { group: true })
+  return () => forget(pgid)
+}
+
+export async function startGateway(runtime: GatewayRuntime, { executorUrl, token = '', track = killGroupWithThisProcess }: GatewayOptions): Promise<RunningGateway> {
   requireBinary(runtime)
   let lastError: Error | undefined
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
     try {
-      return await launch(runtime, port, executorUrl, token)
+      return await launch(runtime, port, executorUrl, token, track)
     } catch (error) {
       lastError = error as Error
       // Only a port taken between freePort() and the gateway's bind is worth another try.
@@ -74,7 +89,13 @@ export async function startGateway(runtime: GatewayRuntime, { executorUrl, token
 
 class PortInUse extends Error {}
 
-async function launch(runtime: GatewayRuntime, port: number, executorUrl: string, token: string): Promise<RunningGateway> {
+async function launch(
+  runtime: GatewayRuntime,
+  port: number,
+  executorUrl: string,
+  token: string,
+  track: (pgid: number) => () => void,
+): Promise<RunningGateway> {
   const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {
     cwd: ROOT,
     detached: true, // its own process group, so that stop() reaches wrangler's workerd and esbuild too
@@ -86,7 +107,7 @@ async function launch(runtime: GatewayRuntime, port: number, executorUrl: string
     throw new Error(`cannot run \`npm run start:${runtime}\`: ${error.message}`)
   }
   const pgid = child.pid
-  killOnExit(pgid, { group: true })
+  const untrack = track(pgid)
 
   let log = ''
   const append = (chunk: Buffer) => {
@@ -106,7 +127,7 @@ async function launch(runtime: GatewayRuntime, port: number, executorUrl: string
     output: () => log,
     async stop() {
       await stopGroup(child, pgid)
-      forget(pgid)
+      untrack()
     },
   }
 
