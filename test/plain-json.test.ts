@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
@@ -48,5 +49,15 @@ describe('isPlainJsonText (unit)', () => {
     // The scanner memory still holds the end of an earlier, longer text: it must not be read.
     assert.equal(isPlainJsonText(`${'"'.repeat(2000)}`), false)
     assert.equal(isPlainJsonText('y'.repeat(1000)), true)
+  })
+
+  test('where WebAssembly is missing (node --jitless, as in runtimes that forbid compiling it), the regular expression decides', () => {
+    const script = [
+      `import { isPlainJsonText, plainScanner } from ${JSON.stringify(join(ROOT, 'src/protocol/plain-json.ts'))}`,
+      "const long = 'abc\\n'.repeat(500)",
+      "console.log(JSON.stringify([typeof WebAssembly, plainScanner(), isPlainJsonText(long), isPlainJsonText(long + '\"'), isPlainJsonText(long + '\\t')]))",
+    ].join('\n')
+    const out = execFileSync(process.execPath, ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    assert.deepEqual(JSON.parse(out), ['undefined', 'regexp', true, false, false])
   })
 })
