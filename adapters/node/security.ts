@@ -10,18 +10,24 @@ import { which } from './which.ts'
 /** CC_EXECUTOR_AUTH_TOKEN (one, or several separated by commas) and CC_EXECUTOR_AUTH_TOKEN_FILE (one per line, # comments). */
 export function loadTokens(config: Config): string[] {
   const tokens = (config.CC_EXECUTOR_AUTH_TOKEN ?? '').split(',')
-  if (config.CC_EXECUTOR_AUTH_TOKEN_FILE) {
-    let text: string
-    try {
-      text = readFileSync(config.CC_EXECUTOR_AUTH_TOKEN_FILE, 'utf8')
-    } catch (error) {
-      throw new ConfigError(`invalid CC_EXECUTOR_AUTH_TOKEN_FILE: ${(error as Error).message}`)
-    }
-    tokens.push(...text.split('\n').filter((line) => !line.trimStart().startsWith('#')))
-  }
+  if (config.CC_EXECUTOR_AUTH_TOKEN_FILE) tokens.push(...settingLines('CC_EXECUTOR_AUTH_TOKEN_FILE', config.CC_EXECUTOR_AUTH_TOKEN_FILE))
   const cleaned = tokens.map((t) => t.trim()).filter(Boolean)
   if (cleaned.some((t) => t.length < 16)) throw new ConfigError('invalid CC_EXECUTOR_AUTH_TOKEN: every token needs at least 16 characters')
   return cleaned
+}
+
+/** The lines of a settings file, trimmed, without blank lines and # comments; unreadable: a ConfigError naming the setting. */
+function settingLines(key: string, path: string): string[] {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new ConfigError(`invalid ${key}: ${(error as Error).message}`)
+  }
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/
@@ -44,15 +50,7 @@ export function loadAllowList(config: Config): AllowList | undefined {
   const programs = new Set((config.ALLOWED_COMMANDS ?? '').split(',').map((p) => p.trim()).filter(Boolean))
   const patterns: Record<string, RegExp[]> = {}
   if (config.ALLOWED_COMMANDS_FILE) {
-    let text: string
-    try {
-      text = readFileSync(config.ALLOWED_COMMANDS_FILE, 'utf8')
-    } catch (error) {
-      throw new ConfigError(`invalid ALLOWED_COMMANDS_FILE: ${(error as Error).message}`)
-    }
-    for (const line of text.split('\n')) {
-      const trimmed = line.trim()
-      if (!trimmed || trimmed.startsWith('#')) continue
+    for (const trimmed of settingLines('ALLOWED_COMMANDS_FILE', config.ALLOWED_COMMANDS_FILE)) {
       const space = trimmed.search(/\s/)
       const program = space === -1 ? trimmed : trimmed.slice(0, space)
       programs.add(program)
