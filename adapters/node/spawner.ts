@@ -6,8 +6,8 @@
  * hands each child's pipes over its IPC channel; the server reads and writes them directly and
  * signals the child's process group itself, so only the start and the exit status pass the helper.
  *
- * Should the helper die, children it started run on: their exit status is lost, so they are
- * reported as exited (status unknown) once their pid is gone, and the next spawn starts a new helper.
+ * Should the helper die, children it started run on: their exit status is lost, so their exit is
+ * reported with `lost` (the reason) once their pid is gone, and the next spawn starts a new helper.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'

@@ -20,7 +20,7 @@ export interface EventStreamOptions {
   afterSeq: number
   /** Milliseconds between heartbeat lines, so that idle-cutting proxies keep the stream. */
   heartbeatMs: number
-  /** Bytes the body may queue before this subscriber waits for the reader. */
+  /** Characters of lines the body may hold for its reader before this subscriber waits. */
   highWaterMark?: number
 }
 
