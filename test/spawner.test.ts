@@ -10,6 +10,9 @@ import { childrenOf, eventually, groupMembers, processState, processesWhere, sle
 import { startServer, type RunningServer } from './helpers/server.ts'
 import { Spawner } from '../adapters/node/spawner.ts'
 
+/** Makes the spawn helper die at a chosen point (see the file). */
+const FAULT_PRELOAD = new URL('./helpers/helper-fault.mjs', import.meta.url).href
+
 /** A process's command line ('' once it is gone). */
 function cmdline(pid: number): string {
   try {
@@ -67,6 +70,26 @@ describe('the spawn helper', () => {
     assert.equal(again.stdout, 'again\n')
     assert.notEqual(helperOf(server), helper)
     await client.close()
+  })
+
+  test('a helper that dies halfway through handing a child over: the execute fails, the child\'s group is killed, the next one runs', async () => {
+    // NODE_OPTIONS reaches the helper (fork passes the environment on); the preload acts only there.
+    const marker = 'cc-fault-die-before-stderr'
+    const own = await startServer({ NODE_OPTIONS: `--import ${FAULT_PRELOAD}`, CC_TEST_HELPER_DIES_ON: marker })
+    const client = await TestClient.open(own.wsUrl)
+    const helper = helperOf(own)
+    const sleeper = () => processesWhere(() => true).filter((pid) => cmdline(pid) === 'sleep 30.123 ')
+    const reply = await client.request('execute', { command: `sleep 30.123; echo ${marker}` })
+    assert.ok(reply.error, `the execute fails: ${JSON.stringify(reply)}`)
+    assert.match(reply.error.message, /spawn helper exited before the child started/)
+    await eventually(() => sleeper().length === 0, 5000, 'the half-started child\'s group to be killed')
+
+    const again = await client.run({ command: 'echo again' })
+    assert.equal(again.completed.status, 'completed')
+    assert.equal(again.stdout, 'again\n')
+    assert.notEqual(helperOf(own), helper)
+    await client.close()
+    await own.stop()
   })
 
   test('a server that stops, or is killed, leaves no helper behind', async () => {

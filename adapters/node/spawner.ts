@@ -97,7 +97,9 @@ export class Spawner {
     helper.unref()
     helper.channel?.unref()
     helper.on('message', (message: HelperMessage, handle?: Socket) => this.#receive(message, handle))
-    helper.once('exit', () => this.#lost(helper))
+    // Its last messages (a pid, a pipe) may still be unread when 'exit' comes: the channel's end
+    // ('disconnect') comes after them.
+    helper.once('exit', () => (helper.connected ? helper.once('disconnect', () => this.#lost(helper)) : this.#lost(helper)))
     helper.on('error', () => {}) // a send to a helper that just died; its exit handles the rest
     return helper
   }
