@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: measures the real Node server from outside, over loopback, with a `ws` client.
  *
- *   1. throughput of 1,000,000 × 115-byte lines (every frame parsed, every byte counted)
+ *   1. throughput of 1,000,000 × 115-byte lines (every frame parsed, every byte counted), alternating
+ *      with a baseline: the simplest Node server with the same duties (bench/lib/relay-server.mjs)
  *   2. the raw pipe baseline for the same pipeline, and ours ÷ raw
  *   3. websocketd serving the same pipeline (skipped when websocketd is not on PATH)
- *   4. latency from the child's write() to the client, p50/p99
+ *   4. latency from the child's write() to the client, p50/p99, and the same through that baseline
  *   5. round trip of `true` (execute → process.completed), p50/p99
  *   6. 500 concurrent sessions running `echo a; sleep 1; echo b`
  *   7. server RSS while a fast child writes to a client reading ~2 MB/s, then CANCEL
@@ -23,7 +24,7 @@ import { cleanupAll, installExitHandlers, trackGroup } from './lib/cleanup.ts'
 import { startWorkerdGateway, workerdAvailable } from './lib/gateway.ts'
 import { startGateway } from '../test/helpers/gateway.ts'
 import { RpcClient } from './lib/rpc-client.ts'
-import { startServer, ROOT, type BenchServer } from './lib/server.ts'
+import { startRelay, startServer, ROOT, type BenchServer } from './lib/server.ts'
 import { groupMembers } from './lib/procfs.ts'
 import { which } from './lib/shell.ts'
 import { ascending, fixed, median, percentile } from './lib/stats.ts'
@@ -206,26 +207,34 @@ async function main(): Promise<void> {
   watched = server
   log(`  server pid ${server.pid} on 127.0.0.1:${server.port}`)
   const client = await RpcClient.open(server.wsUrl)
+  // The baseline of measures 1 and 4: JSON-RPC framing, SHA-256 and a transcript, and nothing else.
+  const relay = await startRelay()
+  const baseline = await RpcClient.open(relay.wsUrl)
+  log(`  baseline relay pid ${relay.pid} (bench/lib/relay-server.mjs)`)
 
   let ours = Number.NaN
   let raw = Number.NaN
   await section(`1. throughput: ${LINES.toLocaleString('en')} lines of ${LINE_BYTES} B, WebSocket client parses every frame`, async () => {
-    const warm = await ourThroughput(client, server.pid, LINES)
-    log(`  warm-up   ${mb(mbPerSecond(warm.bytes, warm.ms))} (${warm.frames} frames)`)
-    reportErrors('throughput warm-up', warm.errors)
+    // Ours and the baseline take turns, so that drift on a shared machine hits both alike.
     const rates: number[] = []
-    for (let i = 1; i <= RUNS; i++) {
-      const run = await ourThroughput(client, server.pid, LINES)
-      rates.push(mbPerSecond(run.bytes, run.ms))
-      log(
-        `  run ${i}     ${mb(rates.at(-1)!)}  ${fixed(run.ms, 0)} ms, ${run.bytes.toLocaleString('en')} B in ${run.frames} frames ` +
-          `(${fixed(run.bytes / run.frames, 0)} B/frame); CPU: server ${fixed(run.serverCpuMs, 0)} ms, client ${fixed(run.clientCpuMs, 0)} ms`,
-      )
-      reportErrors(`throughput run ${i}`, run.errors)
+    const baselineRates: number[] = []
+    for (let i = 0; i <= RUNS; i++) {
+      for (const [name, target, pid, into] of [['server', client, server.pid, rates], ['relay ', baseline, relay.pid, baselineRates]] as const) {
+        const run = await ourThroughput(target, pid, LINES)
+        const label = i === 0 ? 'warm-up' : `run ${i}  `
+        if (i > 0) into.push(mbPerSecond(run.bytes, run.ms))
+        log(
+          `  ${name} ${label} ${mb(mbPerSecond(run.bytes, run.ms))}  ${fixed(run.ms, 0)} ms, ${run.bytes.toLocaleString('en')} B in ${run.frames} frames ` +
+            `(${fixed(run.bytes / run.frames, 0)} B/frame); CPU: ${name.trim()} ${fixed(run.serverCpuMs, 0)} ms, client ${fixed(run.clientCpuMs, 0)} ms`,
+        )
+        reportErrors(`throughput ${name.trim()} ${label.trim()}`, run.errors)
+      }
     }
     ours = median(rates)
-    log(`  median    ${mb(ours)}`)
+    const baselineRate = median(baselineRates)
+    log(`  medians: server ${mb(ours)}, baseline relay ${mb(baselineRate)} (server ÷ relay ${fixed(ours / baselineRate, 2)})`)
     judged(`1. throughput (median of ${RUNS})`, mb(ours), '>= 300 MB/s', ours >= 300)
+    info('1. baseline: simplest relay, same duties', `${mb(baselineRate)} (ours ÷ = ${fixed(ours / baselineRate, 2)})`)
   })
 
   await section('2. raw pipe baseline: the same pipeline without the server', async () => {
@@ -286,13 +295,18 @@ async function main(): Promise<void> {
       reportErrors('direct pipe latency', direct.errors)
       const result = await writeToClientLatency(client, script)
       reportErrors('latency', result.errors)
-      const floor = summarize(direct.samples)
+      const viaRelay = await writeToClientLatency(baseline, script)
+      reportErrors('relay latency', viaRelay.errors)
+      const pipe = summarize(direct.samples)
       const ours = summarize(result.samples)
+      const relayed = summarize(viaRelay.samples)
       log(`  through the server: ${ours.text}`)
-      log(`  floor, the same ticker read by this process from a pipe: ${floor.text}`)
+      log(`  through the baseline relay: ${relayed.text}`)
+      log(`  the same ticker read by this process from a pipe: ${pipe.text}`)
       judged('4. write→client latency p50', ms(ours.p50), '<= 0.4 ms', ours.p50 <= 0.4)
       judged('4. write→client latency p99', ms(ours.p99), '<= 0.8 ms', ours.p99 <= 0.8)
-      info('4. floor: child → this process, pipe', `p50 ${ms(floor.p50)}, p99 ${ms(floor.p99)}`)
+      info('4. baseline: simplest relay, same duties', `p50 ${ms(relayed.p50)}, p99 ${ms(relayed.p99)}`)
+      info('4. floor: child → this process, pipe', `p50 ${ms(pipe.p50)}, p99 ${ms(pipe.p99)}`)
     })
   })
 
@@ -307,6 +321,8 @@ async function main(): Promise<void> {
     info('5. `true` round trip p99', ms(p99))
   })
   await client.close()
+  await baseline.close()
+  await relay.stop()
 
   await section(`6. ${SESSIONS} concurrent sessions, each: connect, echo a; sleep 1; echo b, completion`, async () => {
     const result = await concurrentSessions(server.wsUrl, SESSIONS)

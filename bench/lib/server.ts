@@ -3,13 +3,19 @@
  * would: test/helpers/server.ts starts it; here it gets a fresh data directory (removed at stop, so
  * no measure depends on or piles up earlier runs' transcripts) and the bench's kill-on-exit tracking.
  */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startServer as launch } from '../../test/helpers/server.ts'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { ROOT, startServer as launch } from '../../test/helpers/server.ts'
 import { onCleanup, trackPid } from './cleanup.ts'
 
-export { ROOT } from '../../test/helpers/server.ts'
+export { ROOT }
+
+const RELAY = fileURLToPath(new URL('./relay-server.mjs', import.meta.url))
 
 export interface BenchServer {
   pid: number
@@ -51,4 +57,24 @@ export async function startServer(env: Record<string, string> = {}, nodeArgs: st
     return `server pid ${child.pid} ended by ${ending} without the bench asking; last log lines:\n${lastLines.join('\n')}`
   }
   return { pid: child.pid!, port: server.port, wsUrl: server.wsUrl, stop, unexpectedExit }
+}
+
+/** bench/lib/relay-server.mjs, the baseline of measures 1 and 4; `stop` ends it (SIGTERM). */
+export async function startRelay(): Promise<{ pid: number; wsUrl: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [RELAY], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  const untrack = trackPid(child.pid!)
+  const exited = once(child, 'exit')
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    await exited
+    untrack()
+    unregister()
+  }
+  const unregister = onCleanup(stop)
+  const [line] = (await Promise.race([once(createInterface({ input: child.stdout! }), 'line'), exited.then(() => [])])) as string[]
+  if (line === undefined) {
+    await stop()
+    throw new Error('the relay exited before listening')
+  }
+  return { pid: child.pid!, wsUrl: `ws://127.0.0.1:${Number(line)}`, stop }
 }
