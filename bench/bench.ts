@@ -162,15 +162,15 @@ interface Route {
 }
 
 /**
- * The same throughput runs through each route, alternating (a warm-up each, then RUNS), so that
- * drift on a shared machine hits all alike; then write→client latency through each in turn.
+ * The same throughput runs of `lines` lines through each route, alternating (a warm-up each, then
+ * RUNS), so that drift on a shared machine hits all alike; resolves with each route's median.
  */
-async function compare(section: string, routes: Route[]): Promise<{ rate: number; p50: number; p99: number }[]> {
+async function alternate(section: string, routes: Route[], lines: number): Promise<number[]> {
   const rates = routes.map(() => [] as number[])
   const width = Math.max(...routes.map((r) => r.name.length))
   for (let i = 0; i <= RUNS; i++) {
     for (const [k, route] of routes.entries()) {
-      const run = await ourThroughput(route.client, route.pids, GATEWAY_LINES)
+      const run = await ourThroughput(route.client, route.pids, lines)
       const label = i === 0 ? 'warm-up' : `run ${i}  `
       if (i > 0) rates[k].push(mbPerSecond(run.bytes, run.ms))
       log(
@@ -181,7 +181,15 @@ async function compare(section: string, routes: Route[]): Promise<{ rate: number
     }
   }
   const medians = rates.map(median)
-  log(`  medians: ${routes.map((r, k) => `${r.name} ${mb(medians[k])} (÷ direct ${fixed(medians[k] / medians[0], 3)})`).join(', ')}`)
+  const first = routes[0].name
+  log(`  medians: ${routes.map((r, k) => `${r.name} ${mb(medians[k])} (÷ ${first} ${fixed(medians[k] / medians[0], 3)})`).join(', ')}`)
+  return medians
+}
+
+/** alternate() through each route, then write→client latency through each in turn. */
+async function compare(section: string, routes: Route[]): Promise<{ rate: number; p50: number; p99: number }[]> {
+  const medians = await alternate(section, routes, GATEWAY_LINES)
+  const width = Math.max(...routes.map((r) => r.name.length))
   return withTicker(async (script) => {
     const results: { rate: number; p50: number; p99: number }[] = []
     for (const [k, route] of routes.entries()) {
@@ -216,23 +224,12 @@ async function main(): Promise<void> {
   let raw = Number.NaN
   await section(`1. throughput: ${LINES.toLocaleString('en')} lines of ${LINE_BYTES} B, WebSocket client parses every frame`, async () => {
     // Ours and the baseline take turns, so that drift on a shared machine hits both alike.
-    const rates: number[] = []
-    const baselineRates: number[] = []
-    for (let i = 0; i <= RUNS; i++) {
-      for (const [name, target, pid, into] of [['server', client, server.pid, rates], ['relay ', baseline, relay.pid, baselineRates]] as const) {
-        const run = await ourThroughput(target, pid, LINES)
-        const label = i === 0 ? 'warm-up' : `run ${i}  `
-        if (i > 0) into.push(mbPerSecond(run.bytes, run.ms))
-        log(
-          `  ${name} ${label} ${mb(mbPerSecond(run.bytes, run.ms))}  ${fixed(run.ms, 0)} ms, ${run.bytes.toLocaleString('en')} B in ${run.frames} frames ` +
-            `(${fixed(run.bytes / run.frames, 0)} B/frame); CPU: ${name.trim()} ${fixed(run.serverCpuMs, 0)} ms, client ${fixed(run.clientCpuMs, 0)} ms`,
-        )
-        reportErrors(`throughput ${name.trim()} ${label.trim()}`, run.errors)
-      }
-    }
-    ours = median(rates)
-    const baselineRate = median(baselineRates)
-    log(`  medians: server ${mb(ours)}, baseline relay ${mb(baselineRate)} (server ÷ relay ${fixed(ours / baselineRate, 2)})`)
+    const routes = [
+      { name: 'server', client, pids: [server.pid], cpu: 'server' },
+      { name: 'relay', client: baseline, pids: [relay.pid], cpu: 'relay' },
+    ]
+    const [serverRate, baselineRate] = await alternate('1', routes, LINES)
+    ours = serverRate
     judged(`1. throughput (median of ${RUNS})`, mb(ours), '>= 300 MB/s', ours >= 300)
     info('1. baseline: simplest relay, same duties', `${mb(baselineRate)} (ours ÷ = ${fixed(ours / baselineRate, 2)})`)
   })

@@ -71,10 +71,15 @@ export async function startRelay(): Promise<{ pid: number; wsUrl: string; stop()
     unregister()
   }
   const unregister = onCleanup(stop)
-  const [line] = (await Promise.race([once(createInterface({ input: child.stdout! }), 'line'), exited.then(() => [])])) as string[]
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const [line] = (await Promise.race([
+    once(createInterface({ input: child.stdout! }), 'line'),
+    exited.then(() => []),
+    new Promise((resolve) => (timer = setTimeout(() => resolve([]), 20_000))),
+  ]).finally(() => clearTimeout(timer))) as string[]
   if (line === undefined) {
     await stop()
-    throw new Error('the relay exited before listening')
+    throw new Error('the relay did not print its port within 20 s, or exited first')
   }
   return { pid: child.pid!, wsUrl: `ws://127.0.0.1:${Number(line)}`, stop }
 }
