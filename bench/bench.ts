@@ -2,10 +2,12 @@
  * `npm run bench`: measures the real Node server from outside, over loopback, with a `ws` client.
  *
  *   1. throughput of 1,000,000 × 115-byte lines (every frame parsed, every byte counted), alternating
- *      with a baseline: the simplest Node server with the same duties (bench/lib/relay-server.mjs)
+ *      with a baseline: the simplest Node server with the same duties (bench/lib/relay-server.mjs);
+ *      two discarded warm-up runs each, then the median of five
  *   2. the raw pipe baseline for the same pipeline, and ours ÷ raw
  *   3. websocketd serving the same pipeline (skipped when websocketd is not on PATH)
- *   4. latency from the child's write() to the client, p50/p99, and the same through that baseline
+ *   4. latency from the child's write() to the client, p50/p99, and the same through that baseline,
+ *      after one discarded warm-up run each
  *   5. round trip of `true` (execute → process.completed), p50/p99
  *   6. 500 concurrent sessions running `echo a; sleep 1; echo b`
  *   7. server RSS while a fast child writes to a client reading ~2 MB/s, then CANCEL
@@ -38,6 +40,13 @@ import { startWebsocketd, websocketdThroughput } from './measures/websocketd.ts'
 const LINES = 1_000_000
 /** Runs per throughput measure; this shared 2-core VM varies ±25 % from run to run, so the median is of 5. */
 const RUNS = 5
+/**
+ * Discarded runs before them. A run of 1,000,000 lines is only ~1,900 messages, and V8 optimises
+ * the per-message code over the first ~4,000 (`node --trace-opt`: 56 TurboFan compilations in each
+ * of the first two runs, 14 in the third, 6 after); the first run costs the server ~1.6× the CPU of
+ * a later one. A long-running server is past that within seconds, so it is warmed the same way.
+ */
+const WARMUP_RUNS = 2
 /** The raw baselines take ~0.15 s each and are noisy on a shared 2-core machine: more runs. */
 const RAW_RUNS = 5
 const WEBSOCKETD_LINES = 100_000
@@ -162,16 +171,16 @@ interface Route {
 }
 
 /**
- * The same throughput runs of `lines` lines through each route, alternating (a warm-up each, then
+ * The same throughput runs of `lines` lines through each route, alternating (WARMUP_RUNS each, then
  * RUNS), so that drift on a shared machine hits all alike; resolves with each route's median.
  */
 async function alternate(section: string, routes: Route[], lines: number): Promise<number[]> {
   const rates = routes.map(() => [] as number[])
   const width = Math.max(...routes.map((r) => r.name.length))
-  for (let i = 0; i <= RUNS; i++) {
+  for (let i = 1 - WARMUP_RUNS; i <= RUNS; i++) {
     for (const [k, route] of routes.entries()) {
       const run = await ourThroughput(route.client, route.pids, lines)
-      const label = i === 0 ? 'warm-up' : `run ${i}  `
+      const label = i <= 0 ? `warm-up ${i + WARMUP_RUNS}` : `run ${i}    `
       if (i > 0) rates[k].push(mbPerSecond(run.bytes, run.ms))
       log(
         `  ${route.name.padEnd(width)} ${label} ${mb(mbPerSecond(run.bytes, run.ms))}  ${fixed(run.ms, 0)} ms, ${run.frames} frames ` +
@@ -281,7 +290,7 @@ async function main(): Promise<void> {
     }
   })
 
-  await section('4. latency: child write() → client handler (python3 ticker, 2000 lines ~1 ms apart, 50 more as warm-up)', async () => {
+  await section('4. latency: child write() → client handler (python3 ticker, 2000 lines ~1 ms apart, after a warm-up run)', async () => {
     const python = which('python3')
     if (!python) throw new Error('python3 is not on PATH')
     const clock = checkSharedClock(python)
@@ -290,6 +299,12 @@ async function main(): Promise<void> {
     await withTicker(async (script) => {
       const direct = await directPipeLatency(python, script)
       reportErrors('direct pipe latency', direct.errors)
+      // One discarded run each first: one line per message is code the throughput runs did not
+      // optimise, and V8 compiles it in background threads that take the vCPU the server's main
+      // thread needs (--trace-opt: 22, 16 and 10 compilations in three cold runs, then 0).
+      const cold = summarize((await writeToClientLatency(client, script)).samples)
+      const relayCold = summarize((await writeToClientLatency(baseline, script)).samples)
+      log(`  warm-up run, through the server: p50 ${ms(cold.p50)}, p99 ${ms(cold.p99)}; through the relay: p50 ${ms(relayCold.p50)}, p99 ${ms(relayCold.p99)}`)
       const result = await writeToClientLatency(client, script)
       reportErrors('latency', result.errors)
       const viaRelay = await writeToClientLatency(baseline, script)
@@ -304,6 +319,7 @@ async function main(): Promise<void> {
       judged('4. write→client latency p99', ms(ours.p99), '<= 0.8 ms', ours.p99 <= 0.8)
       info('4. baseline: simplest relay, same duties', `p50 ${ms(relayed.p50)}, p99 ${ms(relayed.p99)}`)
       info('4. floor: child → this process, pipe', `p50 ${ms(pipe.p50)}, p99 ${ms(pipe.p99)}`)
+      info('4. warm-up run (not judged)', `p50 ${ms(cold.p50)}, p99 ${ms(cold.p99)}`)
     })
   })
 
