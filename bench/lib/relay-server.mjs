@@ -5,7 +5,8 @@
  * bench/lib/rpc-client.ts (`connected`, execute's result, process.output, process.completed), and
  * has no line framing, validation, limits, back-pressure, control or stderr: a yardstick, not a server.
  *
- * Prints its port on stdout once listening; transcripts go to a temporary directory removed at exit.
+ * Prints its port on stdout once listening; transcripts go to a temporary directory, and each is
+ * deleted when its execution ends.
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -27,7 +28,8 @@ wss.on('connection', (ws) => {
     const executionId = params.execution_id
     const child = spawn('sh', ['-c', params.command], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] })
     ws.send(JSON.stringify({ jsonrpc: '2.0', result: { status: 'started', execution_id: executionId, pid: child.pid, pgid: child.pid }, id }))
-    const transcript = openSync(join(dir, `${executionId}.ndjson`), 'a')
+    const transcriptPath = join(dir, `${executionId}.ndjson`)
+    const transcript = openSync(transcriptPath, 'a')
     const hash = createHash('sha256')
     let seq = 0
     let bytes = 0
@@ -44,6 +46,8 @@ wss.on('connection', (ws) => {
     child.on('close', (code, signal) => {
       emit('process.completed', { status: 'completed', exit_code: code, signal, stdout_bytes: bytes, stderr_bytes: 0, sha256: hash.digest('hex') })
       closeSync(transcript)
+      // Kept no longer than the execution, like the bench's servers keep at most MAX_DATA_MB (bench/lib/server.ts).
+      rmSync(transcriptPath, { force: true })
     })
   })
 })

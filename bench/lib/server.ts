@@ -27,10 +27,20 @@ export interface BenchServer {
   unexpectedExit(): string | undefined
 }
 
+/**
+ * Transcripts the server keeps, at most (MAX_DATA_MB; it deletes the oldest past it). Measure 1
+ * alone writes 14 transcripts of 130 MB, and on this VM the kernel throttles writers once about
+ * 1 GB is dirty: `dd` of 130 MB files, all kept, took 0.05 s each for the first seven and 0.30 s
+ * each after; with all but the last two deleted, 0.03 s every time. Without a bound, the later runs
+ * of a measure timed the disk's backlog from the earlier ones instead of the server.
+ */
+const DATA_MB = '256'
+
 /** `nodeArgs` go before the entry point, e.g. ['--cpu-prof'] to profile the server. */
 export async function startServer(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-bench-'))
-  const server = await launch({ CC_EXECUTOR_DATA_DIR: dataDir, ...env }, [], { nodeArgs, track: trackPid }).catch((error: unknown) => {
+  const settings = { CC_EXECUTOR_DATA_DIR: dataDir, MAX_DATA_MB: DATA_MB, ...env }
+  const server = await launch(settings, [], { nodeArgs, track: trackPid }).catch((error: unknown) => {
     rmSync(dataDir, { recursive: true, force: true })
     throw error
   })
