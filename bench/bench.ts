@@ -302,8 +302,12 @@ async function main(): Promise<void> {
       // One discarded run each first: one line per message is code the throughput runs did not
       // optimise, and V8 compiles it in background threads that take the vCPU the server's main
       // thread needs (--trace-opt: 22, 16 and 10 compilations in three cold runs, then 0).
-      const cold = summarize((await writeToClientLatency(client, script)).samples)
-      const relayCold = summarize((await writeToClientLatency(baseline, script)).samples)
+      const warmup = await writeToClientLatency(client, script)
+      reportErrors('latency warm-up', warmup.errors)
+      const relayWarmup = await writeToClientLatency(baseline, script)
+      reportErrors('relay latency warm-up', relayWarmup.errors)
+      const cold = summarize(warmup.samples)
+      const relayCold = summarize(relayWarmup.samples)
       log(`  warm-up run, through the server: p50 ${ms(cold.p50)}, p99 ${ms(cold.p99)}; through the relay: p50 ${ms(relayCold.p50)}, p99 ${ms(relayCold.p99)}`)
       const result = await writeToClientLatency(client, script)
       reportErrors('latency', result.errors)
