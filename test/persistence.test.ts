@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { FileStore } from '../adapters/node/file-store.ts'
 import { verifyTranscript, type ExecutionEvent } from '../src/index.ts'
 import { TestClient } from './helpers/client.ts'
 import { readNdjson } from './helpers/http.ts'
@@ -215,6 +218,40 @@ describe('the disk budget', () => {
       assert.equal(lines.at(-1)!.method, 'process.completed')
     } finally {
       await own.stop()
+    }
+  })
+})
+
+describe('pruning (unit: the Node file store)', () => {
+  test('records beyond MAX_RECORDS go at startup; later prunes delete in the background while timers keep running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cc-executor-prune-'))
+    try {
+      // 3,000 finished executions of an earlier run, oldest first.
+      const ids = Array.from({ length: 3000 }, (_, i) => `e-${String(i).padStart(4, '0')}`)
+      for (const [i, id] of ids.entries()) {
+        const at = new Date(Date.now() - (3000 - i) * 100).toISOString()
+        const record = { id, execution_id: id, command: 'true', state: 'exited', status: 'completed', started_at: at, ended_at: at }
+        writeFileSync(join(dir, `${id}.json`), JSON.stringify(record))
+        writeFileSync(join(dir, `${id}.ndjson`), '{"jsonrpc":"2.0","method":"process.completed","params":{"execution_id":"x","seq":1}}\n')
+      }
+      const forgotten: string[] = []
+      const store = await FileStore.open(dir, { retentionHours: 1, maxRecords: 2000, onDeleted: (ids) => forgotten.push(...ids) })
+      assert.deepEqual(forgotten, ids.slice(0, 1000), 'the 1,000 oldest, at startup')
+      assert.equal(readdirSync(dir).length, 4000)
+
+      // Two hours later all of them are past RETENTION_HOURS. Deleting 4,000 files synchronously
+      // would leave no turn to a 1 ms timer until the end.
+      let done = false
+      let ticksDuring = 0
+      const ticker = setInterval(() => (ticksDuring += done ? 0 : 1), 1)
+      await store.prune(Date.now() + 2 * 3_600_000)
+      done = true
+      clearInterval(ticker)
+      assert.ok(ticksDuring >= 3, `timers ran ${ticksDuring} times during the prune`)
+      assert.deepEqual(forgotten, ids)
+      assert.deepEqual(readdirSync(dir), [])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

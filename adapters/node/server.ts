@@ -75,7 +75,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
   app.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }))
   forget = (id) => app.registry.forget(id)
   await app.registry.restore()
-  const pruning = setInterval(() => store.prune(), 3_600_000).unref()
+  const pruning = setInterval(() => void store.prune(), 3_600_000).unref()
   // maxPayload makes ws close an oversized frame with 1009 before it is buffered whole.
   const wss = new WebSocketServer({
     noServer: true,
