@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { FileStore } from '../adapters/node/file-store.ts'
-import { verifyTranscript, type ExecutionEvent } from '../src/index.ts'
+import { verifyTranscript, type ExecutionEvent, type ExecutionRecord } from '../src/index.ts'
 import { TestClient } from './helpers/client.ts'
 import { readNdjson } from './helpers/http.ts'
 import { eventually, groupMembers, sleep } from './helpers/proc.ts'
@@ -218,6 +218,54 @@ describe('the disk budget', () => {
       assert.equal(lines.at(-1)!.method, 'process.completed')
     } finally {
       await own.stop()
+    }
+  })
+})
+
+describe('execution ids are never reused', () => {
+  test('an id whose record is only on disk (beyond the 1,000 finished kept in memory) is refused, and its transcript is untouched', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-ids-'))
+    // 1,001 finished executions of an earlier run: the registry keeps the newest 1,000 in memory.
+    const transcript = '{"jsonrpc":"2.0","method":"process.completed","params":{"execution_id":"old","seq":1,"status":"completed"}}\n'
+    for (let i = 0; i < 1001; i++) {
+      const id = `old-${String(i).padStart(4, '0')}`
+      const at = new Date(Date.now() - (1001 - i) * 1000).toISOString()
+      writeFileSync(join(dataDir, `${id}.json`), JSON.stringify({ id, execution_id: id, command: 'true', state: 'exited', status: 'completed', started_at: at, ended_at: at, last_seq: 1 }))
+      writeFileSync(join(dataDir, `${id}.ndjson`), transcript)
+    }
+    const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
+    try {
+      assert.equal((await fetch(`${own.url}/v1/executions/old-0000`)).status, 404, 'the oldest is not in memory')
+      const client = await TestClient.open(own.wsUrl)
+      const reused = await client.request('execute', { command: 'echo reused', execution_id: 'old-0000' })
+      assert.equal(reused.error?.code, -32602, JSON.stringify(reused))
+      assert.match(reused.error.message, /already in use/)
+      assert.equal(readFileSync(join(dataDir, 'old-0000.ndjson'), 'utf8'), transcript)
+      const fresh = await client.run({ command: 'echo fresh', execution_id: 'new-0001' })
+      assert.equal(fresh.stdout, 'fresh\n', 'the session still works')
+      await client.close()
+    } finally {
+      await own.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('the Node file store never appends to a transcript it did not start (unit)', () => {
+  test('a transcript already on disk without a record makes create() fail, and is left as it was', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cc-executor-wx-'))
+    try {
+      const store = await FileStore.open(dir, { retentionHours: 1, maxRecords: 10 })
+      writeFileSync(join(dir, 'stray.ndjson'), 'not ours\n')
+      const at = new Date().toISOString()
+      const record = { id: 'stray', execution_id: 'stray', command: 'true', state: 'running', status: 'running', started_at: at } as unknown as ExecutionRecord
+      await assert.rejects(store.create(record), /EEXIST/)
+      assert.equal(readFileSync(join(dir, 'stray.ndjson'), 'utf8'), 'not ours\n')
+      assert.equal(store.has('fresh'), false)
+      await (await store.create({ ...record, id: 'fresh', execution_id: 'fresh' })).finish({ ...record, id: 'fresh', execution_id: 'fresh', state: 'exited', ended_at: at } as ExecutionRecord)
+      assert.equal(store.has('fresh'), true)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -85,13 +85,18 @@ export class FileStore implements ExecutionStore {
     return store
   }
 
+  has(id: string): boolean {
+    return this.#entries.has(id)
+  }
+
   async create(record: ExecutionRecord): Promise<TranscriptWriter> {
     const id = checked(record.id)
     // Creating files waits for the file system's journal, which a busy disk makes slow: those calls
     // go to the thread pool, so a burst of starts does not stall the event loop.
     const entry: Entry = { exited: false, endedAt: 0, recordBytes: 0, transcriptBytes: 0 }
     this.#update(id, entry, record, await this.#writeRecord({ ...record, boot_id: this.#bootId }))
-    const file = await open(this.#path(id, 'ndjson'), 'a')
+    // 'wx': a transcript already there (whoever left it) is never appended to.
+    const file = await open(this.#path(id, 'ndjson'), 'wx')
     const fd = file.fd
     let failed: Error | undefined
     return {

@@ -108,7 +108,8 @@ export class ExecutionRegistry {
       throw error
     }
     const id = params.execution_id ?? crypto.randomUUID()
-    if (this.#live.has(id) || this.#finished.has(id) || this.#starting.has(id)) {
+    // Also an id whose record is only on disk: its transcript must never get a second execution's events.
+    if (this.#live.has(id) || this.#finished.has(id) || this.#starting.has(id) || this.#store?.has(id)) {
       throw new RpcError(ErrorCode.INVALID_PARAMS, `execution_id ${id} is already in use`)
     }
     // Reserve the id across the await so that two concurrent starts cannot both take it.

@@ -40,6 +40,8 @@ export interface TranscriptWriter {
 }
 
 export interface ExecutionStore {
+  /** Whether an execution with this id has a record here (also one the registry no longer holds in memory). */
+  has(id: string): boolean
   /** Starts the transcript and record of a new execution. */
   create(record: ExecutionRecord): Promise<TranscriptWriter>
   /** The transcript's event lines (JSON text) with seq >= fromSeq and seq <= toSeq, in order. */
