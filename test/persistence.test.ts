@@ -223,7 +223,7 @@ describe('the disk budget', () => {
 })
 
 describe('execution ids are never reused', () => {
-  test('an id whose record is only on disk (beyond the 1,000 finished kept in memory) is refused, and its transcript is untouched', async () => {
+  test('beyond the 1,000 finished executions that keep history in memory, older records are still served, and their ids are refused', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-ids-'))
     // 1,001 finished executions of an earlier run: the registry keeps the newest 1,000 in memory.
     const transcript = '{"jsonrpc":"2.0","method":"process.completed","params":{"execution_id":"old","seq":1,"status":"completed"}}\n'
@@ -235,7 +235,24 @@ describe('execution ids are never reused', () => {
     }
     const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
     try {
-      assert.equal((await fetch(`${own.url}/v1/executions/old-0000`)).status, 404, 'the oldest is not in memory')
+      // The oldest of them is still a record on disk (MAX_RECORDS is 10,000): it is listed, and served.
+      const record = await fetch(`${own.url}/v1/executions/old-0000`)
+      assert.equal(record.status, 200)
+      assert.equal((await record.json()).status, 'completed')
+      assert.equal(await (await fetch(`${own.url}/v1/executions/old-0000/transcript`)).text(), transcript)
+      // A list is the newest 1,000 unless it asks for more.
+      const list = async (query: string) => (await (await fetch(`${own.url}/v1/executions${query}`)).json()) as { executions: { id: string }[] }
+      const newest = await list('')
+      assert.equal(newest.executions.length, 1000)
+      assert.deepEqual([newest.executions[0].id, newest.executions.at(-1)!.id], ['old-0001', 'old-1000'], 'oldest first')
+      const all = await list('?limit=5000')
+      assert.equal(all.executions.length, 1001)
+      assert.equal(all.executions[0].id, 'old-0000')
+      for (const bad of ['0', '-1', '1.5', 'x', '']) {
+        const response = await fetch(`${own.url}/v1/executions?limit=${bad}`)
+        assert.equal(response.status, 400, `limit=${bad}`)
+        assert.equal((await response.json()).error.code, -32602)
+      }
       const client = await TestClient.open(own.wsUrl)
       const reused = await client.request('execute', { command: 'echo reused', execution_id: 'old-0000' })
       assert.equal(reused.error?.code, -32602, JSON.stringify(reused))
@@ -243,6 +260,10 @@ describe('execution ids are never reused', () => {
       assert.equal(readFileSync(join(dataDir, 'old-0000.ndjson'), 'utf8'), transcript)
       const fresh = await client.run({ command: 'echo fresh', execution_id: 'new-0001' })
       assert.equal(fresh.stdout, 'fresh\n', 'the session still works')
+      const two = await client.request('list', { limit: 2 })
+      assert.deepEqual(two.result.executions.map((r: { id: string }) => r.id), ['old-1000', 'new-0001'])
+      assert.equal((await client.request('list')).result.executions.length, 1000)
+      assert.equal((await client.request('list', { limit: 0 })).error?.code, -32602)
       await client.close()
     } finally {
       await own.stop()

@@ -16,7 +16,10 @@ export interface RegistryOptions {
   activityTimeout?: number
   /** Default seconds an execution outlives its last subscriber. */
   detachGrace?: number
-  /** Finished executions kept for list/status. */
+  /**
+   * Finished executions that keep some history in memory. Older ones are forgotten, or, with a
+   * store, kept as records only (their events are on disk) until the store's retention deletes them.
+   */
   keepFinished?: number
   /** Output characters held per execution (MAX_BUFFER_SIZE): a quarter for lag, an eighth for replay. */
   bufferBytes?: number
@@ -57,6 +60,8 @@ export class ExecutionRegistry {
   readonly #live = new Map<string, Execution>()
   readonly #starting = new Set<string>()
   readonly #finished = new Map<string, Execution>()
+  /** Finished executions beyond keepFinished, served from the store: records, no history in memory. */
+  readonly #archived = new Map<string, Execution>()
   readonly #activityMs: number
   readonly #detachGrace: number
   readonly #keepFinished: number
@@ -108,8 +113,8 @@ export class ExecutionRegistry {
       throw error
     }
     const id = params.execution_id ?? crypto.randomUUID()
-    // Also an id whose record is only on disk: its transcript must never get a second execution's events.
-    if (this.#live.has(id) || this.#finished.has(id) || this.#starting.has(id) || this.#store?.has(id)) {
+    // Also an id whose record is on disk: its transcript must never get a second execution's events.
+    if (this.get(id) || this.#starting.has(id) || this.#store?.has(id)) {
       throw new RpcError(ErrorCode.INVALID_PARAMS, `execution_id ${id} is already in use`)
     }
     // Reserve the id across the await so that two concurrent starts cannot both take it.
@@ -158,10 +163,11 @@ export class ExecutionRegistry {
   /** Drops a finished execution whose record and transcript were deleted (a running one stays). */
   forget(id: string): void {
     this.#finished.delete(id)
+    this.#archived.delete(id)
   }
 
   get(id: string): Execution | undefined {
-    return this.#live.get(id) ?? this.#finished.get(id)
+    return this.#live.get(id) ?? this.#finished.get(id) ?? this.#archived.get(id)
   }
 
   /** Like get, but throws the protocol's -32002 for an unknown id. */
@@ -171,8 +177,10 @@ export class ExecutionRegistry {
     return execution
   }
 
-  list(): ExecutionRecord[] {
-    return [...this.#finished.values(), ...this.#live.values()].map((e) => e.record())
+  /** The records of the newest `limit` executions, oldest first. */
+  list(limit = Infinity): ExecutionRecord[] {
+    const all = [...this.#archived.values(), ...this.#finished.values(), ...this.#live.values()]
+    return all.slice(Math.max(0, all.length - limit)).map((e) => e.record())
   }
 
   /** Cancels every running execution and waits until each has completed (its group is gone). */
@@ -214,9 +222,12 @@ export class ExecutionRegistry {
 
   #remember(execution: Execution): void {
     this.#finished.set(execution.id, execution)
-    for (const id of this.#finished.keys()) {
+    for (const [id, oldest] of this.#finished) {
       if (this.#finished.size <= this.#keepFinished) break
       this.#finished.delete(id)
+      if (!this.#store) continue
+      oldest.shrink(0)
+      this.#archived.set(id, oldest)
     }
   }
 }

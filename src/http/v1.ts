@@ -8,7 +8,7 @@ import type { ExecutionRegistry, ExecutionStore } from '../executions/registry.t
 import type { Observer } from '../observer.ts'
 import type { AuthVariables } from '../security/auth.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
-import { ControlParams, HttpExecuteBody, InputParams, parseParams } from '../protocol/schemas.ts'
+import { ControlParams, HttpExecuteBody, InputParams, LIST_LIMIT, parseParams } from '../protocol/schemas.ts'
 import { CONTENT_TYPE, eventStream, type StreamFormat } from './event-stream.ts'
 
 export interface V1Options {
@@ -40,6 +40,15 @@ function cursorOf(c: Context<any>): number {
   return n
 }
 
+/** How many of the newest records `GET /v1/executions` returns: `?limit=`, else LIST_LIMIT. */
+function limitOf(c: Context<any>): number {
+  const raw = c.req.query('limit')
+  if (raw === undefined) return LIST_LIMIT
+  const n = Number(raw)
+  if (raw.trim() === '' || !Number.isSafeInteger(n) || n < 1) throw new RpcError(ErrorCode.INVALID_PARAMS, 'Invalid params: limit must be a positive integer')
+  return n
+}
+
 export function v1Routes({ registry, store, heartbeatInterval, observer = {} }: V1Options): Hono<{ Variables: AuthVariables }> {
   const heartbeatMs = heartbeatInterval * 1000
   const stream = (c: Context<any>, body: ReadableStream<Uint8Array>, format: StreamFormat, headers: Record<string, string> = {}) =>
@@ -59,7 +68,7 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {} }: 
       execution.open()
       return stream(c, body, format, { 'x-execution-id': id })
     })
-    .get('/executions', (c) => c.json({ executions: registry.list() }))
+    .get('/executions', (c) => c.json({ executions: registry.list(limitOf(c)) }))
     .get('/executions/:id', (c) => c.json(registry.lookup(c.req.param('id')).record()))
     .get('/executions/:id/events', (c) => {
       const execution = registry.lookup(c.req.param('id'))

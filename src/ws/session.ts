@@ -14,6 +14,7 @@ import {
   DetachParams,
   ExecutionRef,
   InputParams,
+  ListParams,
   parseParams,
   type RequestId,
 } from '../protocol/schemas.ts'
@@ -74,7 +75,7 @@ export class Session {
       return { result: { status: 'detached' } }
     },
     status: (p) => ({ result: this.#execution(parseParams(ExecutionRef, p).execution_id).record() }),
-    list: () => ({ result: { executions: this.#registry.list() } }),
+    list: (p) => ({ result: { executions: this.#registry.list(parseParams(ListParams, p ?? {}).limit) } }),
     ping: () => ({ result: { pong: Date.now() / 1000 } }),
     // A client's pong is accepted and ignored: liveness is the transport's ping frames' job.
     pong: () => ({ result: null }),
