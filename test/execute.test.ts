@@ -148,6 +148,29 @@ describe('execute over WebSocket against real processes', () => {
     await client.close()
   })
 
+  test('input waiting for a child that does not read is bounded by MAX_BUFFER_SIZE: more is refused with -32005', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { execution_id: id } = await client.execute({ command: 'sleep 30', stdin: 'pipe' })
+    const fiveMB = 'x'.repeat(5_000_000)
+    // Sent without waiting for the replies: the first is held (the pipe takes 64 KiB), the second would pass 8 MiB.
+    const first = client.request('input', { data: fiveMB })
+    const second = await client.request('input', { data: fiveMB })
+    assert.equal(second.error?.code, -32005, JSON.stringify(second.error))
+    assert.match(second.error.message, /stdin/)
+    await client.request('control', { type: 'CANCEL' })
+    assert.equal((await first).error?.code, -32002, 'the held input fails once the child is gone: it was never read')
+    await client.completion(id)
+
+    // A reader keeps up: input sent without waiting, but within the bound, all arrives.
+    const { execution_id: counted } = await client.execute({ command: 'wc -c', stdin: 'pipe' })
+    const replies = await Promise.all([1, 2, 3, 4].map(() => client.request('input', { data: 'y'.repeat(1_000_000) })))
+    assert.deepEqual(replies.map((r) => r.result?.written), [1_000_000, 1_000_000, 1_000_000, 1_000_000])
+    await client.request('input', { data: '', eof: true })
+    await client.completion(counted)
+    assert.equal(client.output(counted).trim(), '4000000')
+    await client.close()
+  })
+
   test('argv runs without a shell, and cwd and env are honoured', async () => {
     const client = await TestClient.open(server.wsUrl)
     const literal = await client.run({ argv: ['echo', '$HOME', '; rm -rf /', '`id`'] })

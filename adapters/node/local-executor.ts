@@ -40,6 +40,8 @@ export interface LocalExecutorOptions {
   env?: Record<string, string | undefined>
   /** Output bytes (stdout + stderr) after which an execution is killed (MAX_OUTPUT_BYTES). */
   maxOutputBytes?: number
+  /** Input bytes that may wait for a child that does not read its stdin; more is refused (MAX_BUFFER_SIZE). */
+  maxPendingInput?: number
   /** Per-child CPU seconds and address-space bytes, applied with prlimit when it is installed. */
   cpuSeconds?: number
   memoryBytes?: number
@@ -64,6 +66,7 @@ export class LocalExecutor implements Executor {
     maxChunk = 65_536,
     env = process.env,
     maxOutputBytes = Infinity,
+    maxPendingInput = 8 * 1024 * 1024,
     cpuSeconds,
     memoryBytes,
   }: LocalExecutorOptions = {}) {
@@ -71,7 +74,7 @@ export class LocalExecutor implements Executor {
     this.#stdbuf = which('stdbuf')
     this.#prlimit = cpuSeconds !== undefined || memoryBytes !== undefined ? which('prlimit') : undefined
     // A plain copy: spreading process.env itself goes through a native lookup per variable, at every start.
-    this.#options = { killGraceMs, queueBytes, maxChunk, env: { ...env }, maxOutputBytes, cpuSeconds, memoryBytes }
+    this.#options = { killGraceMs, queueBytes, maxChunk, env: { ...env }, maxOutputBytes, maxPendingInput, cpuSeconds, memoryBytes }
   }
 
   async start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
@@ -151,6 +154,7 @@ class LocalExecution implements ExecutionHandle {
   #readingPaused = false
 
   readonly #maxOutputBytes: number
+  readonly #maxPendingInput: number
   #outputBytes = 0
 
   constructor(child: SpawnedChild, params: ExecuteParams & { execution_id: string }, options: ExecutionSettings) {
@@ -161,6 +165,7 @@ class LocalExecution implements ExecutionHandle {
     this.command = params.command ?? params.argv!.map(shellQuote).join(' ')
     this.#killGraceMs = options.killGraceMs
     this.#maxOutputBytes = options.maxOutputBytes
+    this.#maxPendingInput = options.maxPendingInput
     this.#recorder = new ExecutionRecorder({
       executionId: this.id,
       command: this.command,
@@ -238,10 +243,23 @@ class LocalExecution implements ExecutionHandle {
     if (stdin.writableEnded || this.#state === 'exited') {
       return Promise.reject(new RpcError(ErrorCode.NO_SUCH_PROCESS, 'stdin is already closed'))
     }
-    const written = new TextEncoder().encode(data).byteLength
+    const written = Buffer.byteLength(data)
+    // One input is always taken (its size is bounded by the request's); beyond that, what waits for a
+    // child that does not read stays within the execution's buffer budget.
+    const waiting = stdin.writableLength
+    if (waiting > 0 && waiting + written > this.#maxPendingInput) {
+      return Promise.reject(
+        new RpcError(ErrorCode.RATE_LIMITED, `stdin is full: ${waiting} bytes are still waiting for the child to read them; send more once an earlier input is answered`),
+      )
+    }
     return new Promise((resolve, reject) => {
-      const done = (error?: Error | null) =>
-        error ? reject(new RpcError(ErrorCode.NO_SUCH_PROCESS, `stdin write failed: ${error.message}`)) : resolve({ written })
+      const done = (error?: Error | null) => {
+        // Node calls back without an error for a write still under way when the stream was destroyed
+        // (here: the child's end closed, read as ECONNRESET): those bytes never reached the child.
+        const failure = error?.message ?? (stdin.destroyed ? 'the child closed its stdin before reading it' : undefined)
+        if (failure === undefined) resolve({ written })
+        else reject(new RpcError(ErrorCode.NO_SUCH_PROCESS, `stdin write failed: ${failure}`))
+      }
       // The callback fires once the pipe took the bytes: a child that does not read holds the reply back.
       if (eof) stdin.end(data, done)
       else stdin.write(data, done)

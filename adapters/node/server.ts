@@ -34,6 +34,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     queueBytes: Math.floor(config.MAX_BUFFER_SIZE / 8),
     maxChunk: config.MAX_CHUNK_SIZE,
     maxOutputBytes: config.MAX_OUTPUT_BYTES,
+    maxPendingInput: config.MAX_BUFFER_SIZE,
     cpuSeconds: config.CHILD_CPU_SECONDS,
     memoryBytes: config.CHILD_MEMORY_MB === undefined ? undefined : config.CHILD_MEMORY_MB * 1024 * 1024,
   })
