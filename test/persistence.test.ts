@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -264,6 +264,94 @@ describe('execution ids are never reused', () => {
       assert.deepEqual(two.result.executions.map((r: { id: string }) => r.id), ['old-1000', 'new-0001'])
       assert.equal((await client.request('list')).result.executions.length, 1000)
       assert.equal((await client.request('list', { limit: 0 })).error?.code, -32602)
+      await client.close()
+    } finally {
+      await own.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('replays from transcripts to a client that does not read', () => {
+  test('hold no transcript open and keep memory bounded, however many run at once', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-replay-'))
+    // 40 finished executions of an earlier run, 8 MB of transcript each.
+    const ids = Array.from({ length: 40 }, (_, i) => `done-${i}`)
+    const data = 'r'.repeat(80_000)
+    for (const [i, id] of ids.entries()) {
+      const at = new Date(Date.now() - (40 - i) * 1000).toISOString()
+      writeFileSync(join(dataDir, `${id}.json`), JSON.stringify({ id, execution_id: id, command: 'x', state: 'exited', status: 'completed', started_at: at, ended_at: at, last_seq: 101 }))
+      const lines = Array.from({ length: 100 }, (_, k) => JSON.stringify({ jsonrpc: '2.0', method: 'process.output', params: { execution_id: id, seq: k + 1, type: 'stdout', data } }))
+      lines.push(JSON.stringify({ jsonrpc: '2.0', method: 'process.completed', params: { execution_id: id, seq: 101, status: 'completed' } }))
+      writeFileSync(join(dataDir, `${id}.ndjson`), `${lines.join('\n')}\n`)
+    }
+    const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
+    try {
+      const pid = own.child.pid!
+      const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+      const openTranscripts = () =>
+        readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+          try {
+            return readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith('.ndjson')
+          } catch {
+            return false // closed meanwhile
+          }
+        }).length
+      const baseline = rss()
+      const client = await TestClient.open(own.wsUrl)
+      client.ws.pause() // reads nothing: every replay stalls on back-pressure
+      for (const [i, id] of ids.entries()) client.sendRaw(JSON.stringify({ jsonrpc: '2.0', id: i + 1, method: 'attach', params: { execution_id: id } }))
+      await sleep(1500)
+      let peak = rss()
+      for (let i = 0; i < 10; i++) {
+        await sleep(100)
+        peak = Math.max(peak, rss())
+      }
+      assert.equal(openTranscripts(), 0, 'a stalled replay holds no file open')
+      assert.ok(peak - baseline < 100, `server RSS grew ${(peak - baseline).toFixed(1)} MiB for 40 stalled replays of 8 MB`)
+      // Once the client reads, every replay completes, in order and whole.
+      client.ws.resume()
+      for (const id of ids) {
+        await client.completion(id, 30_000)
+        assert.deepEqual(client.events(id).map((e) => e.params.seq), Array.from({ length: 101 }, (_, k) => k + 1))
+      }
+      assert.equal(client.output(ids[7]).length, 100 * data.length)
+      await client.close()
+    } finally {
+      await own.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('following many executions from one session', () => {
+  test('at most 256 at once: one more is refused with -32005 until a replay ends', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-follow-'))
+    const ids = Array.from({ length: 257 }, (_, i) => `f-${String(i).padStart(3, '0')}`)
+    const data = 'f'.repeat(100_000)
+    for (const [i, id] of ids.entries()) {
+      const at = new Date(Date.now() - (257 - i) * 1000).toISOString()
+      writeFileSync(join(dataDir, `${id}.json`), JSON.stringify({ id, execution_id: id, command: 'x', state: 'exited', status: 'completed', started_at: at, ended_at: at, last_seq: 3 }))
+      const lines = [1, 2].map((seq) => JSON.stringify({ jsonrpc: '2.0', method: 'process.output', params: { execution_id: id, seq, type: 'stdout', data } }))
+      lines.push(JSON.stringify({ jsonrpc: '2.0', method: 'process.completed', params: { execution_id: id, seq: 3, status: 'completed' } }))
+      writeFileSync(join(dataDir, `${id}.ndjson`), `${lines.join('\n')}\n`)
+    }
+    const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
+    try {
+      const client = await TestClient.open(own.wsUrl)
+      client.ws.pause() // the replays stall on back-pressure, so each keeps its place
+      const replies = ids.slice(0, 256).map((id) => client.request('attach', { execution_id: id }))
+      await sleep(500)
+      const extra = client.request('attach', { execution_id: ids[256] })
+      client.ws.resume()
+      for (const reply of await Promise.all(replies)) assert.equal(reply.result?.status, 'attached')
+      const refused = await extra
+      assert.equal(refused.error?.code, -32005, JSON.stringify(refused))
+      for (const id of ids.slice(0, 256)) await client.completion(id, 30_000)
+      // The replays have ended: the session has room again.
+      assert.equal((await client.request('attach', { execution_id: ids[256] })).result?.status, 'attached')
+      await client.completion(ids[256])
+      assert.equal(client.output(ids[256]).length, 2 * data.length)
       await client.close()
     } finally {
       await own.stop()

@@ -9,10 +9,10 @@
  * (state, end time, bytes) in memory: re-reading 10,000 records for each prune had blocked the
  * event loop, every session's included, for ~180 ms.
  */
-import { createReadStream, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, writevSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, writevSync } from 'node:fs'
 import { open, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
+import { StringDecoder } from 'node:string_decoder'
 import type { CompletedEvent, ExecutionRecord, ExecutionStore, Logger, TranscriptWriter } from '../../src/index.ts'
 import { groupAlive, signalGroup } from './process-group.ts'
 import { utf8 } from './utf8.ts'
@@ -36,6 +36,9 @@ export interface FileStoreOptions {
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 
 const NEWLINE = Buffer.from('\n')
+
+/** Bytes a transcript replay reads at a time. */
+const READ_CHUNK = 64 * 1024
 
 type StoredRecord = ExecutionRecord & { boot_id?: string }
 
@@ -121,17 +124,32 @@ export class FileStore implements ExecutionStore {
     }
   }
 
+  /**
+   * The transcript's lines with fromSeq <= seq <= toSeq. Read a chunk at a time, each with its own
+   * open and close, and only as fast as the caller takes lines: a replay stalled on a slow client
+   * holds at most one chunk's lines and no file. (readline had read ahead up to 1,024 lines, 8 MB and
+   * more per replay.)
+   */
   async *read(id: string, fromSeq: number, toSeq = Infinity): AsyncIterable<string> {
-    const lines = createInterface({ input: createReadStream(this.#path(checked(id), 'ndjson'), { encoding: 'utf8' }), crlfDelay: Infinity })
-    try {
-      for await (const line of lines) {
+    const path = this.#path(checked(id), 'ndjson')
+    const decoder = new StringDecoder('utf8')
+    let position = 0
+    let partial = ''
+    for (;;) {
+      const file = await open(path, 'r')
+      const chunk = Buffer.allocUnsafe(READ_CHUNK)
+      const { bytesRead } = await file.read(chunk, 0, READ_CHUNK, position).finally(() => file.close())
+      const text = partial + (bytesRead === 0 ? decoder.end() : decoder.write(chunk.subarray(0, bytesRead)))
+      position += bytesRead
+      const lines = text.split('\n')
+      partial = bytesRead === 0 ? '' : lines.pop()!
+      for (const line of lines) {
         const seq = seqOf(line)
         if (seq === undefined || seq < fromSeq) continue
-        if (seq > toSeq) break
+        if (seq > toSeq) return
         yield line
       }
-    } finally {
-      lines.close()
+      if (bytesRead === 0) return
     }
   }
 
