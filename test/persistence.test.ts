@@ -11,6 +11,23 @@ import { eventually, groupMembers, sleep } from './helpers/proc.ts'
 import { startServer, type RunningServer } from './helpers/server.ts'
 
 const COUNTER = 'for i in $(seq 1 400); do echo "line $i"; sleep 0.005; done'
+
+/**
+ * A data dir as an earlier run left it: `count` finished executions `<prefix>-0000`…, oldest first, a
+ * second apart, each with `outputs` process.output events of `data` and its process.completed.
+ */
+function earlierRun(dir: string, prefix: string, count: number, { outputs = 0, data = '' } = {}): string[] {
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`)
+  for (const [i, id] of ids.entries()) {
+    const at = new Date(Date.now() - (count - i) * 1000).toISOString()
+    const last = outputs + 1
+    writeFileSync(join(dir, `${id}.json`), JSON.stringify({ id, execution_id: id, command: 'true', state: 'exited', status: 'completed', started_at: at, ended_at: at, last_seq: last }))
+    const events: object[] = Array.from({ length: outputs }, (_, k) => ({ jsonrpc: '2.0', method: 'process.output', params: { execution_id: id, seq: k + 1, type: 'stdout', data } }))
+    events.push({ jsonrpc: '2.0', method: 'process.completed', params: { execution_id: id, seq: last, status: 'completed' } })
+    writeFileSync(join(dir, `${id}.ndjson`), events.map((e) => `${JSON.stringify(e)}\n`).join(''))
+  }
+  return ids
+}
 const expectedLines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join('')
 
 let server: RunningServer
@@ -226,13 +243,8 @@ describe('execution ids are never reused', () => {
   test('beyond the 1,000 finished executions that keep history in memory, older records are still served, and their ids are refused', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-ids-'))
     // 1,001 finished executions of an earlier run: the registry keeps the newest 1,000 in memory.
-    const transcript = '{"jsonrpc":"2.0","method":"process.completed","params":{"execution_id":"old","seq":1,"status":"completed"}}\n'
-    for (let i = 0; i < 1001; i++) {
-      const id = `old-${String(i).padStart(4, '0')}`
-      const at = new Date(Date.now() - (1001 - i) * 1000).toISOString()
-      writeFileSync(join(dataDir, `${id}.json`), JSON.stringify({ id, execution_id: id, command: 'true', state: 'exited', status: 'completed', started_at: at, ended_at: at, last_seq: 1 }))
-      writeFileSync(join(dataDir, `${id}.ndjson`), transcript)
-    }
+    earlierRun(dataDir, 'old', 1001)
+    const transcript = readFileSync(join(dataDir, 'old-0000.ndjson'), 'utf8')
     const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
     try {
       // The oldest of them is still a record on disk (MAX_RECORDS is 10,000): it is listed, and served.
@@ -276,15 +288,8 @@ describe('replays from transcripts to a client that does not read', () => {
   test('hold no transcript open and keep memory bounded, however many run at once', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-replay-'))
     // 40 finished executions of an earlier run, 8 MB of transcript each.
-    const ids = Array.from({ length: 40 }, (_, i) => `done-${i}`)
     const data = 'r'.repeat(80_000)
-    for (const [i, id] of ids.entries()) {
-      const at = new Date(Date.now() - (40 - i) * 1000).toISOString()
-      writeFileSync(join(dataDir, `${id}.json`), JSON.stringify({ id, execution_id: id, command: 'x', state: 'exited', status: 'completed', started_at: at, ended_at: at, last_seq: 101 }))
-      const lines = Array.from({ length: 100 }, (_, k) => JSON.stringify({ jsonrpc: '2.0', method: 'process.output', params: { execution_id: id, seq: k + 1, type: 'stdout', data } }))
-      lines.push(JSON.stringify({ jsonrpc: '2.0', method: 'process.completed', params: { execution_id: id, seq: 101, status: 'completed' } }))
-      writeFileSync(join(dataDir, `${id}.ndjson`), `${lines.join('\n')}\n`)
-    }
+    const ids = earlierRun(dataDir, 'done', 40, { outputs: 100, data })
     const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
     try {
       const pid = own.child.pid!
@@ -327,15 +332,8 @@ describe('replays from transcripts to a client that does not read', () => {
 describe('following many executions from one session', () => {
   test('at most 256 at once: one more is refused with -32005 until a replay ends', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-follow-'))
-    const ids = Array.from({ length: 257 }, (_, i) => `f-${String(i).padStart(3, '0')}`)
     const data = 'f'.repeat(100_000)
-    for (const [i, id] of ids.entries()) {
-      const at = new Date(Date.now() - (257 - i) * 1000).toISOString()
-      writeFileSync(join(dataDir, `${id}.json`), JSON.stringify({ id, execution_id: id, command: 'x', state: 'exited', status: 'completed', started_at: at, ended_at: at, last_seq: 3 }))
-      const lines = [1, 2].map((seq) => JSON.stringify({ jsonrpc: '2.0', method: 'process.output', params: { execution_id: id, seq, type: 'stdout', data } }))
-      lines.push(JSON.stringify({ jsonrpc: '2.0', method: 'process.completed', params: { execution_id: id, seq: 3, status: 'completed' } }))
-      writeFileSync(join(dataDir, `${id}.ndjson`), `${lines.join('\n')}\n`)
-    }
+    const ids = earlierRun(dataDir, 'f', 257, { outputs: 2, data })
     const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
     try {
       const client = await TestClient.open(own.wsUrl)
@@ -383,14 +381,8 @@ describe('pruning (unit: the Node file store)', () => {
   test('records beyond MAX_RECORDS go at startup; later prunes delete in the background while timers keep running', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cc-executor-prune-'))
     try {
-      // 3,000 finished executions of an earlier run, oldest first.
-      const ids = Array.from({ length: 3000 }, (_, i) => `e-${String(i).padStart(4, '0')}`)
-      for (const [i, id] of ids.entries()) {
-        const at = new Date(Date.now() - (3000 - i) * 100).toISOString()
-        const record = { id, execution_id: id, command: 'true', state: 'exited', status: 'completed', started_at: at, ended_at: at }
-        writeFileSync(join(dir, `${id}.json`), JSON.stringify(record))
-        writeFileSync(join(dir, `${id}.ndjson`), '{"jsonrpc":"2.0","method":"process.completed","params":{"execution_id":"x","seq":1}}\n')
-      }
+      // 3,000 finished executions of an earlier run, the oldest 50 minutes ago.
+      const ids = earlierRun(dir, 'e', 3000)
       const forgotten: string[] = []
       const store = await FileStore.open(dir, { retentionHours: 1, maxRecords: 2000, onDeleted: (ids) => forgotten.push(...ids) })
       assert.deepEqual(forgotten, ids.slice(0, 1000), 'the 1,000 oldest, at startup')
