@@ -21,6 +21,8 @@ import { Session, type SocketChannel } from './ws/session.ts'
 export interface ExecutorLimits {
   /** Concurrent WebSocket sessions (MAX_SESSIONS). */
   maxSessions: number
+  /** Concurrent HTTP event streams: `POST /v1/executions` without detach, `GET …/events` (MAX_STREAMS). */
+  maxStreams: number
   /** Largest accepted frame in bytes (WS_MAX_SIZE); larger frames close the socket with 1009. */
   wsMaxSize: number
   /** Seconds between heartbeat notifications (WEBSOCKET_HEARTBEAT_INTERVAL). */
@@ -35,6 +37,7 @@ export interface ExecutorLimits {
 
 export const DEFAULT_LIMITS: ExecutorLimits = {
   maxSessions: 100,
+  maxStreams: 1000,
   wsMaxSize: 10 * 1024 * 1024,
   heartbeatInterval: 20,
   activityTimeout: 30,
@@ -171,7 +174,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       onError: (c) => c.json({ error: { code: ErrorCode.INVALID_REQUEST, message: `Request body larger than ${limits.wsMaxSize} bytes` } }, 413),
     }),
   )
-  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer }))
+  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams }))
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/health', (c) =>

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
 import { post, readNdjson, readNdjsonUntil } from './helpers/http.ts'
-import { eventually, groupMembers, processState } from './helpers/proc.ts'
+import { eventually, groupMembers, processState, sleep } from './helpers/proc.ts'
 import { startServer, type RunningServer } from './helpers/server.ts'
 
 let server: RunningServer
@@ -113,6 +113,38 @@ describe('the /v1 HTTP API', () => {
     const pgid = lines[0].params.pgid
     assert.ok(aliveWhileRead, 'running while the stream was open')
     await eventually(() => groupMembers(pgid).length === 0, 5000, 'the group to be gone after the client left')
+  })
+
+  test('MAX_STREAMS: one event stream too many is refused with -32003 (503) and starts nothing; a closed stream makes room', async () => {
+    const own = await startServer({ MAX_STREAMS: '2' })
+    try {
+      const started = await (await post(`${own.url}/v1/executions`, { command: 'sleep 30', detach: true, execution_id: 'streamed' })).json()
+      const watchers = [new AbortController(), new AbortController()]
+      const open = await Promise.all(watchers.map((w) => fetch(`${own.url}/v1/executions/streamed/events`, { signal: w.signal })))
+      assert.deepEqual(open.map((r) => r.status), [200, 200])
+      const third = await fetch(`${own.url}/v1/executions/streamed/events`)
+      assert.equal(third.status, 503)
+      assert.equal((await third.json()).error.code, -32003)
+      const streamedRun = await post(`${own.url}/v1/executions`, { command: 'echo never', execution_id: 'refused' })
+      assert.equal(streamedRun.status, 503)
+      assert.equal((await fetch(`${own.url}/v1/executions/refused`)).status, 404, 'the refused execute started nothing')
+      assert.equal((await post(`${own.url}/v1/executions`, { command: 'true', detach: true })).status, 202, 'detached starts open no stream')
+
+      // The server notices the closed connection and ends that stream: then there is room again.
+      watchers[0].abort()
+      const again = new AbortController()
+      let status = 0
+      for (let tries = 0; tries < 50 && status !== 200; tries++) {
+        await sleep(100)
+        status = (await fetch(`${own.url}/v1/executions/streamed/events`, { signal: again.signal })).status
+      }
+      assert.equal(status, 200)
+      again.abort()
+      watchers[1].abort()
+      await post(`${own.url}/v1/executions/${started.execution_id}/control`, { type: 'CANCEL' })
+    } finally {
+      await own.stop()
+    }
   })
 
   test('a quiet stream carries heartbeat lines', async () => {

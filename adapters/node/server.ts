@@ -66,6 +66,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     },
     limits: {
       maxSessions: config.MAX_SESSIONS,
+      maxStreams: config.MAX_STREAMS,
       wsMaxSize: config.WS_MAX_SIZE,
       heartbeatInterval: config.WEBSOCKET_HEARTBEAT_INTERVAL,
       activityTimeout: config.ACTIVITY_TIMEOUT,

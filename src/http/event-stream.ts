@@ -22,6 +22,8 @@ export interface EventStreamOptions {
   heartbeatMs: number
   /** Characters of lines the body may hold for its reader before this subscriber waits. */
   highWaterMark?: number
+  /** Called once when the stream ends: its last event was taken, or the reader went away. */
+  onEnd?: () => void
 }
 
 /** A chunk at least this long (in characters) is bulk output: the next one waits a timer tick to gather more. */
@@ -37,7 +39,7 @@ const BULK_CHUNK = 16_384
  */
 export function eventStream(
   execution: Execution,
-  { format, afterSeq, heartbeatMs, highWaterMark = 1_048_576 }: EventStreamOptions,
+  { format, afterSeq, heartbeatMs, highWaterMark = 1_048_576, onEnd }: EventStreamOptions,
 ): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder()
   const streamId = crypto.randomUUID()
@@ -87,6 +89,7 @@ export function eventStream(
     clearTimeout(gathering)
     taken?.()
     execution.unsubscribe(subscriber)
+    onEnd?.()
   }
 
   return new ReadableStream<Uint8Array>(

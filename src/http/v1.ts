@@ -17,6 +17,8 @@ export interface V1Options {
   store?: ExecutionStore
   /** Seconds between heartbeat lines on a quiet stream. */
   heartbeatInterval: number
+  /** Event streams open at once (MAX_STREAMS); one more is refused with -32003 (HTTP 503). */
+  maxStreams?: number
 }
 
 const formatOf = (c: Context<any>): StreamFormat => (c.req.header('accept')?.includes('text/event-stream') ? 'sse' : 'ndjson')
@@ -49,22 +51,37 @@ function limitOf(c: Context<any>): number {
   return n
 }
 
-export function v1Routes({ registry, store, heartbeatInterval, observer = {} }: V1Options): Hono<{ Variables: AuthVariables }> {
+export function v1Routes({ registry, store, heartbeatInterval, observer = {}, maxStreams = Infinity }: V1Options): Hono<{ Variables: AuthVariables }> {
   const heartbeatMs = heartbeatInterval * 1000
+  let openStreams = 0
+  /** Takes a stream's place before anything starts (a refused request starts nothing); returns its release. */
+  const reserveStream = (): (() => void) => {
+    if (openStreams >= maxStreams) throw new RpcError(ErrorCode.SESSION_LIMIT, `Stream limit exceeded: ${maxStreams} event streams are open`)
+    openStreams += 1
+    let released = false
+    return () => {
+      if (!released) openStreams -= 1
+      released = true
+    }
+  }
   const stream = (c: Context<any>, body: ReadableStream<Uint8Array>, format: StreamFormat, headers: Record<string, string> = {}) =>
     c.body(body, 200, { 'content-type': CONTENT_TYPE[format], 'cache-control': 'no-cache', 'x-accel-buffering': 'no', ...headers })
 
   return new Hono<{ Variables: AuthVariables }>()
     .post('/executions', async (c) => {
       const { detach, ...params } = parseParams(HttpExecuteBody, await jsonBody(c))
-      const execution = await registry.start(params, { detached: detach === true, tokenId: c.get('tokenId') ?? null })
+      const release = detach ? undefined : reserveStream()
+      const execution = await registry.start(params, { detached: detach === true, tokenId: c.get('tokenId') ?? null }).catch((error: unknown) => {
+        release?.()
+        throw error
+      })
       const { id, pid, pgid } = execution.handle
       if (detach) {
         execution.open()
         return c.json({ status: 'started', execution_id: id, pid, pgid }, 202)
       }
       const format = formatOf(c)
-      const body = eventStream(execution, { format, afterSeq: 0, heartbeatMs })
+      const body = eventStream(execution, { format, afterSeq: 0, heartbeatMs, onEnd: release })
       execution.open()
       return stream(c, body, format, { 'x-execution-id': id })
     })
@@ -73,7 +90,8 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {} }: 
     .get('/executions/:id/events', (c) => {
       const execution = registry.lookup(c.req.param('id'))
       const format = formatOf(c)
-      return stream(c, eventStream(execution, { format, afterSeq: cursorOf(c), heartbeatMs }), format)
+      const afterSeq = cursorOf(c)
+      return stream(c, eventStream(execution, { format, afterSeq, heartbeatMs, onEnd: reserveStream() }), format)
     })
     .get('/executions/:id/transcript', (c) => {
       const execution = registry.lookup(c.req.param('id'))
