@@ -139,10 +139,11 @@ export class FileStore implements ExecutionStore {
       const file = await open(path, 'r')
       const chunk = Buffer.allocUnsafe(READ_CHUNK)
       const { bytesRead } = await file.read(chunk, 0, READ_CHUNK, position).finally(() => file.close())
-      const text = partial + (bytesRead === 0 ? decoder.end() : decoder.write(chunk.subarray(0, bytesRead)))
+      const text = partial + decoder.write(chunk.subarray(0, bytesRead))
       position += bytesRead
       const lines = text.split('\n')
-      partial = bytesRead === 0 ? '' : lines.pop()!
+      // Every event is appended with its newline: what follows the last one is still being written.
+      partial = lines.pop()!
       for (const line of lines) {
         const seq = seqOf(line)
         if (seq === undefined || seq < fromSeq) continue
