@@ -377,6 +377,27 @@ describe('the Node file store never appends to a transcript it did not start (un
   })
 })
 
+describe('transcript reads (unit: the Node file store)', () => {
+  test('lines come whole, across chunk boundaries, and a line still being written is not handed on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cc-executor-read-'))
+    try {
+      const store = await FileStore.open(dir, { retentionHours: 1, maxRecords: 10 })
+      const long = 'é'.repeat(50_000) // two-byte characters: chunk boundaries fall inside them, too
+      const lines = [1, 2, 3].map((seq) => JSON.stringify({ jsonrpc: '2.0', method: 'process.output', params: { execution_id: 't', seq, type: 'stdout', data: long } }))
+      writeFileSync(join(dir, 't.ndjson'), `${lines.join('\n')}\n{"jsonrpc":"2.0","method":"process.output","params":{"execution_id":"t","seq":4,"ty`)
+      const read = async (from: number, to?: number) => {
+        const got: string[] = []
+        for await (const line of store.read('t', from, to)) got.push(line)
+        return got
+      }
+      assert.deepEqual(await read(1), lines)
+      assert.deepEqual(await read(2, 2), [lines[1]])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('pruning (unit: the Node file store)', () => {
   test('records beyond MAX_RECORDS go at startup; later prunes delete in the background while timers keep running', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cc-executor-prune-'))
