@@ -42,6 +42,8 @@ test('a scripted run leaves audit lines without the token or secret env values, 
   await client.close()
 
   await eventually(() => server.logs.some((l) => l.event === 'session.close'), 3000, 'the session close line')
+  // An execution's end line comes once its record is stored, which may be after the session closed.
+  await eventually(() => server.logs.filter((l) => l.audit === true && l.event === 'execution.end').length >= 3, 3000, 'three execution end lines')
   const audit = server.logs.filter((l) => l.audit === true)
   const starts = audit.filter((l) => l.event === 'execution.start')
   const ends = audit.filter((l) => l.event === 'execution.end')
