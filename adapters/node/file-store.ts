@@ -79,10 +79,9 @@ export class FileStore implements ExecutionStore {
   static async open(dir: string, options: FileStoreOptions): Promise<FileStore> {
     mkdirSync(dir, { recursive: true })
     const store = new FileStore(dir, options)
-    await store.#recover()
-    for (const record of store.#storedRecords()) {
-      const entry: Entry = { exited: false, endedAt: 0, recordBytes: 0, transcriptBytes: store.#size(record.id, 'ndjson') }
-      store.#update(record.id, entry, record, store.#size(record.id, 'json'))
+    for (const stored of store.#storedRecords()) {
+      const record = stored.state === 'exited' ? stored : await store.#interrupted(stored)
+      store.#track(record, store.#size(record.id, 'json'), store.#size(record.id, 'ndjson'))
     }
     await store.prune()
     return store
@@ -96,8 +95,7 @@ export class FileStore implements ExecutionStore {
     const id = checked(record.id)
     // Creating files waits for the file system's journal, which a busy disk makes slow: those calls
     // go to the thread pool, so a burst of starts does not stall the event loop.
-    const entry: Entry = { exited: false, endedAt: 0, recordBytes: 0, transcriptBytes: 0 }
-    this.#update(id, entry, record, await this.#writeRecord({ ...record, boot_id: this.#bootId }))
+    const entry = this.#track(record, await this.#writeRecord({ ...record, boot_id: this.#bootId }))
     // 'wx': a transcript already there (whoever left it) is never appended to.
     const file = await open(this.#path(id, 'ndjson'), 'wx')
     const fd = file.fd
@@ -118,7 +116,7 @@ export class FileStore implements ExecutionStore {
       },
       finish: async (final) => {
         await file.close()
-        this.#update(id, entry, final, await this.#writeRecord({ ...final, boot_id: this.#bootId }))
+        this.#update(entry, final, await this.#writeRecord({ ...final, boot_id: this.#bootId }))
         if (this.#bytes > (this.#options.maxBytes ?? Infinity)) void this.prune()
       },
     }
@@ -193,16 +191,21 @@ export class FileStore implements ExecutionStore {
     }
   }
 
+  /** Starts counting an execution's files; its entry then grows with its transcript. */
+  #track(record: ExecutionRecord, recordBytes: number, transcriptBytes = 0): Entry {
+    const entry: Entry = { exited: false, endedAt: 0, recordBytes: 0, transcriptBytes }
+    this.#entries.set(record.id, entry)
+    this.#bytes += transcriptBytes
+    this.#update(entry, record, recordBytes)
+    return entry
+  }
+
   /** Records an execution's state and the size of its record file (its transcript's is counted as it grows). */
-  #update(id: string, entry: Entry, record: Pick<ExecutionRecord, 'state' | 'started_at' | 'ended_at'>, recordBytes: number): void {
+  #update(entry: Entry, record: Pick<ExecutionRecord, 'state' | 'started_at' | 'ended_at'>, recordBytes: number): void {
     entry.exited = record.state === 'exited'
     entry.endedAt = Date.parse(record.ended_at ?? record.started_at)
     this.#bytes += recordBytes - entry.recordBytes
     entry.recordBytes = recordBytes
-    if (!this.#entries.has(id)) {
-      this.#entries.set(id, entry)
-      this.#bytes += entry.transcriptBytes
-    }
   }
 
   /** Bytes of an execution's record or transcript (startup only). */
@@ -214,50 +217,53 @@ export class FileStore implements ExecutionStore {
     }
   }
 
-  async #recover(): Promise<void> {
-    for (const record of this.#storedRecords()) {
-      if (record.state === 'exited') continue
-      let killed = false
-      // A pgid is only ours if it was recorded during this boot; after a reboot the number may be anyone's.
-      if (record.pgid !== null && record.boot_id !== undefined && record.boot_id === this.#bootId && groupAlive(record.pgid)) {
-        signalGroup(record.pgid, 'SIGKILL')
-        killed = true
-      }
-      const lastSeq = this.#lastSeqOnDisk(record.id)
-      const reason = `interrupted: the server stopped while it was running${killed ? '; its process group was killed' : ''}`
-      const now = new Date()
-      const completion: CompletedEvent = {
-        jsonrpc: '2.0',
-        method: 'process.completed',
-        params: {
-          execution_id: record.id,
-          seq: lastSeq + 1,
-          status: 'interrupted',
-          pid: record.pid,
-          pgid: record.pgid,
-          exit_code: null,
-          signal: killed ? 'SIGKILL' : null,
-          reason,
-          execution_time: (now.getTime() - Date.parse(record.started_at)) / 1000,
-          stdout_bytes: 0,
-          stderr_bytes: 0,
-          dropped_bytes: 0,
-          transcript_sha256: null,
-        },
-      }
-      writeFileSync(this.#path(record.id, 'ndjson'), `${JSON.stringify(completion)}\n`, { flag: 'a' })
-      await this.#writeRecord({
-        ...record,
-        state: 'exited',
-        status: 'interrupted',
-        ended_at: now.toISOString(),
-        reason,
-        signal: completion.params.signal,
-        last_seq: lastSeq + 1,
-        subscribers: 0,
-      })
-      this.#options.logger?.warn({ execution_id: record.id, pgid: record.pgid, killed }, 'execution interrupted by a restart')
+  /**
+   * An execution the last run left running: its group is killed if it is still ours, its transcript
+   * gets the completion it never had, and its record says so. Resolves with that record.
+   */
+  async #interrupted(record: StoredRecord): Promise<StoredRecord> {
+    let killed = false
+    // A pgid is only ours if it was recorded during this boot; after a reboot the number may be anyone's.
+    if (record.pgid !== null && record.boot_id !== undefined && record.boot_id === this.#bootId && groupAlive(record.pgid)) {
+      signalGroup(record.pgid, 'SIGKILL')
+      killed = true
     }
+    const lastSeq = this.#lastSeqOnDisk(record.id)
+    const reason = `interrupted: the server stopped while it was running${killed ? '; its process group was killed' : ''}`
+    const now = new Date()
+    const completion: CompletedEvent = {
+      jsonrpc: '2.0',
+      method: 'process.completed',
+      params: {
+        execution_id: record.id,
+        seq: lastSeq + 1,
+        status: 'interrupted',
+        pid: record.pid,
+        pgid: record.pgid,
+        exit_code: null,
+        signal: killed ? 'SIGKILL' : null,
+        reason,
+        execution_time: (now.getTime() - Date.parse(record.started_at)) / 1000,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        dropped_bytes: 0,
+        transcript_sha256: null,
+      },
+    }
+    writeFileSync(this.#path(record.id, 'ndjson'), `${JSON.stringify(completion)}\n`, { flag: 'a' })
+    const ended: StoredRecord = {
+      ...record,
+      state: 'exited',
+      status: 'interrupted',
+      ended_at: now.toISOString(),
+      reason,
+      signal: completion.params.signal,
+      last_seq: lastSeq + 1,
+      subscribers: 0,
+    }
+    await this.#writeRecord(ended)
+    this.#options.logger?.warn({ execution_id: record.id, pgid: record.pgid, killed }, 'execution interrupted by a restart')
+    return ended
   }
 
   #lastSeqOnDisk(id: string): number {
