@@ -8,7 +8,7 @@ import type { ExecutionRegistry, ExecutionStore } from '../executions/registry.t
 import type { Observer } from '../observer.ts'
 import type { AuthVariables } from '../security/auth.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
-import { ControlParams, HttpExecuteBody, InputParams, LIST_LIMIT, parseParams } from '../protocol/schemas.ts'
+import { ControlParams, HttpExecuteBody, InputParams, ListParams, parseParams } from '../protocol/schemas.ts'
 import { CONTENT_TYPE, eventStream, type StreamFormat } from './event-stream.ts'
 
 export interface V1Options {
@@ -42,13 +42,10 @@ function cursorOf(c: Context<any>): number {
   return n
 }
 
-/** How many of the newest records `GET /v1/executions` returns: `?limit=`, else LIST_LIMIT. */
+/** How many of the newest records `GET /v1/executions` returns: `?limit=`, checked as `list`'s `limit` is. */
 function limitOf(c: Context<any>): number {
   const raw = c.req.query('limit')
-  if (raw === undefined) return LIST_LIMIT
-  const n = Number(raw)
-  if (raw.trim() === '' || !Number.isSafeInteger(n) || n < 1) throw new RpcError(ErrorCode.INVALID_PARAMS, 'Invalid params: limit must be a positive integer')
-  return n
+  return parseParams(ListParams, raw === undefined ? {} : { limit: Number(raw) }).limit
 }
 
 export function v1Routes({ registry, store, heartbeatInterval, observer = {}, maxStreams = Infinity }: V1Options): Hono<{ Variables: AuthVariables }> {

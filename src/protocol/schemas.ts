@@ -77,7 +77,7 @@ export const DetachParams = v.object({ execution_id: ExecutionId })
 /** Records one `list` returns unless asked for more: the newest, oldest first. */
 export const LIST_LIMIT = 1000
 
-export const ListParams = v.object({ limit: v.optional(v.pipe(v.number(), v.integer('limit must be an integer'), v.minValue(1, 'limit must be at least 1')), LIST_LIMIT) })
+export const ListParams = v.object({ limit: v.optional(v.pipe(v.number(), v.safeInteger('limit must be an integer'), v.minValue(1, 'limit must be at least 1')), LIST_LIMIT) })
 
 export const AttachParams = v.object({
   execution_id: ExecutionId,
