@@ -302,20 +302,17 @@ async function main(): Promise<void> {
       // One discarded run each first: one line per message is code the throughput runs did not
       // optimise, and V8 compiles it in background threads that take the vCPU the server's main
       // thread needs (--trace-opt: 22, 16 and 10 compilations in three cold runs, then 0).
-      const warmup = await writeToClientLatency(client, script)
-      reportErrors('latency warm-up', warmup.errors)
-      const relayWarmup = await writeToClientLatency(baseline, script)
-      reportErrors('relay latency warm-up', relayWarmup.errors)
-      const cold = summarize(warmup.samples)
-      const relayCold = summarize(relayWarmup.samples)
+      const measured = async (what: string, through: RpcClient) => {
+        const run = await writeToClientLatency(through, script)
+        reportErrors(what, run.errors)
+        return summarize(run.samples)
+      }
+      const cold = await measured('latency warm-up', client)
+      const relayCold = await measured('relay latency warm-up', baseline)
       log(`  warm-up run, through the server: p50 ${ms(cold.p50)}, p99 ${ms(cold.p99)}; through the relay: p50 ${ms(relayCold.p50)}, p99 ${ms(relayCold.p99)}`)
-      const result = await writeToClientLatency(client, script)
-      reportErrors('latency', result.errors)
-      const viaRelay = await writeToClientLatency(baseline, script)
-      reportErrors('relay latency', viaRelay.errors)
+      const ours = await measured('latency', client)
+      const relayed = await measured('relay latency', baseline)
       const pipe = summarize(direct.samples)
-      const ours = summarize(result.samples)
-      const relayed = summarize(viaRelay.samples)
       log(`  through the server: ${ours.text}`)
       log(`  through the baseline relay: ${relayed.text}`)
       log(`  the same ticker read by this process from a pipe: ${pipe.text}`)
