@@ -28,6 +28,24 @@ function earlierRun(dir: string, prefix: string, count: number, { outputs = 0, d
   }
   return ids
 }
+
+/** A server started on the data dir of an earlier run (earlierRun's arguments); both are gone after `body`. */
+async function onEarlierRun(
+  prefix: string,
+  count: number,
+  options: { outputs?: number; data?: string },
+  body: (own: RunningServer, ids: string[], dataDir: string) => Promise<void>,
+): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), `cc-executor-${prefix}-`))
+  const ids = earlierRun(dataDir, prefix, count, options)
+  const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
+  try {
+    await body(own, ids, dataDir)
+  } finally {
+    await own.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
 const expectedLines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join('')
 
 let server: RunningServer
@@ -241,12 +259,9 @@ describe('the disk budget', () => {
 
 describe('execution ids are never reused', () => {
   test('beyond the 1,000 finished executions that keep history in memory, older records are still served, and their ids are refused', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-ids-'))
     // 1,001 finished executions of an earlier run: the registry keeps the newest 1,000 in memory.
-    earlierRun(dataDir, 'old', 1001)
-    const transcript = readFileSync(join(dataDir, 'old-0000.ndjson'), 'utf8')
-    const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
-    try {
+    await onEarlierRun('old', 1001, {}, async (own, _ids, dataDir) => {
+      const transcript = readFileSync(join(dataDir, 'old-0000.ndjson'), 'utf8')
       // The oldest of them is still a record on disk (MAX_RECORDS is 10,000): it is listed, and served.
       const record = await fetch(`${own.url}/v1/executions/old-0000`)
       assert.equal(record.status, 200)
@@ -277,21 +292,15 @@ describe('execution ids are never reused', () => {
       assert.equal((await client.request('list')).result.executions.length, 1000)
       assert.equal((await client.request('list', { limit: 0 })).error?.code, -32602)
       await client.close()
-    } finally {
-      await own.stop()
-      rmSync(dataDir, { recursive: true, force: true })
-    }
+    })
   })
 })
 
 describe('replays from transcripts to a client that does not read', () => {
   test('hold no transcript open and keep memory bounded, however many run at once', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-replay-'))
     // 40 finished executions of an earlier run, 8 MB of transcript each.
     const data = 'r'.repeat(80_000)
-    const ids = earlierRun(dataDir, 'done', 40, { outputs: 100, data })
-    const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
-    try {
+    await onEarlierRun('done', 40, { outputs: 100, data }, async (own, ids) => {
       const pid = own.child.pid!
       const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
       const openTranscripts = () =>
@@ -322,20 +331,14 @@ describe('replays from transcripts to a client that does not read', () => {
       }
       assert.equal(client.output(ids[7]).length, 100 * data.length)
       await client.close()
-    } finally {
-      await own.stop()
-      rmSync(dataDir, { recursive: true, force: true })
-    }
+    })
   })
 })
 
 describe('following many executions from one session', () => {
   test('at most 256 at once: one more is refused with -32005 until a replay ends', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-follow-'))
     const data = 'f'.repeat(100_000)
-    const ids = earlierRun(dataDir, 'f', 257, { outputs: 2, data })
-    const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
-    try {
+    await onEarlierRun('f', 257, { outputs: 2, data }, async (own, ids) => {
       const client = await TestClient.open(own.wsUrl)
       client.ws.pause() // the replays stall on back-pressure, so each keeps its place
       const replies = ids.slice(0, 256).map((id) => client.request('attach', { execution_id: id }))
@@ -351,10 +354,7 @@ describe('following many executions from one session', () => {
       await client.completion(ids[256])
       assert.equal(client.output(ids[256]).length, 2 * data.length)
       await client.close()
-    } finally {
-      await own.stop()
-      rmSync(dataDir, { recursive: true, force: true })
-    }
+    })
   })
 })
 
