@@ -5,9 +5,9 @@
  * "interrupted" (their transcript gets the completion they never had) and their process groups
  * are killed; records past RETENTION_HOURS or beyond MAX_RECORDS are deleted.
  *
- * The records are read from disk once, at startup. After that the store keeps what retention needs
- * (state, end time, bytes) in memory: re-reading 10,000 records for each prune had blocked the
- * event loop, every session's included, for ~180 ms.
+ * Records are read from disk only at startup (by open(), then by records() for the registry). After
+ * that the store keeps what retention needs (state, end time, bytes) in memory: re-reading 10,000
+ * records for each prune had blocked the event loop, every session's included, for ~180 ms.
  */
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, writevSync } from 'node:fs'
 import { open, rename, rm, writeFile } from 'node:fs/promises'
