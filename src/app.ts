@@ -78,8 +78,8 @@ export type ExecutorApp = Hono<{ Variables: AuthVariables }> & {
 }
 
 const sendOnly = (ws: WSContext<any>): SocketChannel => ({
-  send(text) {
-    ws.send(text)
+  send(message) {
+    ws.send(typeof message === 'string' ? message : message.text)
   },
   close(code, reason) {
     ws.close(code, reason)

@@ -8,6 +8,7 @@ import { LocalExecutor } from '../adapters/node/index.ts'
 import { upgradeWebSocket } from '@hono/node-server'
 import type { Execution, Subscriber } from '../src/executions/registry.ts'
 import { eventStream } from '../src/http/event-stream.ts'
+import { Frame } from '../src/protocol/frame.ts'
 import type { ExecutionEvent } from '../src/protocol/schemas.ts'
 import { createExecutorApp } from '../src/index.ts'
 import { eventually } from './helpers/proc.ts'
@@ -74,7 +75,7 @@ test('after a bulk chunk, events of the next timer tick are gathered into one ch
   const decoder = new TextDecoder()
   const output = (seq: number, data: string) => {
     const event = { jsonrpc: '2.0', method: 'process.output', params: { execution_id: 'e', seq, type: 'stdout', data } } as ExecutionEvent
-    subscriber.deliver(event, JSON.stringify(event))
+    subscriber.deliver(event, Frame.ofText(JSON.stringify(event)))
   }
   const chunk = async () => decoder.decode((await reader.read()).value).trimEnd().split('\n').map((l) => JSON.parse(l).params.seq)
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { eventText, parseReceived } from '../src/protocol/jsonrpc.ts'
+import { Frame } from '../src/protocol/frame.ts'
+import { eventFrame, parseReceived } from '../src/protocol/jsonrpc.ts'
 import type { ExecutionEvent } from '../src/protocol/schemas.ts'
 
 const output = (data: string): ExecutionEvent => ({
@@ -9,9 +10,24 @@ const output = (data: string): ExecutionEvent => ({
   params: { execution_id: 'e-1', seq: 7, type: 'stdout', data, chunk_index: 0, total_chunks: 1, truncated: false },
 })
 
-describe('eventText (unit)', () => {
-  // Plain text takes the replaceAll path; everything else must fall back to JSON.stringify's escaping.
+/** The event's text, after checking that its bytes are that text's UTF-8. */
+const eventText = (event: ExecutionEvent): string => {
+  const frame = eventFrame(event)
+  const text = frame.text
+  assert.equal(Buffer.from(frame.bytes).toString('utf8'), text, 'bytes and text agree')
+  assert.equal(Buffer.from(eventFrame(event).bytes).toString('utf8'), text, 'and so does a frame whose bytes are asked for first')
+  return text
+}
+
+describe('eventFrame (unit)', () => {
+  // Long ASCII plain text is written as bytes (WebAssembly), shorter plain text with replaceAll;
+  // everything else must fall back to JSON.stringify's escaping.
   const samples = {
+    'long plain': 'a line of output\n'.repeat(100),
+    'long plain, one newline': `${'x'.repeat(5000)}\n`,
+    'long with a quote at the end': `${'ab\n'.repeat(300)}"`,
+    'long with a tab': `${'ab\n'.repeat(300)}\t`,
+    'long non-ASCII': `${'ab\n'.repeat(300)}é`,
     plain: 'line one\nline two\n',
     'no newline': 'x'.repeat(1000),
     empty: '',
@@ -56,6 +72,16 @@ describe('eventText (unit)', () => {
     assert.equal(event.params.seq, 7)
     assert.throws(() => event.params.data, SyntaxError)
     assert.throws(() => parseReceived('{"jsonrpc":"2.0","method":"process.output","params":{"seq":,"data":"z"}}'), SyntaxError)
+  })
+
+  test('a Frame made from text or from bytes gives both forms, and its size is what it was made of', () => {
+    const text = '{"a":"é"}'
+    const fromText = Frame.ofText(text)
+    assert.equal(fromText.size, text.length)
+    assert.deepEqual([...fromText.bytes], [...Buffer.from(text)])
+    const fromBytes = Frame.ofBytes(Buffer.from(text))
+    assert.equal(fromBytes.size, Buffer.byteLength(text))
+    assert.equal(fromBytes.text, text)
   })
 
   test('other events are JSON.stringify', () => {

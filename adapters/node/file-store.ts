@@ -15,7 +15,6 @@ import { join } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import type { CompletedEvent, ExecutionRecord, ExecutionStore, Logger, TranscriptWriter } from '../../src/index.ts'
 import { groupAlive, signalGroup } from './process-group.ts'
-import { utf8 } from './utf8.ts'
 
 export interface FileStoreOptions {
   /** Records (and transcripts) older than this many hours after their end are deleted. */
@@ -103,10 +102,10 @@ export class FileStore implements ExecutionStore {
     return {
       // Synchronous on purpose: a write to the page cache is cheaper than a thread-pool round trip, and the
       // event must be in the file before anyone is sent it.
-      append: (text) => {
+      append: (frame) => {
         if (failed) return Promise.reject(failed)
         try {
-          const written = writevSync(fd, [utf8(text), NEWLINE])
+          const written = writevSync(fd, [frame.bytes, NEWLINE])
           entry.transcriptBytes += written
           this.#bytes += written
         } catch (error) {

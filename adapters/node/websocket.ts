@@ -6,7 +6,6 @@
 import type { WSContext } from 'hono/ws'
 import type { WebSocket } from 'ws'
 import type { SocketChannel } from '../../src/index.ts'
-import { utf8 } from './utf8.ts'
 
 export interface ChannelOptions {
   /** Bytes queued for the socket above which the sender is asked to wait. */
@@ -39,9 +38,9 @@ export function nodeChannel(ws: WSContext<WebSocket>, { highWater, lowWater, pin
   })
 
   return {
-    send(text) {
+    send(message) {
       if (raw.readyState !== raw.OPEN) return
-      const bytes = utf8(text)
+      const bytes = typeof message === 'string' ? Buffer.from(message) : message.bytes
       const size = bytes.byteLength
       pending += size
       raw.send(bytes, { binary: false }, () => {

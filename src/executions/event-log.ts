@@ -3,22 +3,23 @@
  * Readers keep their own cursor; the log keeps what the slowest reader still needs plus a bounded
  * window of history for replay (`attach`, `/events?after_seq=`).
  */
+import type { Frame } from '../protocol/frame.ts'
 import type { ExecutionEvent } from '../protocol/schemas.ts'
 
 export interface LogEntry {
   seq: number
   event: ExecutionEvent
-  /** The JSON text, made once and sent to every subscriber. */
-  text: string
-  /** Characters of all earlier entries: lag is measured as a difference of offsets. */
+  /** Its wire form, made once and sent to every subscriber. */
+  frame: Frame
+  /** Sizes of all earlier entries: lag is measured as a difference of offsets. */
   offset: number
 }
 
 export class EventLog {
   /** Consecutive seqs; evicted entries are shifted out at once so their strings can be collected. */
   readonly #entries: LogEntry[] = []
-  /** Characters held now, and appended ever. */
-  #chars = 0
+  /** Frame sizes held now, and appended ever. */
+  #held = 0
   #total = 0
   /** The seq of the newest evicted entry. */
   #evictedThrough = 0
@@ -39,12 +40,12 @@ export class EventLog {
     return this.#ended
   }
 
-  /** `text` is the event's wire text (protocol/jsonrpc's eventText), made once by the caller. */
-  append(event: ExecutionEvent, text: string): LogEntry {
-    const entry = { seq: event.params.seq, event, text, offset: this.#total }
+  /** `frame` is the event's wire form (protocol/jsonrpc's eventFrame), made once by the caller. */
+  append(event: ExecutionEvent, frame: Frame): LogEntry {
+    const entry = { seq: event.params.seq, event, frame, offset: this.#total }
     this.#entries.push(entry)
-    this.#chars += text.length
-    this.#total += text.length
+    this.#held += frame.size
+    this.#total += frame.size
     this.#wake()
     return entry
   }
@@ -65,17 +66,17 @@ export class EventLog {
     return seq > this.#evictedThrough ? this.#entries[seq - this.#evictedThrough - 1] : undefined
   }
 
-  /** Characters from `seq` to the newest: what a reader whose cursor is at `seq` has yet to send. */
-  charsFrom(seq: number): number {
+  /** Frame sizes from `seq` to the newest: what a reader whose cursor is at `seq` has yet to send. */
+  sizeFrom(seq: number): number {
     const entry = this.get(seq)
     return entry ? this.#total - entry.offset : 0
   }
 
-  /** Drops the oldest entries beyond `budget` characters, never one at or after `keepFrom`. */
+  /** Drops the oldest entries beyond `budget` (of frame sizes), never one at or after `keepFrom`. */
   trim(keepFrom: number, budget: number): void {
-    while (this.#chars > budget && this.#entries.length > 0 && this.#entries[0].seq < keepFrom) {
+    while (this.#held > budget && this.#entries.length > 0 && this.#entries[0].seq < keepFrom) {
       const entry = this.#entries.shift()!
-      this.#chars -= entry.text.length
+      this.#held -= entry.frame.size
       this.#evictedThrough = entry.seq
     }
   }

@@ -7,14 +7,15 @@
  */
 import type { ExecutionHandle } from '../executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
-import { eventText, notification } from '../protocol/jsonrpc.ts'
+import { Frame } from '../protocol/frame.ts'
+import { eventFrame, notification } from '../protocol/jsonrpc.ts'
 import type { CompletedEvent, ExecutionEvent, StatusParams } from '../protocol/schemas.ts'
 import { EventLog } from './event-log.ts'
 import type { ExecutionRecord, ExecutionStore, TranscriptWriter } from './store.ts'
 
 /** Where an execution's events go. `deliver` returns a promise while the subscriber is congested. */
 export interface Subscriber {
-  deliver(event: ExecutionEvent, text: string): void | Promise<void>
+  deliver(event: ExecutionEvent, frame: Frame): void | Promise<void>
   /** Ephemeral notifications (process.status, process.gap): best effort, never waited for. */
   notify(text: string): void
   /** Every event up to the completion has been delivered (or there was none left to deliver). */
@@ -25,9 +26,9 @@ export interface ExecutionOptions {
   /** Milliseconds the execution outlives its last subscriber; Infinity for a detached one. */
   detachGraceMs: number
   activityMs: number
-  /** Characters a subscriber may fall behind before reading stops. */
+  /** How far (in frame sizes, ~bytes) a subscriber may fall behind before reading stops. */
   maxLag: number
-  /** Characters of history kept in memory beyond what subscribers still need. */
+  /** History kept in memory beyond what subscribers still need, in frame sizes (~bytes). */
   retain: number
   /** Who started it (a session id, or "http"), and with which token. */
   startedBy: string
@@ -228,10 +229,10 @@ export class Execution {
         if (done) break
         if (event.method === 'process.output') this.#lastActivity = performance.now()
         if (event.method === 'process.completed') this.#finish(event)
-        const text = eventText(event)
-        const written = transcript?.append(text)
+        const frame = eventFrame(event)
+        const written = transcript?.append(frame)
         if (written) await written.catch((error: unknown) => this.#transcriptFailed(error))
-        this.#log.append(event, text)
+        this.#log.append(event, frame)
         this.#log.trim(this.#keepFrom(), this.#retain)
         while (this.#lagging()) await new Promise<void>((resolve) => (this.#progress = resolve))
         this.#progress = undefined
@@ -263,7 +264,7 @@ export class Execution {
         continue
       }
       subscription.cursor += 1
-      const congested = subscriber.deliver(entry.event, entry.text)
+      const congested = subscriber.deliver(entry.event, entry.frame)
       if (congested) await congested
       this.#progress?.()
     }
@@ -288,7 +289,7 @@ export class Execution {
           const event = JSON.parse(text) as ExecutionEvent
           if (event.params.seq !== subscription.cursor) break
           subscription.cursor += 1
-          const congested = subscriber.deliver(event, text)
+          const congested = subscriber.deliver(event, Frame.ofText(text))
           if (congested) await congested
         }
       } catch {
@@ -322,7 +323,7 @@ export class Execution {
   #lagging(): boolean {
     if (this.#subscriptions.size === 0) return false
     const cursor = this.#options.store ? this.#fastest() : this.#slowest()
-    return this.#log.charsFrom(cursor) > this.#options.maxLag
+    return this.#log.sizeFrom(cursor) > this.#options.maxLag
   }
 
   #transcriptFailed(error: unknown): void {

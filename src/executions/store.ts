@@ -3,6 +3,7 @@
  * (every event, in seq order, appended before it is sent) and one record. The Node server keeps them
  * in files under CC_EXECUTOR_DATA_DIR; an app without a store keeps recent events in memory only.
  */
+import type { Frame } from '../protocol/frame.ts'
 import type { CompletedParams } from '../protocol/schemas.ts'
 
 /** What is known of an execution, live or finished; also what `list` and `status` return. */
@@ -33,8 +34,8 @@ export interface ExecutionRecord {
 }
 
 export interface TranscriptWriter {
-  /** Appends one event's JSON text; resolves once it is written (before the event is sent). */
-  append(text: string): void | Promise<void>
+  /** Appends one event (its wire form); resolves once it is written (before the event is sent). */
+  append(frame: Frame): void | Promise<void>
   /** Stores the final record and closes the transcript. */
   finish(record: ExecutionRecord): Promise<void>
 }

@@ -5,6 +5,7 @@
  * this subscriber back like a full socket.
  */
 import type { Execution, Subscriber } from '../executions/registry.ts'
+import type { Frame } from '../protocol/frame.ts'
 import { notification } from '../protocol/jsonrpc.ts'
 
 export type StreamFormat = 'ndjson' | 'sse'
@@ -20,14 +21,18 @@ export interface EventStreamOptions {
   afterSeq: number
   /** Milliseconds between heartbeat lines, so that idle-cutting proxies keep the stream. */
   heartbeatMs: number
-  /** Characters of lines the body may hold for its reader before this subscriber waits. */
+  /** Bytes of lines the body may hold for its reader before this subscriber waits. */
   highWaterMark?: number
   /** Called once when the stream ends: its last event was taken, or the reader went away. */
   onEnd?: () => void
 }
 
-/** A chunk at least this long (in characters) is bulk output: the next one waits a timer tick to gather more. */
+/** A chunk at least this long (in bytes) is bulk output: the next one waits a timer tick to gather more. */
 const BULK_CHUNK = 16_384
+
+const encoder = new TextEncoder()
+const NEWLINE = encoder.encode('\n')
+const SSE_END = encoder.encode('\n\n')
 
 /**
  * Subscribes to `execution` and returns the body; cancelling the body unsubscribes.
@@ -41,14 +46,17 @@ export function eventStream(
   execution: Execution,
   { format, afterSeq, heartbeatMs, highWaterMark = 1_048_576, onEnd }: EventStreamOptions,
 ): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder()
   const streamId = crypto.randomUUID()
-  const line = (text: string, seq?: number) =>
-    format === 'ndjson' ? `${text}\n` : seq === undefined ? `data: ${text}\n\n` : `id: ${seq}\ndata: ${text}\n\n`
+  /** One NDJSON line or SSE event, as the parts of its bytes (an event's are its frame's, unencoded). */
+  const line = (message: string | Frame, seq?: number): Uint8Array[] => {
+    const bytes = typeof message === 'string' ? encoder.encode(message) : message.bytes
+    if (format === 'ndjson') return [bytes, NEWLINE]
+    return [encoder.encode(seq === undefined ? 'data: ' : `id: ${seq}\ndata: `), bytes, SSE_END]
+  }
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let controller!: ReadableStreamDefaultController<Uint8Array>
   /** Lines not yet handed to the reader, and their length. */
-  let batch: string[] = []
+  let batch: Uint8Array[] = []
   let batched = 0
   /** The reader is waiting for a chunk and none is queued. */
   let asked = false
@@ -61,26 +69,33 @@ export function eventStream(
   let gathering: ReturnType<typeof setTimeout> | undefined
   const flush = () => {
     if (batch.length === 0) return
-    const text = batch.length === 1 ? batch[0] : batch.join('')
+    const chunk = new Uint8Array(batched)
+    let at = 0
+    for (const part of batch) {
+      chunk.set(part, at)
+      at += part.byteLength
+    }
     batch = []
     batched = 0
     asked = false
-    controller.enqueue(encoder.encode(text))
+    controller.enqueue(chunk)
     taken?.()
     taken = undefined
     clearTimeout(gathering)
     gathering = undefined
-    if (text.length >= BULK_CHUNK && !finished) {
+    if (chunk.byteLength >= BULK_CHUNK && !finished) {
       gathering = setTimeout(() => {
         gathering = undefined
         if (asked) flush()
       }, 0)
     }
   }
-  const send = (text: string) => {
+  const send = (parts: Uint8Array[]) => {
     if (finished) return
-    batch.push(text)
-    batched += text.length
+    for (const part of parts) {
+      batch.push(part)
+      batched += part.byteLength
+    }
     if (asked && gathering === undefined) flush()
   }
   const stop = () => {
@@ -97,8 +112,8 @@ export function eventStream(
       start(c) {
         controller = c
         subscriber = {
-          deliver(event, text) {
-            send(line(text, event.params.seq))
+          deliver(event, frame) {
+            send(line(frame, event.params.seq))
             if (batched > highWaterMark) return new Promise<void>((resolve) => (taken = resolve))
           },
           notify: (text) => send(line(text)),

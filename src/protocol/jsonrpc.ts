@@ -1,6 +1,7 @@
 /** @module protocol/jsonrpc — the JSON-RPC 2.0 envelope: parse one frame, build responses. */
 import { ErrorCode, RpcError } from './errors.ts'
-import { isPlainJsonText } from './plain-json.ts'
+import { Frame } from './frame.ts'
+import { isPlainJsonText, plainJsonBytes } from './plain-json.ts'
 import { parseWith, RequestEnvelope, type ExecutionEvent, type RequestId } from './schemas.ts'
 
 export type ParsedFrame =
@@ -45,16 +46,16 @@ export const notification = (method: string, params: unknown): string => JSON.st
 /** The wire text of events parsed by parseReceived(), which a gateway forwards as it came. */
 const receivedText = new WeakMap<object, string>()
 
-/** How eventText() begins a process.output line, and the member it puts last. */
+/** How eventFrame() begins a process.output line, and the member it puts last. */
 const OUTPUT_HEAD = '{"jsonrpc":"2.0","method":"process.output","params":{'
 const DATA_MEMBER = ',"data":"'
 
 /**
  * JSON.parse for events arriving from another executor: the value keeps its text, so that
- * eventText() forwards that text instead of serialising the event again. The value must not be
+ * eventFrame() forwards that text instead of serialising the event again. The value must not be
  * changed afterwards (RemoteExecutor passes events on untouched).
  *
- * A gateway forwards output without reading it, so in a process.output line as eventText() writes
+ * A gateway forwards output without reading it, so in a process.output line as eventFrame() writes
  * it (`data` last) only the envelope is parsed now; `data` is parsed if and when it is read. Quotes
  * inside a JSON string are escaped, so the first `,"data":"` is the member itself. Lines of any
  * other shape are parsed whole.
@@ -80,17 +81,20 @@ export function parseReceived(line: string): unknown {
 }
 
 /**
- * An event's JSON text: `JSON.stringify(event)`, with `data` (which may be 64 KiB of output) last.
- * Output is mostly plain text, whose escaping is only `\n` → `\\n`: done with replaceAll, that is
- * several times faster than JSON.stringify's character-by-character escaping on this hot path.
+ * An event's wire form: `JSON.stringify(event)`, with `data` (which may be 64 KiB of output) last.
+ * Output is mostly plain text, whose escaping is only `\n` → `\\n`: long ASCII output is written
+ * as UTF-8 bytes in one WebAssembly pass (protocol/plain-json), shorter plain text with one
+ * replaceAll; both are several times faster than JSON.stringify's character-by-character escaping.
  */
-export function eventText(event: ExecutionEvent): string {
+export function eventFrame(event: ExecutionEvent): Frame {
   const received = receivedText.get(event)
-  if (received !== undefined) return received
-  if (event.method !== 'process.output') return JSON.stringify(event)
+  if (received !== undefined) return Frame.ofText(received)
+  if (event.method !== 'process.output') return Frame.ofText(JSON.stringify(event))
   const { data, ...rest } = event.params
-  const head = JSON.stringify({ ...event, params: rest })
-  const value = isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
+  const head = `${JSON.stringify({ ...event, params: rest }).slice(0, -2)},"data":`
+  const bytes = plainJsonBytes(`${head}"`, data, '"}}')
+  if (bytes) return Frame.ofBytes(bytes)
+  const value = bytes === undefined && isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
   // join() makes one flat string; `+` would make a rope that every later write has to walk.
-  return [head.slice(0, -2), ',"data":', value, '}}'].join('')
+  return Frame.ofText([head, value, '}}'].join(''))
 }

@@ -5,6 +5,7 @@
 import type { Execution, ExecutionRegistry, Subscriber } from '../executions/registry.ts'
 import type { Logger } from '../logger.ts'
 import type { Observer } from '../observer.ts'
+import type { Frame } from '../protocol/frame.ts'
 import { ErrorCode, RpcError, toRpcError } from '../protocol/errors.ts'
 import * as rpc from '../protocol/jsonrpc.ts'
 import {
@@ -19,9 +20,12 @@ import {
   type RequestId,
 } from '../protocol/schemas.ts'
 
-/** A socket as the session needs it: `send` returns a promise while the socket is congested. */
+/**
+ * A socket as the session needs it: `send` returns a promise while the socket is congested. Every
+ * message is a text frame; an event comes as its Frame, so a socket that takes bytes needs no encoding.
+ */
 export interface SocketChannel {
-  send(text: string): void | Promise<void>
+  send(message: string | Frame): void | Promise<void>
   close(code: number, reason: string): void
 }
 
@@ -182,7 +186,7 @@ export class Session {
 
   #subscribe(execution: Execution, afterSeq: number): void {
     const subscriber: Subscriber = {
-      deliver: (_event, text) => (this.#closed ? undefined : this.#channel.send(text)),
+      deliver: (_event, frame) => (this.#closed ? undefined : this.#channel.send(frame)),
       notify: (text) => this.#reply(text),
       end: () => this.#subscriptions.delete(execution),
     }
