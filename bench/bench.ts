@@ -3,7 +3,7 @@
  *
  *   1. throughput of 1,000,000 × 115-byte lines (every frame parsed, every byte counted), alternating
  *      with a baseline: the simplest Node server with the same duties (bench/lib/relay-server.mjs);
- *      two discarded warm-up runs each, then the median of five
+ *      four discarded warm-up runs each, then the median of five
  *   2. the raw pipe baseline for the same pipeline, and ours ÷ raw
  *   3. websocketd serving the same pipeline (skipped when websocketd is not on PATH)
  *   4. latency from the child's write() to the client, p50/p99, and the same through that baseline,
@@ -42,11 +42,12 @@ const LINES = 1_000_000
 const RUNS = 5
 /**
  * Discarded runs before them. A run of 1,000,000 lines is only ~1,900 messages, and V8 optimises
- * the per-message code over the first ~4,000 (`node --trace-opt`: 56 TurboFan compilations in each
- * of the first two runs, 14 in the third, 6 after); the first run costs the server ~1.6× the CPU of
- * a later one. A long-running server is past that within seconds, so it is warmed the same way.
+ * the per-message code over the first ~8,000 (`node --trace-opt`, two servers: 136 and 116 TurboFan
+ * compilations in the first run, 106 and 116 in the second, 20 and 32 in the third, 18 and 20 in
+ * the fourth, 0-10 in each later one); the first run costs the server ~1.7× the CPU time of a later
+ * one. A long-running server is past that within seconds, so it is warmed the same way.
  */
-const WARMUP_RUNS = 2
+const WARMUP_RUNS = 4
 /** The raw baselines take ~0.15 s each and are noisy on a shared 2-core machine: more runs. */
 const RAW_RUNS = 5
 const WEBSOCKETD_LINES = 100_000
