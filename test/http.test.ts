@@ -142,6 +142,21 @@ describe('the /v1 HTTP API', () => {
       again.abort()
       watchers[1].abort()
       await post(`${own.url}/v1/executions/${started.execution_id}/control`, { type: 'CANCEL' })
+
+      // A transcript download holds a place too, until it is read to its end (30 MB: more than the socket buffers hold).
+      await post(`${own.url}/v1/executions`, { command: 'yes 0123456789abcdef0123456789abcdef | head -c 30000000', detach: true, execution_id: 'big' })
+      const exited = async (id: string) => (await (await fetch(`${own.url}/v1/executions/${id}`)).json()).state === 'exited'
+      for (let tries = 0; tries < 100 && !((await exited('big')) && (await exited('streamed'))); tries++) await sleep(100)
+      const downloads = await Promise.all([0, 1].map(() => fetch(`${own.url}/v1/executions/big/transcript`)))
+      assert.deepEqual(downloads.map((r) => r.status), [200, 200])
+      const refused = await fetch(`${own.url}/v1/executions/big/transcript`)
+      assert.equal(refused.status, 503, 'two downloads being read hold both places')
+      assert.equal((await refused.json()).error.code, -32003)
+      const sizes = await Promise.all(downloads.map(async (r) => (await r.arrayBuffer()).byteLength))
+      assert.ok(sizes.every((size) => size > 30_000_000), `${sizes}`)
+      const next = await fetch(`${own.url}/v1/executions/big/transcript`)
+      await next.body?.cancel()
+      assert.equal(next.status, 200, 'a download read to its end made room')
     } finally {
       await own.stop()
     }

@@ -53,7 +53,7 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
   let openStreams = 0
   /** Takes a stream's place before anything starts (a refused request starts nothing); returns its release. */
   const reserveStream = (): (() => void) => {
-    if (openStreams >= maxStreams) throw new RpcError(ErrorCode.SESSION_LIMIT, `Stream limit exceeded: ${maxStreams} event streams are open`)
+    if (openStreams >= maxStreams) throw new RpcError(ErrorCode.SESSION_LIMIT, `Stream limit exceeded: ${maxStreams} event streams and transcript downloads are open`)
     openStreams += 1
     let released = false
     return () => {
@@ -93,15 +93,23 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
     .get('/executions/:id/transcript', (c) => {
       const execution = registry.lookup(c.req.param('id'))
       if (!store) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, 'This server keeps no transcripts')
+      // A download is read at its reader's pace, like an event stream, and counts among them.
+      const release = reserveStream()
       const lines = store.read(execution.id, 1)[Symbol.asyncIterator]()
       const encoder = new TextEncoder()
       const body = new ReadableStream<Uint8Array>({
         async pull(controller) {
-          const next = await lines.next()
-          if (next.done) controller.close()
-          else controller.enqueue(encoder.encode(`${next.value}\n`))
+          const next = await lines.next().catch((error: unknown) => {
+            release()
+            throw error
+          })
+          if (next.done) {
+            release()
+            controller.close()
+          } else controller.enqueue(encoder.encode(`${next.value}\n`))
         },
         async cancel() {
+          release()
           await lines.return?.()
         },
       })
