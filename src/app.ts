@@ -21,7 +21,7 @@ import { Session, type SocketChannel } from './ws/session.ts'
 export interface ExecutorLimits {
   /** Concurrent WebSocket sessions (MAX_SESSIONS). */
   maxSessions: number
-  /** Concurrent HTTP event streams: `POST /v1/executions` without detach, `GET …/events` (MAX_STREAMS). */
+  /** Concurrent HTTP streams: `POST /v1/executions` without detach, `GET …/events`, `GET …/transcript` (MAX_STREAMS). */
   maxStreams: number
   /** Largest accepted frame in bytes (WS_MAX_SIZE); larger frames close the socket with 1009. */
   wsMaxSize: number
@@ -33,6 +33,11 @@ export interface ExecutorLimits {
   detachGrace: number
   /** Output held per execution before the child is blocked (MAX_BUFFER_SIZE). */
   maxBufferSize: number
+  /**
+   * Finished executions kept in memory, each with up to 64 KiB of its latest events for a late
+   * replay. Older ones are forgotten, or, with a store, kept as records replayed from disk.
+   */
+  keepFinished: number
 }
 
 export const DEFAULT_LIMITS: ExecutorLimits = {
@@ -43,6 +48,7 @@ export const DEFAULT_LIMITS: ExecutorLimits = {
   activityTimeout: 30,
   detachGrace: 0,
   maxBufferSize: 8 * 1024 * 1024,
+  keepFinished: 1000,
 }
 
 export interface ExecutorAppOptions {
@@ -101,6 +107,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     activityTimeout: limits.activityTimeout,
     detachGrace: limits.detachGrace,
     bufferBytes: limits.maxBufferSize,
+    keepFinished: limits.keepFinished,
     store: options.store,
     allowList: options.allowList,
     limits: options.executionLimits,

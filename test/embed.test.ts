@@ -32,3 +32,24 @@ test('the router mounted under /exec in a host Hono app serves its protocol besi
     server.close()
   }
 })
+
+test('limits.keepFinished: an app without a store forgets its oldest finished executions beyond it (the Worker gateway keeps 100)', async () => {
+  const exec = createExecutorApp({ executor: new LocalExecutor(), upgradeWebSocket, runtime: 'node', limits: { keepFinished: 2 } })
+  const status = async (id: string) => (await exec.request(`/v1/executions/${id}`)).status
+  try {
+    for (const id of ['first', 'second', 'third']) {
+      const response = await exec.request('/v1/executions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ command: `echo ${id}`, execution_id: id }),
+      })
+      assert.match(await response.text(), /"process\.completed"/)
+    }
+    for (let tries = 0; tries < 100 && (await status('first')) !== 404; tries++) await new Promise((r) => setTimeout(r, 20))
+    assert.deepEqual([await status('first'), await status('second'), await status('third')], [404, 200, 200])
+    const replay = await (await exec.request('/v1/executions/second/events')).text()
+    assert.match(replay, /"data":"second\\n"/, 'a kept one still replays its events')
+  } finally {
+    await exec.shutdown()
+  }
+})

@@ -25,6 +25,8 @@ export default {
       executor: new RemoteExecutor({ url: env.EXECUTOR_URL, token: env.EXECUTOR_TOKEN }),
       upgradeWebSocket,
       runtime: 'workerd',
+      // An isolate has 128 MB: 1,000 finished executions with 64 KiB of history each would hold half of it.
+      limits: { keepFinished: 100 },
     })
     const response = await app.fetch(request, env, ctx as never)
     const streamed = /^(application\/x-ndjson|text\/event-stream)\b/.test(response.headers.get('content-type') ?? '')
