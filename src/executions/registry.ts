@@ -21,7 +21,7 @@ export interface RegistryOptions {
    * store, kept as records only (their events are on disk) until the store's retention deletes them.
    */
   keepFinished?: number
-  /** Output characters held per execution (MAX_BUFFER_SIZE): a quarter for lag, an eighth for replay. */
+  /** Output held per execution, in event frame sizes (~bytes; MAX_BUFFER_SIZE): a quarter for lag, an eighth for replay. */
   bufferBytes?: number
   /** Transcripts and records beyond memory; without one, replay reaches only as far as memory. */
   store?: ExecutionStore
