@@ -29,22 +29,32 @@ function earlierRun(dir: string, prefix: string, count: number, { outputs = 0, d
   return ids
 }
 
+/** A fresh data directory for `body`, removed afterwards. */
+async function inDataDir(prefix: string, body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `cc-executor-${prefix}-`))
+  try {
+    await body(dir)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 /** A server started on the data dir of an earlier run (earlierRun's arguments); both are gone after `body`. */
-async function onEarlierRun(
+function onEarlierRun(
   prefix: string,
   count: number,
   options: { outputs?: number; data?: string },
   body: (own: RunningServer, ids: string[], dataDir: string) => Promise<void>,
 ): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), `cc-executor-${prefix}-`))
-  const ids = earlierRun(dataDir, prefix, count, options)
-  const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
-  try {
-    await body(own, ids, dataDir)
-  } finally {
-    await own.stop()
-    rmSync(dataDir, { recursive: true, force: true })
-  }
+  return inDataDir(prefix, async (dataDir) => {
+    const ids = earlierRun(dataDir, prefix, count, options)
+    const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
+    try {
+      await body(own, ids, dataDir)
+    } finally {
+      await own.stop()
+    }
+  })
 }
 const expectedLines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join('')
 
@@ -360,8 +370,7 @@ describe('following many executions from one session', () => {
 
 describe('the Node file store never appends to a transcript it did not start (unit)', () => {
   test('a transcript already on disk without a record makes create() fail, and is left as it was', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cc-executor-wx-'))
-    try {
+    await inDataDir('wx', async (dir) => {
       const store = await FileStore.open(dir, { retentionHours: 1, maxRecords: 10 })
       writeFileSync(join(dir, 'stray.ndjson'), 'not ours\n')
       const at = new Date().toISOString()
@@ -371,16 +380,13 @@ describe('the Node file store never appends to a transcript it did not start (un
       assert.equal(store.has('fresh'), false)
       await (await store.create({ ...record, id: 'fresh', execution_id: 'fresh' })).finish({ ...record, id: 'fresh', execution_id: 'fresh', state: 'exited', ended_at: at } as ExecutionRecord)
       assert.equal(store.has('fresh'), true)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    })
   })
 })
 
 describe('transcript reads (unit: the Node file store)', () => {
   test('lines come whole, across chunk boundaries, and a line still being written is not handed on', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cc-executor-read-'))
-    try {
+    await inDataDir('read', async (dir) => {
       const store = await FileStore.open(dir, { retentionHours: 1, maxRecords: 10 })
       const long = 'é'.repeat(50_000) // two-byte characters: chunk boundaries fall inside them, too
       const lines = [1, 2, 3].map((seq) => JSON.stringify({ jsonrpc: '2.0', method: 'process.output', params: { execution_id: 't', seq, type: 'stdout', data: long } }))
@@ -392,16 +398,13 @@ describe('transcript reads (unit: the Node file store)', () => {
       }
       assert.deepEqual(await read(1), lines)
       assert.deepEqual(await read(2, 2), [lines[1]])
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    })
   })
 })
 
 describe('pruning (unit: the Node file store)', () => {
   test('records beyond MAX_RECORDS go at startup; later prunes delete in the background while timers keep running', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cc-executor-prune-'))
-    try {
+    await inDataDir('prune', async (dir) => {
       // 3,000 finished executions of an earlier run, the oldest 50 minutes ago.
       const ids = earlierRun(dir, 'e', 3000)
       const forgotten: string[] = []
@@ -420,9 +423,7 @@ describe('pruning (unit: the Node file store)', () => {
       assert.ok(ticksDuring >= 3, `timers ran ${ticksDuring} times during the prune`)
       assert.deepEqual(forgotten, ids)
       assert.deepEqual(readdirSync(dir), [])
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    })
   })
 })
 
