@@ -130,11 +130,11 @@ export class FileStore implements ExecutionStore {
   async *read(id: string, fromSeq: number, toSeq = Infinity): AsyncIterable<string> {
     const path = this.#path(checked(id), 'ndjson')
     const decoder = new StringDecoder('utf8')
+    const chunk = Buffer.allocUnsafe(READ_CHUNK)
     let position = 0
     let partial = ''
     for (;;) {
       const file = await open(path, 'r')
-      const chunk = Buffer.allocUnsafe(READ_CHUNK)
       const { bytesRead } = await file.read(chunk, 0, READ_CHUNK, position).finally(() => file.close())
       const text = partial + decoder.write(chunk.subarray(0, bytesRead))
       position += bytesRead
