@@ -3,7 +3,10 @@
  * by the server, and the server survives the helper's death without losing output or processes.
  */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
 import { childrenOf, eventually, groupMembers, processState, processesWhere, sleep } from './helpers/proc.ts'
@@ -28,6 +31,16 @@ function helperOf(server: RunningServer): number {
   assert.equal(helpers.length, 1, `one spawn helper under the server, found ${helpers.length}`)
   return helpers[0]
 }
+
+/** The private directory a helper makes its FIFOs in (its command line's last argument). */
+function fifoDirOf(helper: number): string {
+  const dir = readFileSync(`/proc/${helper}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1)!
+  assert.match(dir, /cc-executor-fifo-/)
+  return dir
+}
+
+/** What a command's stdout and stderr are, as `stat` sees them: "fifo fifo", "socket socket"... */
+const STDIO_KINDS = 'echo $(stat -L -c %F /proc/$$/fd/1 /proc/$$/fd/2)'
 
 let server: RunningServer
 before(async () => {
@@ -92,19 +105,101 @@ describe('the spawn helper', () => {
     await own.stop()
   })
 
-  test('a server that stops, or is killed, leaves no helper behind', async () => {
+  test('a server that stops, or is killed, leaves no helper and no FIFO directory behind', async () => {
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      const own = await startServer()
-      const client = await TestClient.open(own.wsUrl)
-      await client.run({ command: 'true' })
-      const helper = helperOf(own)
-      await own.stop(signal)
-      await eventually(() => processState(helper) === undefined || processState(helper) === 'Z', 5000, `the helper to exit after ${signal}`)
+      for (const runFirst of [true, false]) {
+        // Stopped at once, the helper may still be making its first FIFOs.
+        const own = await startServer()
+        if (runFirst) {
+          const client = await TestClient.open(own.wsUrl)
+          await client.run({ command: 'true' })
+          await client.close()
+        }
+        const helper = helperOf(own)
+        const dir = fifoDirOf(helper)
+        await own.stop(signal)
+        await eventually(() => processState(helper) === undefined || processState(helper) === 'Z', 5000, `the helper to exit after ${signal}`)
+        await eventually(() => !existsSync(dir), 5000, `the FIFO directory to be removed after ${signal}`)
+      }
     }
   })
 })
 
+describe('the children\'s pipes', () => {
+  test('a child writes its stdout and stderr into FIFOs, each used once and unlinked; the directory is private and goes with its helper', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    // The helper makes its first FIFOs when it starts; until they are there children get Node's socket pairs.
+    let kinds = ''
+    for (const deadline = Date.now() + 5000; kinds !== 'fifo fifo\n' && Date.now() < deadline; ) kinds = (await client.run({ command: STDIO_KINDS })).stdout
+    assert.equal(kinds, 'fifo fifo\n', 'within 5 s of the server\'s start, a child\'s stdout and stderr are FIFOs')
+    const dir = fifoDirOf(helperOf(server))
+    assert.equal(statSync(dir).mode & 0o777, 0o700)
+    const ready = readdirSync(dir)
+    assert.ok(ready.length >= 2, `FIFOs kept ready: ${ready.length}`)
+    for (const name of ready) assert.ok(statSync(`${dir}/${name}`).isFIFO() && (statSync(`${dir}/${name}`).mode & 0o777) === 0o600, name)
+
+    // Output through them is whole and in order, also beyond one pipe's capacity (64 KiB).
+    const big = await client.run({ command: 'seq 1 100000; echo done >&2' })
+    assert.equal(big.stdout, Array.from({ length: 100_000 }, (_, i) => `${i + 1}\n`).join(''))
+    assert.equal(big.stderr, 'done\n')
+    assert.equal(big.completed.stdout_bytes, 588_895)
+
+    // Forty more executions: the names used are gone, and the directory holds only what is kept ready.
+    for (let i = 0; i < 40; i++) assert.equal((await client.run({ command: STDIO_KINDS })).stdout, 'fifo fifo\n')
+    const now = readdirSync(dir)
+    assert.ok(now.every((name) => !ready.includes(name)), 'a FIFO is never handed out twice')
+    assert.ok(now.length <= 32, `FIFOs kept ready: ${now.length}`)
+
+    // The helper dies: the server removes its directory; the next helper gets a new one.
+    process.kill(helperOf(server), 'SIGKILL')
+    await eventually(() => !existsSync(dir), 5000, 'the dead helper\'s FIFO directory to be removed')
+    assert.equal((await client.run({ command: 'echo again' })).stdout, 'again\n')
+    assert.notEqual(fifoDirOf(helperOf(server)), dir)
+    await client.close()
+  })
+
+  test('a burst of starts beyond the FIFOs ready and a helper without mkfifo fall back to Node\'s socket pairs with nothing lost', async () => {
+    // One execution per session: sixty sessions start one each, all at once (the helper keeps 32
+    // FIFOs, 16 children's worth, ready; whether a child finds some depends on how fast it refills).
+    const clients = await Promise.all(Array.from({ length: 60 }, () => TestClient.open(server.wsUrl)))
+    const runs = await Promise.all(clients.map((client, i) => client.run({ command: `${STDIO_KINDS}; echo ${i} >&2` })))
+    runs.forEach((run, i) => {
+      assert.match(run.stdout, /^(fifo fifo|socket socket)\n$/)
+      assert.equal(run.stderr, `${i}\n`)
+    })
+    await Promise.all(clients.map((client) => client.close()))
+
+    // No mkfifo on the helper's PATH (the shell is found at startup; the command sets its own PATH).
+    const own = await startServer({ PATH: '/nonexistent' })
+    const other = await TestClient.open(own.wsUrl)
+    for (let i = 0; i < 3; i++) {
+      const run = await other.run({ command: `PATH=/usr/bin:/bin; ${STDIO_KINDS}; seq 1 3` })
+      assert.equal(run.stdout, 'socket socket\n1\n2\n3\n')
+    }
+    await other.close()
+    await own.stop()
+  })
+})
+
 describe('Spawner (in this process)', () => {
+  test('a new Spawner removes the FIFO directories of servers that are gone, and only those', async () => {
+    const gone = spawnSync('true').pid!
+    const stale = join(tmpdir(), `cc-executor-fifo-${gone}-test`)
+    const live = join(tmpdir(), `cc-executor-fifo-${process.pid}-test`)
+    for (const dir of [stale, live]) {
+      mkdirSync(dir)
+      execFileSync('mkfifo', [join(dir, '0')])
+    }
+    const spawner = new Spawner()
+    try {
+      await eventually(() => !existsSync(stale), 5000, 'the stale directory to be removed')
+      assert.ok(existsSync(join(live, '0')), 'a live server\'s directory stays')
+    } finally {
+      spawner.close()
+      rmSync(live, { recursive: true, force: true })
+    }
+  })
+
   test('a helper killed with a request in flight: the request fails, nothing of it runs, the next spawn gets a new helper', async () => {
     const spawner = new Spawner()
     const helpers = () => childrenOf(process.pid).filter((pid) => cmdline(pid).includes('spawner-helper.mjs'))

@@ -33,6 +33,16 @@ export function groupAlive(pgid: number): boolean {
   return false
 }
 
+/** Whether a process with this pid exists (of any user; a zombie counts). */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
+}
+
 /** Resolves once the process is gone (or only a zombie that nobody reaps is left of it). */
 export async function waitForProcessExit(pid: number, everyMs = 50): Promise<void> {
   for (let fields = statFields(pid); fields && live(fields); fields = statFields(pid)) {

@@ -10,11 +10,31 @@
  * reported with `lost` (the reason) once their pid is gone, and the next spawn starts a new helper.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readdirSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import type { Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { signalGroup, waitForProcessExit } from './process-group.ts'
+import { processExists, signalGroup, waitForProcessExit } from './process-group.ts'
 
 const HELPER = fileURLToPath(new URL('./spawner-helper.mjs', import.meta.url))
+/** A helper's FIFO directory in the temporary directory: this prefix, the server's pid, a random part. */
+const FIFO_DIR_PREFIX = 'cc-executor-fifo-'
+
+/**
+ * Removes the FIFO directories of servers that are gone. A helper removes its own when it leaves and
+ * the server removes a dead helper's, but neither can when both were killed at once, or when the
+ * server stopped while a dead helper's mkfifo was still adding to the directory.
+ */
+function removeStaleFifoDirs(): void {
+  try {
+    for (const name of readdirSync(tmpdir())) {
+      const pid = name.startsWith(FIFO_DIR_PREFIX) ? Number.parseInt(name.slice(FIFO_DIR_PREFIX.length), 10) : Number.NaN
+      if (pid > 0 && !processExists(pid)) void rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => {})
+    }
+  } catch {} // no temporary directory to read: no FIFOs either
+}
 
 export interface SpawnRequest {
   file: string
@@ -68,6 +88,7 @@ export class Spawner {
 
   /** Starts the helper now, so that the first execution does not wait for Node to boot. */
   constructor() {
+    removeStaleFifoDirs()
     this.#helper = this.#start()
   }
 
@@ -93,7 +114,14 @@ export class Spawner {
   }
 
   #start(): ChildProcess {
-    const helper = fork(HELPER, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // Where the helper makes its FIFOs (see spawner-helper.mjs); without one it uses Node's pipes.
+    let fifoDir: string | undefined
+    try {
+      fifoDir = mkdtempSync(join(tmpdir(), `${FIFO_DIR_PREFIX}${process.pid}-`))
+    } catch {}
+    const helper = fork(HELPER, fifoDir ? [fifoDir] : [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // A helper that dies removes nothing; a mkfifo it started may still be adding to the directory (retried).
+    if (fifoDir) helper.once('exit', () => void rm(fifoDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch(() => {}))
     helper.unref()
     helper.channel?.unref()
     helper.on('message', (message: HelperMessage, handle?: Socket) => this.#receive(message, handle))
