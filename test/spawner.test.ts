@@ -5,13 +5,12 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
 import { childrenOf, eventually, groupMembers, processState, processesWhere, sleep } from './helpers/proc.ts'
 import { startServer, type RunningServer } from './helpers/server.ts'
-import { Spawner } from '../adapters/node/spawner.ts'
+import { FIFO_BASE, Spawner } from '../adapters/node/spawner.ts'
 
 /** Makes the spawn helper die at a chosen point (see the file). */
 const FAULT_PRELOAD = new URL('./helpers/helper-fault.mjs', import.meta.url).href
@@ -133,6 +132,7 @@ describe('the children\'s pipes', () => {
     for (const deadline = Date.now() + 5000; kinds !== 'fifo fifo\n' && Date.now() < deadline; ) kinds = (await client.run({ command: STDIO_KINDS })).stdout
     assert.equal(kinds, 'fifo fifo\n', 'within 5 s of the server\'s start, a child\'s stdout and stderr are FIFOs')
     const dir = fifoDirOf(helperOf(server))
+    assert.ok(dir.startsWith('/dev/shm/'), `on a tmpfs where there is one: ${dir}`)
     assert.equal(statSync(dir).mode & 0o777, 0o700)
     const ready = readdirSync(dir)
     assert.ok(ready.length >= 2, `FIFOs kept ready: ${ready.length}`)
@@ -184,8 +184,8 @@ describe('the children\'s pipes', () => {
 describe('Spawner (in this process)', () => {
   test('a new Spawner removes the FIFO directories of servers that are gone, and only those', async () => {
     const gone = spawnSync('true').pid!
-    const stale = join(tmpdir(), `cc-executor-fifo-${gone}-test`)
-    const live = join(tmpdir(), `cc-executor-fifo-${process.pid}-test`)
+    const stale = join(FIFO_BASE, `cc-executor-fifo-${gone}-test`)
+    const live = join(FIFO_BASE, `cc-executor-fifo-${process.pid}-test`)
     for (const dir of [stale, live]) {
       mkdirSync(dir)
       execFileSync('mkfifo', [join(dir, '0')])

@@ -52,7 +52,6 @@ function leave() {
 
 /** Two FIFOs opened at both ends and unlinked ([stdout, stderr]), or undefined when none are ready. */
 function takeFifos() {
-  makeFifos()
   if (fifos.ready.length < 2) return undefined
   return fifos.ready.splice(0, 2).map((path) => {
     // The read end first: with a reader there, opening the write end (blocking, as the child expects it) does not wait.
@@ -98,6 +97,8 @@ process.on('message', ({ id, file, args, cwd, env, stdin }) => {
   process.send({ id, stream: 'stdout', pid: child.pid }, stdout)
   process.send({ id, stream: 'stderr' }, stderr)
   if (child.stdin) process.send({ id, stream: 'stdin' }, child.stdin)
+  // More FIFOs once this start is on its way: starting mkfifo blocks this helper for a fork.
+  setImmediate(makeFifos)
   child.on('error', () => {}) // after a successful start only a failed kill() emits it, and none is made here
   child.once('exit', (code, signal) => process.send({ id, exit: [code, signal] }))
 })

@@ -10,7 +10,7 @@
  * reported with `lost` (the reason) once their pid is gone, and the next spawn starts a new helper.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync } from 'node:fs'
+import { accessSync, constants, mkdtempSync, readdirSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -19,8 +19,22 @@ import { fileURLToPath } from 'node:url'
 import { processExists, signalGroup, waitForProcessExit } from './process-group.ts'
 
 const HELPER = fileURLToPath(new URL('./spawner-helper.mjs', import.meta.url))
-/** A helper's FIFO directory in the temporary directory: this prefix, the server's pid, a random part. */
+/**
+ * Where the helpers' FIFO directories go: /dev/shm where it can be written (a tmpfs: making a FIFO
+ * on /tmp's ext4 here waits for its journal, and put the p99 of bench measure 5 at ~14.8 ms
+ * against ~10.5 ms), else the temporary directory. Each is this prefix, the server's pid, a random part.
+ */
+export const FIFO_BASE = writableDir('/dev/shm') ? '/dev/shm' : tmpdir()
 const FIFO_DIR_PREFIX = 'cc-executor-fifo-'
+
+function writableDir(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK | constants.X_OK)
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
 
 /**
  * Removes the FIFO directories of servers that are gone. A helper removes its own when it leaves and
@@ -29,9 +43,9 @@ const FIFO_DIR_PREFIX = 'cc-executor-fifo-'
  */
 function removeStaleFifoDirs(): void {
   try {
-    for (const name of readdirSync(tmpdir())) {
+    for (const name of readdirSync(FIFO_BASE)) {
       const pid = name.startsWith(FIFO_DIR_PREFIX) ? Number.parseInt(name.slice(FIFO_DIR_PREFIX.length), 10) : Number.NaN
-      if (pid > 0 && !processExists(pid)) void rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => {})
+      if (pid > 0 && !processExists(pid)) void rm(join(FIFO_BASE, name), { recursive: true, force: true }).catch(() => {})
     }
   } catch {} // no temporary directory to read: no FIFOs either
 }
@@ -117,7 +131,7 @@ export class Spawner {
     // Where the helper makes its FIFOs (see spawner-helper.mjs); without one it uses Node's pipes.
     let fifoDir: string | undefined
     try {
-      fifoDir = mkdtempSync(join(tmpdir(), `${FIFO_DIR_PREFIX}${process.pid}-`))
+      fifoDir = mkdtempSync(join(FIFO_BASE, `${FIFO_DIR_PREFIX}${process.pid}-`))
     } catch {}
     const helper = fork(HELPER, fifoDir ? [fifoDir] : [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     // A helper that dies removes nothing; a mkfifo it started may still be adding to the directory (retried).
