@@ -181,6 +181,28 @@ describe('the children\'s pipes', () => {
   })
 })
 
+describe('the spawn helper out of file descriptors', () => {
+  test('a start that cannot open its pipes fails with the reason; the helper lives on and the next start works', async () => {
+    const own = await startServer()
+    const client = await TestClient.open(own.wsUrl)
+    await client.run({ command: 'true' })
+    const helper = helperOf(own)
+    const limits = execFileSync('prlimit', [`--pid=${helper}`, '--nofile', '--output=SOFT,HARD', '--noheadings'], { encoding: 'utf8' }).trim().split(/\s+/)
+    // Only fds 0-2 may exist: every new descriptor is refused (EMFILE).
+    execFileSync('prlimit', [`--pid=${helper}`, `--nofile=3:${limits[1]}`])
+    try {
+      const reply = await client.request('execute', { command: 'echo refused' })
+      assert.match(reply.error?.message ?? JSON.stringify(reply), /Failed to start .*EMFILE|EMFILE/)
+    } finally {
+      execFileSync('prlimit', [`--pid=${helper}`, `--nofile=${limits[0]}:${limits[1]}`])
+    }
+    assert.equal(helperOf(own), helper, 'the same helper')
+    assert.equal((await client.run({ command: 'echo works' })).stdout, 'works\n')
+    await client.close()
+    await own.stop()
+  })
+})
+
 describe('Spawner (in this process)', () => {
   test('a new Spawner removes the FIFO directories of servers that are gone, and only those', async () => {
     const gone = spawnSync('true').pid!

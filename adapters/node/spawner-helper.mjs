@@ -53,13 +53,24 @@ function leave() {
 /** Two FIFOs opened at both ends and unlinked ([stdout, stderr]), or undefined when none are ready. */
 function takeFifos() {
   if (fifos.ready.length < 2) return undefined
-  return fifos.ready.splice(0, 2).map((path) => {
-    // The read end first: with a reader there, opening the write end (blocking, as the child expects it) does not wait.
-    const read = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
-    const write = openSync(path, constants.O_WRONLY)
-    unlinkSync(path)
-    return { read, write }
-  })
+  const paths = fifos.ready.splice(0, 2)
+  const opened = []
+  try {
+    for (const path of paths) {
+      // The read end first: with a reader there, opening the write end (blocking, as the child expects it) does not wait.
+      const read = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+      opened.push(read)
+      const write = openSync(path, constants.O_WRONLY)
+      opened.push(write)
+      unlinkSync(path)
+    }
+    return [{ read: opened[0], write: opened[1] }, { read: opened[2], write: opened[3] }]
+  } catch {
+    // Out of file descriptors, say: this child gets Node's pipes, or the error they meet.
+    for (const fd of opened) closeSync(fd)
+    for (const path of paths) rmSync(path, { force: true })
+    return undefined
+  }
 }
 
 makeFifos()
