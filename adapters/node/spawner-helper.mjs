@@ -17,7 +17,6 @@ import { join } from 'node:path'
 // Ctrl-C reaches the whole foreground process group, this helper included: only the server decides
 // when it ends, by closing the channel (or by dying, which closes it too).
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {})
-process.on('disconnect', () => fifos.making || leave())
 
 /**
  * A child's stdout and stderr are FIFOs where they can be. Node's 'pipe' is a socket pair, and a
@@ -49,6 +48,7 @@ function leave() {
   if (fifos.dir) rmSync(fifos.dir, { recursive: true, force: true })
   process.exit(0)
 }
+process.on('disconnect', () => fifos.making || leave())
 
 /** Two FIFOs opened at both ends and unlinked ([stdout, stderr]), or undefined when none are ready. */
 function takeFifos() {

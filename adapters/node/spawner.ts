@@ -3,8 +3,9 @@
  * instead of from the server itself. fork() copies the page tables of the process that calls it,
  * and Node's event loop waits meanwhile, so a spawn costs more the more memory the caller maps:
  * about 3 ms in a server under load against about 1 ms in the helper (bench/ measure 6). The helper
- * hands each child's pipes over its IPC channel; the server reads and writes them directly and
- * signals the child's process group itself, so only the start and the exit status pass the helper.
+ * hands each child's pipes (FIFOs where it can: see spawner-helper.mjs) over its IPC channel; the
+ * server reads and writes them directly and signals the child's process group itself, so only the
+ * start and the exit status pass the helper.
  *
  * Should the helper die, children it started run on: their exit status is lost, so their exit is
  * reported with `lost` (the reason) once their pid is gone, and the next spawn starts a new helper.
