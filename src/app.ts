@@ -23,6 +23,11 @@ export interface ExecutorLimits {
   maxSessions: number
   /** Concurrent HTTP streams: `POST /v1/executions` without detach, `GET …/events`, `GET …/transcript` (MAX_STREAMS). */
   maxStreams: number
+  /**
+   * Executions one WebSocket session may follow at once (MAX_FOLLOWED). They all share its socket,
+   * and each one stalled on a slow client holds up to a message and a transcript chunk (~130 KB).
+   */
+  maxFollowed: number
   /** Largest accepted frame in bytes (WS_MAX_SIZE); larger frames close the socket with 1009. */
   wsMaxSize: number
   /** Seconds between heartbeat notifications (WEBSOCKET_HEARTBEAT_INTERVAL). */
@@ -43,6 +48,7 @@ export interface ExecutorLimits {
 export const DEFAULT_LIMITS: ExecutorLimits = {
   maxSessions: 100,
   maxStreams: 1000,
+  maxFollowed: 256,
   wsMaxSize: 10 * 1024 * 1024,
   heartbeatInterval: 20,
   activityTimeout: 30,
@@ -141,7 +147,15 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
           ws.close(1008, 'Session limit exceeded')
           return
         }
-        session = new Session(channel(ws), { registry, version: VERSION, heartbeatInterval: limits.heartbeatInterval, logger, tokenId, observer })
+        session = new Session(channel(ws), {
+          registry,
+          version: VERSION,
+          heartbeatInterval: limits.heartbeatInterval,
+          maxFollowed: limits.maxFollowed,
+          logger,
+          tokenId,
+          observer,
+        })
         openedAt = Date.now()
         observer.sessionOpened?.({ session_id: session.id, token_id: tokenId })
         sessions.add(session)

@@ -43,12 +43,12 @@ async function inDataDir(prefix: string, body: (dir: string) => Promise<void>): 
 function onEarlierRun(
   prefix: string,
   count: number,
-  options: { outputs?: number; data?: string },
+  options: { outputs?: number; data?: string; env?: Record<string, string> },
   body: (own: RunningServer, ids: string[], dataDir: string) => Promise<void>,
 ): Promise<void> {
   return inDataDir(prefix, async (dataDir) => {
     const ids = earlierRun(dataDir, prefix, count, options)
-    const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
+    const own = await startServer({ ...options.env, CC_EXECUTOR_DATA_DIR: dataDir })
     try {
       await body(own, ids, dataDir)
     } finally {
@@ -346,23 +346,27 @@ describe('replays from transcripts to a client that does not read', () => {
 })
 
 describe('following many executions from one session', () => {
-  test('at most 256 at once: one more is refused with -32005 until a replay ends', async () => {
+  test('at most MAX_FOLLOWED at once: one more is refused with -32005 until a replay ends', async () => {
     const data = 'f'.repeat(100_000)
-    await onEarlierRun('f', 257, { outputs: 2, data }, async (own, ids) => {
+    // Enough output that no replay can finish into the socket's buffers while the client is paused.
+    const most = 8
+    const outputs = 40
+    await onEarlierRun('f', most + 1, { outputs, data, env: { MAX_FOLLOWED: String(most) } }, async (own, ids) => {
       const client = await TestClient.open(own.wsUrl)
       client.ws.pause() // the replays stall on back-pressure, so each keeps its place
-      const replies = ids.slice(0, 256).map((id) => client.request('attach', { execution_id: id }))
+      const replies = ids.slice(0, most).map((id) => client.request('attach', { execution_id: id }))
       await sleep(500)
-      const extra = client.request('attach', { execution_id: ids[256] })
+      const extra = client.request('attach', { execution_id: ids[most] })
       client.ws.resume()
       for (const reply of await Promise.all(replies)) assert.equal(reply.result?.status, 'attached')
       const refused = await extra
       assert.equal(refused.error?.code, -32005, JSON.stringify(refused))
-      for (const id of ids.slice(0, 256)) await client.completion(id, 30_000)
+      assert.match(refused.error?.message ?? '', new RegExp(`already follows ${most} executions`))
+      for (const id of ids.slice(0, most)) await client.completion(id, 30_000)
       // The replays have ended: the session has room again.
-      assert.equal((await client.request('attach', { execution_id: ids[256] })).result?.status, 'attached')
-      await client.completion(ids[256])
-      assert.equal(client.output(ids[256]).length, 2 * data.length)
+      assert.equal((await client.request('attach', { execution_id: ids[most] })).result?.status, 'attached')
+      await client.completion(ids[most])
+      assert.equal(client.output(ids[most]).length, outputs * data.length)
       await client.close()
     })
   })

@@ -15,6 +15,7 @@ export const ConfigSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   MAX_SESSIONS: int(1).default(100),
   MAX_STREAMS: int(1).default(1000),
+  MAX_FOLLOWED: int(1).default(256),
   WS_MAX_SIZE: int(1024).default(10 * 1024 * 1024),
   WEBSOCKET_HEARTBEAT_INTERVAL: seconds(0.01).default(20),
   ACTIVITY_TIMEOUT: seconds(0.01).default(30),

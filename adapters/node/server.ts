@@ -67,6 +67,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     limits: {
       maxSessions: config.MAX_SESSIONS,
       maxStreams: config.MAX_STREAMS,
+      maxFollowed: config.MAX_FOLLOWED,
       wsMaxSize: config.WS_MAX_SIZE,
       heartbeatInterval: config.WEBSOCKET_HEARTBEAT_INTERVAL,
       activityTimeout: config.ACTIVITY_TIMEOUT,

@@ -31,17 +31,13 @@ export interface SocketChannel {
 
 export const CAPABILITIES = ['execute', 'control', 'stream', 'heartbeat', 'attach', 'input'] as const
 
-/**
- * Executions one session may follow at once. They all share its socket, and each one stalled on a
- * slow client holds up to a message and a transcript chunk (~130 KB): this keeps that per session.
- */
-export const MAX_FOLLOWED = 256
-
 export interface SessionOptions {
   registry: ExecutionRegistry
   version: string
   /** Seconds between heartbeat notifications. */
   heartbeatInterval: number
+  /** Executions this session may follow at once (MAX_FOLLOWED); one more attach gets -32005. */
+  maxFollowed: number
   logger: Logger
   /** The token this session authenticated with (null on an open server). */
   tokenId?: string | null
@@ -166,8 +162,9 @@ export class Session {
     const execution = this.#registry.lookup(execution_id)
     const state = execution.ended ? 'exited' : execution.handle.state
     const previous = this.#subscriptions.get(execution)
-    if (!previous && this.#subscriptions.size >= MAX_FOLLOWED) {
-      throw new RpcError(ErrorCode.RATE_LIMITED, `This session already follows ${MAX_FOLLOWED} executions; detach from one, or wait for a replay to finish`)
+    const { maxFollowed } = this.#options
+    if (!previous && this.#subscriptions.size >= maxFollowed) {
+      throw new RpcError(ErrorCode.RATE_LIMITED, `This session already follows ${maxFollowed} executions; detach from one, or wait for a replay to finish`)
     }
     const after = () => {
       // The new subscriber joins before the old one leaves, so the execution never sees none (no detach grace).
