@@ -192,7 +192,7 @@ describe('the spawn helper out of file descriptors', () => {
     execFileSync('prlimit', [`--pid=${helper}`, `--nofile=3:${limits[1]}`])
     try {
       const reply = await client.request('execute', { command: 'echo refused' })
-      assert.match(reply.error?.message ?? JSON.stringify(reply), /Failed to start .*EMFILE|EMFILE/)
+      assert.match(reply.error?.message ?? JSON.stringify(reply), /^Failed to start \S+: spawn \S+ EMFILE$/)
     } finally {
       execFileSync('prlimit', [`--pid=${helper}`, `--nofile=${limits[0]}:${limits[1]}`])
     }
