@@ -35,14 +35,14 @@ FROM ${NODE_IMAGE}
 # tini runs as PID 1: it forwards SIGTERM/SIGINT to the server, which cancels every execution, waits
 # for their process groups and exits 0, and it reaps any orphan the commands leave behind.
 # The executor looks these up on PATH: bash (the default CC_EXECUTOR_SHELL), stdbuf from coreutils
-# (line-live output) and prlimit from util-linux (CHILD_CPU_SECONDS / CHILD_MEMORY_MB; without it
-# those limits are not applied). Debian slim has them today; they are listed so that a base image
+# (line-live output), and prlimit and chrt from util-linux (CHILD_CPU_SECONDS / CHILD_MEMORY_MB and
+# CHILD_SCHED_POLICY; without them those are not applied). Debian slim has them today; they are listed so that a base image
 # that drops one fails here instead. ca-certificates gives TLS to the commands run in the container
 # (git, curl, claude, …); Node itself carries its own CA store.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini bash coreutils util-linux ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && tini --version && bash --version >/dev/null && stdbuf --version >/dev/null && prlimit --version
+ && tini --version && bash --version >/dev/null && stdbuf --version >/dev/null && prlimit --version && chrt --version
 
 # Optional: the Claude Code CLI, installed globally (root-owned, so its auto-updater is off). npm
 # blocks dependency install scripts unless allowed; Claude Code's postinstall puts its native binary

@@ -29,6 +29,7 @@ describe('configuration from env and flags', () => {
     assert.throws(() => loadConfig({ PORT: 'eighty' }, []), (e: Error) => e instanceof ConfigError && /PORT/.test(e.message))
     assert.throws(() => loadConfig({ MAX_SESSIONS: '0' }, []), /MAX_SESSIONS/)
     assert.throws(() => loadConfig({}, ['--heartbeat', '5']), ConfigError)
+    assert.throws(() => loadConfig({ CHILD_SCHED_POLICY: 'fifo' }, []), /CHILD_SCHED_POLICY/)
   })
 
   test('the server refuses to start on an invalid value: one line on stderr, exit code 2', () => {

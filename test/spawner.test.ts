@@ -181,6 +181,32 @@ describe('the children\'s pipes', () => {
   })
 })
 
+describe('the children\'s scheduling policy', () => {
+  /** The policies of a command's shell and of a process it starts, as chrt reports them. */
+  const POLICIES = 'PATH=/usr/bin:/bin; chrt -p $$ | head -n 1; sh -c \'chrt -p $$ | head -n 1\''
+  const policies = (stdout: string) => stdout.split('\n').filter(Boolean).map((line) => line.replace(/^.*: /, ''))
+  const listening = (own: RunningServer) => own.logs.find((entry) => entry.msg === 'listening')?.child_sched_policy
+
+  test('children and their descendants run as SCHED_BATCH by default; CHILD_SCHED_POLICY=normal, or no chrt, leaves them SCHED_OTHER', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    assert.deepEqual(policies((await client.run({ command: POLICIES })).stdout), ['SCHED_BATCH', 'SCHED_BATCH'])
+    assert.equal(listening(server), 'batch')
+    await client.close()
+
+    const settings: Record<string, string>[] = [{ CHILD_SCHED_POLICY: 'normal' }, { PATH: '/nonexistent' }]
+    for (const env of settings) {
+      const own = await startServer(env)
+      const other = await TestClient.open(own.wsUrl)
+      const run = await other.run({ command: POLICIES })
+      assert.equal(run.completed.status, 'completed', JSON.stringify(env))
+      assert.deepEqual(policies(run.stdout), ['SCHED_OTHER', 'SCHED_OTHER'], JSON.stringify(env))
+      assert.equal(listening(own), 'normal', JSON.stringify(env))
+      await other.close()
+      await own.stop()
+    }
+  })
+})
+
 describe('the spawn helper out of file descriptors', () => {
   test('a start that cannot open its pipes fails with the reason; the helper lives on and the next start works', async () => {
     const own = await startServer()

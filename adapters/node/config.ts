@@ -39,6 +39,7 @@ export const ConfigSchema = z.object({
   MAX_OUTPUT_BYTES: int(1024).default(1024 ** 3),
   CHILD_CPU_SECONDS: int(1).optional(),
   CHILD_MEMORY_MB: int(16).optional(),
+  CHILD_SCHED_POLICY: z.enum(['batch', 'normal']).default('batch'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 

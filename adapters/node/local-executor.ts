@@ -24,7 +24,7 @@ import {
   type Utf8Decoder,
 } from '../../src/index.ts'
 import { groupAlive, signalGroup, waitForGroupExit } from './process-group.ts'
-import { Spawner, type ExitStatus, type SpawnedChild } from './spawner.ts'
+import { Spawner, type ExitStatus, type SchedPolicy, type SpawnedChild } from './spawner.ts'
 import { which } from './which.ts'
 
 export interface LocalExecutorOptions {
@@ -45,6 +45,8 @@ export interface LocalExecutorOptions {
   /** Per-child CPU seconds and address-space bytes, applied with prlimit when it is installed. */
   cpuSeconds?: number
   memoryBytes?: number
+  /** The children's Linux scheduling policy (CHILD_SCHED_POLICY; see spawner.ts). */
+  schedPolicy?: SchedPolicy
 }
 
 /** Programs that buffer their stdout when it is a pipe; stdbuf makes them line-live. */
@@ -57,7 +59,7 @@ export class LocalExecutor implements Executor {
   readonly #prlimit: string | undefined
   readonly #options: ExecutionSettings
   readonly #live = new Set<LocalExecution>()
-  readonly #spawner = new Spawner()
+  readonly #spawner: Spawner
 
   constructor({
     shell = 'bash',
@@ -69,12 +71,19 @@ export class LocalExecutor implements Executor {
     maxPendingInput = 8 * 1024 * 1024,
     cpuSeconds,
     memoryBytes,
+    schedPolicy = 'batch',
   }: LocalExecutorOptions = {}) {
+    this.#spawner = new Spawner({ schedPolicy })
     this.shell = which(shell) ?? which('sh') ?? '/bin/sh'
     this.#stdbuf = which('stdbuf')
     this.#prlimit = cpuSeconds !== undefined || memoryBytes !== undefined ? which('prlimit') : undefined
     // A plain copy: spreading process.env itself goes through a native lookup per variable, at every start.
     this.#options = { killGraceMs, queueBytes, maxChunk, env: { ...env }, maxOutputBytes, maxPendingInput, cpuSeconds, memoryBytes }
+  }
+
+  /** The children's scheduling policy in effect (see spawner.ts). */
+  get schedPolicy(): SchedPolicy {
+    return this.#spawner.schedPolicy
   }
 
   async start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
@@ -121,7 +130,7 @@ const stringDecoder = (): Utf8Decoder => {
   return { write: (bytes) => decoder.write(bytes as Buffer), end: () => decoder.end() }
 }
 
-type ExecutionSettings = Required<Omit<LocalExecutorOptions, 'shell' | 'cpuSeconds' | 'memoryBytes'>> &
+type ExecutionSettings = Required<Omit<LocalExecutorOptions, 'shell' | 'cpuSeconds' | 'memoryBytes' | 'schedPolicy'>> &
   Pick<LocalExecutorOptions, 'cpuSeconds' | 'memoryBytes'>
 
 const sha256 = (): Hasher => {

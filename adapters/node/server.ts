@@ -37,6 +37,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     maxPendingInput: config.MAX_BUFFER_SIZE,
     cpuSeconds: config.CHILD_CPU_SECONDS,
     memoryBytes: config.CHILD_MEMORY_MB === undefined ? undefined : config.CHILD_MEMORY_MB * 1024 * 1024,
+    schedPolicy: config.CHILD_SCHED_POLICY,
   })
   const { observer, metrics } = observability(logger)
   let forget = (_id: string) => {} // the registry's, once the app exists
@@ -90,7 +91,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST, websocket: { server: wss } }, () => resolve(s))
   })
   const port = (server.address() as AddressInfo).port
-  logger.info({ host: config.HOST, port, shell: executor.shell, auth: exposure, tokens: tokens.length, allow_list: allowList !== undefined }, 'listening')
+  logger.info({ host: config.HOST, port, shell: executor.shell, child_sched_policy: executor.schedPolicy, auth: exposure, tokens: tokens.length, allow_list: allowList !== undefined }, 'listening')
   if (exposure === 'insecure') {
     logger.warn({ host: config.HOST }, 'NO AUTHENTICATION: anyone who can reach this address can run any command (--insecure)')
   }

@@ -4,12 +4,13 @@
  * Plain JavaScript with nothing but node: imports, so that it runs without tsx and its memory, which
  * every fork() it makes has to copy the page tables of, stays small.
  *
+ * Arguments: chrt's path or '' (see below), then the FIFO directory, if any.
  * Server → helper: { id, file, args, cwd, env, stdin }
  * helper → server: { id, stream: 'stdout' | 'stderr' | 'stdin', pid } with the pipe as the handle,
  *                  { id, exit: [code, signal] } once the child has exited,
  *                  { id, error, code } when it could not be started.
  */
-import { execFile, spawn } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
 import { closeSync, constants, openSync, rmSync, unlinkSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { join } from 'node:path'
@@ -19,16 +20,27 @@ import { join } from 'node:path'
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {})
 
 /**
+ * With chrt's path, this helper makes itself SCHED_BATCH before it starts anything, so that every
+ * child inherits the policy (see spawner.ts for why). Should chrt fail, children run as normal.
+ */
+const [chrt, fifoDir] = process.argv.slice(2)
+if (chrt) {
+  try {
+    execFileSync(chrt, ['--batch', '--pid', '0', String(process.pid)], { stdio: 'ignore' })
+  } catch {}
+}
+
+/**
  * A child's stdout and stderr are FIFOs where they can be. Node's 'pipe' is a socket pair, and a
  * child writing into a socket costs more than into a pipe: `yes | head -n 1000000` (head writes
  * 4 KiB at a time) used ~230 ms of CPU per 115 MB into a socket pair and ~190 ms into a pipe, and
  * reading it ~72 ms against ~54 ms. Node cannot make an anonymous pipe, so the helper keeps a few
- * named ones ready in the private directory the server gives it (argv[2]; mkfifo, mode 600), uses
+ * named ones ready in the private directory the server gives it (argv[3]; mkfifo, mode 600), uses
  * each once and unlinks it as soon as both ends are open. With no directory, none ready (a burst of
  * starts) or no mkfifo, a child gets Node's pipes.
  */
 const FIFOS_READY = 32
-const fifos = { dir: process.argv[2], usable: process.argv[2] !== undefined, ready: [], made: 0, making: false }
+const fifos = { dir: fifoDir, usable: fifoDir !== undefined, ready: [], made: 0, making: false }
 
 function makeFifos() {
   if (fifos.making || !fifos.usable || fifos.ready.length >= FIFOS_READY / 2) return
