@@ -22,6 +22,7 @@
  */
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { cleanupAll, installExitHandlers, trackGroup } from './lib/cleanup.ts'
 import { startWorkerdGateway, workerdAvailable } from './lib/gateway.ts'
 import { startGateway } from '../test/helpers/gateway.ts'
@@ -48,6 +49,14 @@ const RUNS = 5
  * one. A long-running server is past that within seconds, so it is warmed the same way.
  */
 const WARMUP_RUNS = 4
+/**
+ * Quiet time before each throughput run. A server (or the relay) still works for 10-20 ms after it
+ * has sent a run's completion: it writes the record, and with the bench's MAX_DATA_MB it deletes a
+ * 130 MB transcript (the relay deletes its own). Back to back, that work took a CPU from the start
+ * of the next run, whichever route it measured. Section 1's median in seven runs of the bench
+ * without the pause: 268-335 MB/s (median 290.5); in six with it: 281-343 (median 310).
+ */
+const RUN_GAP_MS = 250
 /**
  * Discarded ticker runs (2,050 one-line messages each) before the measured one. One line per
  * message is code the throughput runs barely optimise, and V8 compiles it in background threads that
@@ -188,6 +197,7 @@ async function alternate(section: string, routes: Route[], lines: number): Promi
   const width = Math.max(...routes.map((r) => r.name.length))
   for (let i = 1 - WARMUP_RUNS; i <= RUNS; i++) {
     for (const [k, route] of routes.entries()) {
+      await sleep(RUN_GAP_MS)
       const run = await ourThroughput(route.client, route.pids, lines)
       const label = i <= 0 ? `warm-up ${i + WARMUP_RUNS}` : `run ${i}    `
       if (i > 0) rates[k].push(mbPerSecond(run.bytes, run.ms))
