@@ -4,8 +4,9 @@
  */
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
 import { childrenOf, eventually, groupMembers, processState, processesWhere, sleep } from './helpers/proc.ts'
@@ -187,23 +188,30 @@ describe('the children\'s scheduling policy', () => {
   const policies = (stdout: string) => stdout.split('\n').filter(Boolean).map((line) => line.replace(/^.*: /, ''))
   const listening = (own: RunningServer) => own.logs.find((entry) => entry.msg === 'listening')?.child_sched_policy
 
-  test('children and their descendants run as SCHED_BATCH by default; CHILD_SCHED_POLICY=normal, or no chrt, leaves them SCHED_OTHER', async () => {
+  test('children and their descendants run as SCHED_BATCH by default; CHILD_SCHED_POLICY=normal, no chrt, or a chrt that fails leaves them SCHED_OTHER', async () => {
     const client = await TestClient.open(server.wsUrl)
     assert.deepEqual(policies((await client.run({ command: POLICIES })).stdout), ['SCHED_BATCH', 'SCHED_BATCH'])
     assert.equal(listening(server), 'batch')
     await client.close()
 
-    const settings: Record<string, string>[] = [{ CHILD_SCHED_POLICY: 'normal' }, { PATH: '/nonexistent' }]
+    // A chrt that cannot set the policy (as under a seccomp profile that denies it) is not used.
+    const refusing = join(mkdtempSync(join(tmpdir(), 'cc-executor-chrt-')), 'chrt')
+    writeFileSync(refusing, '#!/bin/sh\nexit 1\n', { mode: 0o755 })
+    const settings: Record<string, string>[] = [{ CHILD_SCHED_POLICY: 'normal' }, { PATH: '/nonexistent' }, { PATH: `${dirname(refusing)}:/usr/bin:/bin` }]
     for (const env of settings) {
       const own = await startServer(env)
-      const other = await TestClient.open(own.wsUrl)
-      const run = await other.run({ command: POLICIES })
-      assert.equal(run.completed.status, 'completed', JSON.stringify(env))
-      assert.deepEqual(policies(run.stdout), ['SCHED_OTHER', 'SCHED_OTHER'], JSON.stringify(env))
-      assert.equal(listening(own), 'normal', JSON.stringify(env))
-      await other.close()
-      await own.stop()
+      try {
+        const other = await TestClient.open(own.wsUrl)
+        const run = await other.run({ command: POLICIES })
+        await other.close()
+        assert.equal(run.completed.status, 'completed', JSON.stringify(env))
+        assert.deepEqual(policies(run.stdout), ['SCHED_OTHER', 'SCHED_OTHER'], JSON.stringify(env))
+        assert.equal(listening(own), 'normal', JSON.stringify(env))
+      } finally {
+        await own.stop() // a failed assertion must not leave a server keeping this file's process alive
+      }
     }
+    rmSync(dirname(refusing), { recursive: true })
   })
 })
 

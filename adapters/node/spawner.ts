@@ -17,7 +17,7 @@
  * Should the helper die, children it started run on: their exit status is lost, so their exit is
  * reported with `lost` (the reason) once their pid is gone, and the next spawn starts a new helper.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, spawnSync, type ChildProcess } from 'node:child_process'
 import { accessSync, constants, mkdtempSync, readdirSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import type { Socket } from 'node:net'
@@ -57,6 +57,15 @@ function removeStaleFifoDirs(): void {
       if (pid > 0 && !processExists(pid)) void rm(join(FIFO_BASE, name), { recursive: true, force: true }).catch(() => {})
     }
   } catch {} // no temporary directory to read: no FIFOs either
+}
+
+/**
+ * chrt's path where it can set SCHED_BATCH here ('' where it is missing, or refused: a seccomp
+ * profile may deny the call), found by running chrt under that policy once.
+ */
+function batchChrt(): string {
+  const chrt = which('chrt')
+  return chrt && spawnSync(chrt, ['--batch', '0', chrt, '--version'], { stdio: 'ignore' }).status === 0 ? chrt : ''
 }
 
 /** 'batch': children run as SCHED_BATCH where chrt is installed; 'normal': as the server does. */
@@ -115,17 +124,17 @@ export class Spawner {
   #helper: ChildProcess | undefined
   #nextId = 1
   readonly #children = new Map<number, Child>()
-  /** chrt's path when children are to run as SCHED_BATCH and it is installed; '' otherwise. */
+  /** chrt's path when children are to run as SCHED_BATCH and it can; '' otherwise. */
   readonly #chrt: string
 
   /** Starts the helper now, so that the first execution does not wait for Node to boot. */
   constructor({ schedPolicy = 'batch' }: SpawnerOptions = {}) {
-    this.#chrt = (schedPolicy === 'batch' && which('chrt')) || ''
+    this.#chrt = schedPolicy === 'batch' ? batchChrt() : ''
     removeStaleFifoDirs()
     this.#helper = this.#start()
   }
 
-  /** The children's policy: 'batch' only where chrt was found (the helper applies it). */
+  /** The children's policy: 'batch' only where chrt could set it (the helper applies it). */
   get schedPolicy(): SchedPolicy {
     return this.#chrt ? 'batch' : 'normal'
   }
