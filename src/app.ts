@@ -6,7 +6,7 @@
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
-import { ExecutionRegistry, type ExecutionLimits, type ExecutionStore } from './executions/registry.ts'
+import { ExecutionRegistry, type ClaudeRuntime, type ExecutionLimits, type ExecutionStore } from './executions/registry.ts'
 import type { Observer } from './observer.ts'
 import type { AllowList } from './security/allow-list.ts'
 import { requireToken, tokenEntries, type AuthVariables, type TokenEntry } from './security/auth.ts'
@@ -17,6 +17,7 @@ import { ErrorCode, httpStatusOf, RpcError, toRpcError } from './protocol/errors
 import * as rpc from './protocol/jsonrpc.ts'
 import { VERSION } from './version.ts'
 import { Session, type SocketChannel } from './ws/session.ts'
+import { BridgeSession } from './claude/bridge.ts'
 
 export interface ExecutorLimits {
   /** Concurrent WebSocket sessions (MAX_SESSIONS). */
@@ -80,6 +81,10 @@ export interface ExecutorAppOptions {
   executionLimits?: Partial<ExecutionLimits>
   /** Hooks for the host's audit log and metrics. */
   observer?: Observer
+  /** How this host runs Claude Code (the Node server's: CLAUDE_BIN); without it `claude` is refused unless the executor runs Claude tasks itself. */
+  claude?: ClaudeRuntime
+  /** Seconds between statusUpdate RUNNING on the seed-000 bridge at /ws/claude (BRIDGE_HEARTBEAT_INTERVAL, 30). */
+  bridgeHeartbeatInterval?: number
 }
 
 /** The app plus what its host needs to run it: graceful shutdown and live counts. */
@@ -118,6 +123,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     allowList: options.allowList,
     limits: options.executionLimits,
     observer,
+    claude: options.claude,
   })
   const sessions = new Set<Session>()
   const startedAt = Date.now()
@@ -155,6 +161,8 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
           logger,
           tokenId,
           observer,
+          store: options.store,
+          claude: options.claude,
         })
         openedAt = Date.now()
         observer.sessionOpened?.({ session_id: session.id, token_id: tokenId })
@@ -188,6 +196,39 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
   app.get('/ws/mcp', websocket)
   app.get('/ws', websocket)
 
+  const bridges = new Set<BridgeSession>()
+  app.get(
+    '/ws/claude',
+    upgradeWebSocket(function claudeBridgeSocket(c) {
+      let bridge: BridgeSession | undefined
+      return {
+        onOpen(_event, ws) {
+          if (closing || sessions.size + bridges.size >= limits.maxSessions) {
+            ws.send(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: closing ? 'Server shutting down' : 'Session limit exceeded' }, id: null }))
+            ws.close(closing ? 1001 : 1008, closing ? 'server shutting down' : 'Session limit exceeded')
+            return
+          }
+          bridge = new BridgeSession(channel(ws), { registry, heartbeatInterval: options.bridgeHeartbeatInterval ?? 30, tokenId: c.get('tokenId') ?? null, logger })
+          bridges.add(bridge)
+          bridge.open()
+        },
+        onMessage(event, ws) {
+          if (!bridge) return
+          if (typeof event.data !== 'string' || event.data.length > limits.wsMaxSize) {
+            ws.close(1009, 'Message too big or not text')
+            return
+          }
+          void bridge.handleText(event.data)
+        },
+        onClose() {
+          if (!bridge) return
+          bridges.delete(bridge)
+          bridge.close()
+        },
+      }
+    }),
+  )
+
   app.use(
     '/v1/*',
     bodyLimit({
@@ -195,7 +236,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       onError: (c) => c.json({ error: { code: ErrorCode.INVALID_REQUEST, message: `Request body larger than ${limits.wsMaxSize} bytes` } }, 413),
     }),
   )
-  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams }))
+  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams, claude: options.claude }))
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/health', (c) =>
@@ -204,7 +245,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       service: 'cc-executor',
       version: VERSION,
       runtime,
-      active_sessions: sessions.size,
+      active_sessions: sessions.size + bridges.size,
       max_sessions: limits.maxSessions,
       running_executions: registry.running,
       uptime_seconds: Math.round((Date.now() - startedAt) / 1000),

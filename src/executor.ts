@@ -2,6 +2,7 @@
  * @module executor — what the portable app needs from whatever runs processes: the Node adapter's
  * LocalExecutor spawns them, a gateway's RemoteExecutor forwards to another cc-executor.
  */
+import type { ClaudeParams } from './claude/params.ts'
 import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from './protocol/schemas.ts'
 
 export type ExecutionState = 'running' | 'paused' | 'exited'
@@ -20,6 +21,8 @@ export interface ExecutionHandle {
    */
   readonly events: ReadableStream<ExecutionEvent>
   readonly state: ExecutionState
+  /** What it is doing while it prints nothing (e.g. a Claude task's tool in use), for process.status. */
+  readonly activity?: string | null
   /** Sends a signal to the process group. Throws RpcError(-32002) once the execution has ended. */
   control(type: ControlType): Promise<{ status: string }>
   /** Writes to the child's stdin (needs `stdin: "pipe"`); resolves once the pipe accepted it. */
@@ -31,6 +34,11 @@ export interface ExecutionHandle {
 /** Starts executions. Throws RpcError (-32001, -32602, -32603) when it cannot. */
 export interface Executor {
   start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle>
+  /**
+   * Runs a Claude task whose events already carry claude.event and the summary (a gateway's
+   * RemoteExecutor forwards it whole). Without it, the app runs the CLI through `start`.
+   */
+  startClaude?(params: ClaudeParams & { execution_id: string }): Promise<ExecutionHandle>
   /** Ends every execution and waits for their process groups (server shutdown). */
   close?(): Promise<void>
 }

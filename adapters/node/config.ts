@@ -40,6 +40,8 @@ export const ConfigSchema = z.object({
   CHILD_CPU_SECONDS: int(1).optional(),
   CHILD_MEMORY_MB: int(16).optional(),
   CHILD_SCHED_POLICY: z.enum(['batch', 'normal']).default('batch'),
+  CLAUDE_BIN: z.string().min(1).default('claude'),
+  BRIDGE_HEARTBEAT_INTERVAL: seconds(0.01).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 

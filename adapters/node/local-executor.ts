@@ -114,7 +114,13 @@ export class LocalExecutor implements Executor {
   #commandLine(params: ExecuteParams): [string, string[]] {
     let argv = params.argv ?? [this.shell, '-c', params.command!]
     const program = params.argv ? argv[0] : firstWord(params.command!)
-    if (this.#stdbuf && BUFFERING_PROGRAMS.test(basename(program))) argv = [this.#stdbuf, '-o0', '-e0', ...argv]
+    if (this.#stdbuf && BUFFERING_PROGRAMS.test(basename(program))) {
+      // Behind stdbuf a missing program would be stdbuf's exit 127; unwrapped it is a spawn error, and stays one.
+      if (params.argv && !which(program, params.cwd)) {
+        throw new RpcError(ErrorCode.INTERNAL_ERROR, `Failed to start ${program}: not found`, { cause: 'ENOENT' })
+      }
+      argv = [this.#stdbuf, '-o0', '-e0', ...argv]
+    }
     if (this.#prlimit) {
       const { cpuSeconds, memoryBytes } = this.#options
       const limits = [cpuSeconds !== undefined && `--cpu=${cpuSeconds}`, memoryBytes !== undefined && `--as=${memoryBytes}`]

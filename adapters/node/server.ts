@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { createExecutorApp, type ExecutorApp } from '../../src/index.ts'
+import { nodeClaudeRuntime } from './claude.ts'
 import type { Config } from './config.ts'
 import { FileStore } from './file-store.ts'
 import { LocalExecutor } from './local-executor.ts'
@@ -60,6 +61,8 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     tokens,
     allowList,
     observer,
+    claude: nodeClaudeRuntime(config.CLAUDE_BIN),
+    bridgeHeartbeatInterval: config.BRIDGE_HEARTBEAT_INTERVAL,
     executionLimits: {
       maxExecutions: config.MAX_EXECUTIONS,
       maxExecutionsPerToken: config.MAX_EXECUTIONS_PER_TOKEN,

@@ -34,7 +34,13 @@ export interface ExecutionOptions {
   startedBy: string
   tokenId?: string | null
   store?: ExecutionStore
+  kind?: 'command' | 'claude'
+  label?: string | null
+  /** Where Claude Code keeps a Claude task's own transcript, once its session id is known. */
+  claudeTranscript?: (sessionId: string) => string
 }
+
+const activityNote = (activity: string | null | undefined) => (activity ? `; ${activity}` : '')
 
 class Subscription {
   active = true
@@ -95,7 +101,9 @@ export class Execution {
       { detachGraceMs: Infinity, activityMs: Infinity, maxLag: 0, retain: 0, startedBy: record.started_by, store },
       new Date(record.started_at),
     )
-    execution.#stored = record
+    // Records of older versions lack the Claude task fields.
+    const older: Partial<ExecutionRecord> = record
+    execution.#stored = { ...record, kind: older.kind ?? 'command', label: older.label ?? null, claude: older.claude ?? null, claude_transcript: older.claude_transcript ?? null }
     execution.endedAt = record.ended_at ? new Date(record.ended_at) : null
     execution.#log.skipTo(record.last_seq)
     execution.#log.end()
@@ -186,9 +194,12 @@ export class Execution {
   record(): ExecutionRecord {
     if (this.#stored) return { ...this.#stored, subscribers: this.#subscriptions.size }
     const c = this.completion?.params
+    const sessionId = c?.claude?.session_id
     return {
       id: this.id,
       execution_id: this.id,
+      kind: this.#options.kind ?? 'command',
+      label: this.#options.label ?? null,
       command: this.handle.command,
       state: this.handle.state,
       status: c?.status ?? (this.handle.state === 'paused' ? 'paused' : 'running'),
@@ -206,6 +217,8 @@ export class Execution {
       stderr_bytes: c?.stderr_bytes ?? null,
       dropped_bytes: c?.dropped_bytes ?? null,
       transcript_sha256: c?.transcript_sha256 ?? null,
+      claude: c?.claude ?? null,
+      claude_transcript: sessionId && this.#options.claudeTranscript ? this.#options.claudeTranscript(sessionId) : null,
       last_seq: this.lastSeq,
       subscribers: this.#subscriptions.size,
     }
@@ -354,7 +367,7 @@ export class Execution {
       pid: this.handle.pid,
       pgid: this.handle.pgid,
       inactive_seconds: seconds,
-      message: paused ? `Process is paused (no output for ${seconds}s)` : `Process is running, no output for ${seconds}s`,
+      message: paused ? `Process is paused (no output for ${seconds}s)` : `Process is running, no output for ${seconds}s${activityNote(this.handle.activity)}`,
     }
     const text = notification('process.status', params)
     for (const subscriber of this.#subscriptions.keys()) subscriber.notify(text)

@@ -1,4 +1,6 @@
 /** @module executions/registry — the executions this server knows: start, look up, list, shut down. */
+import { claudeArgv, type ClaudeParams } from '../claude/params.ts'
+import { claudeTask } from '../claude/task.ts'
 import type { ExecutionHandle, Executor } from '../executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { Observer } from '../observer.ts'
@@ -29,6 +31,18 @@ export interface RegistryOptions {
   allowList?: AllowList
   limits?: Partial<ExecutionLimits>
   observer?: Observer
+  /** How this host runs Claude Code; without it (and without an executor that runs Claude tasks itself) `claude` is refused. */
+  claude?: ClaudeRuntime
+}
+
+/** What the host knows of Claude Code: the CLI to run, and where it keeps its own session transcripts. */
+export interface ClaudeRuntime {
+  /** The CLI (CLAUDE_BIN): a name looked up on PATH, or a path. */
+  bin: string
+  /** Claude Code's transcript of a session run in `cwd` with `env` over the server's environment. */
+  transcriptPath(session: { session_id: string; cwd?: string; env?: Record<string, string> }): string
+  /** A file's text as this host sees it; null when it does not exist. */
+  readText(path: string): Promise<string | null>
 }
 
 export interface ExecutionLimits {
@@ -51,6 +65,8 @@ export interface StartOptions {
   tokenId?: string | null
 }
 
+type Launch = (params: ExecuteParams & { execution_id: string }) => Promise<ExecutionHandle>
+
 /** History a finished execution keeps in memory for a late replay. */
 const FINISHED_RETAIN = 64 * 1024
 
@@ -70,6 +86,7 @@ export class ExecutionRegistry {
   readonly #allowList: AllowList | undefined
   readonly #limits: ExecutionLimits
   readonly #observer: Observer
+  readonly #claude: ClaudeRuntime | undefined
   /** Start times within the last minute, per token. */
   readonly #starts = new Map<string, number[]>()
 
@@ -83,8 +100,10 @@ export class ExecutionRegistry {
     allowList,
     limits,
     observer = {},
+    claude,
   }: RegistryOptions) {
     this.#executor = executor
+    this.#claude = claude
     this.#store = store
     this.#allowList = allowList
     this.#limits = { ...NO_LIMITS, ...limits }
@@ -103,10 +122,55 @@ export class ExecutionRegistry {
    * Starts an execution; call `open()` on the result once the caller's reply is on its way.
    * Refusals (allow-list -32001, limits -32005, a taken id -32602) start nothing.
    */
-  async start(requested: ExecuteParams, { detached = false, startedBy = 'http', tokenId = null }: StartOptions = {}): Promise<Execution> {
+  start(requested: ExecuteParams, options: StartOptions = {}): Promise<Execution> {
+    return this.#launch(requested, options, { kind: 'command', checked: true, launch: (params) => this.#executor.start(params) })
+  }
+
+  /**
+   * Starts a Claude task: the Claude Code CLI with stream-json output, its events parsed (see
+   * claude/task). `continue` names an earlier execution whose session is resumed. The allow-list
+   * applies to the CLI; an executor that runs Claude tasks itself (a gateway's) applies its own.
+   */
+  startClaude(requested: ClaudeParams, options: StartOptions = {}): Promise<Execution> {
+    const runtime = this.#claude
+    const native = this.#executor.startClaude?.bind(this.#executor)
+    if (!runtime && !native) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, 'This server runs no Claude tasks (no Claude Code configured)')
+    const session = requested.continue === undefined ? requested.resume : this.#sessionOf(requested.continue)
+    const { cwd, env, timeout, idle_timeout, execution_id, detach_grace, label } = requested
+    const bin = runtime?.bin ?? 'claude'
+    const params: ExecuteParams = { argv: claudeArgv(bin, requested, session), cwd, env, timeout, idle_timeout, execution_id, detach_grace, label }
+    const transcriptPath = runtime && ((session_id: string) => runtime.transcriptPath({ session_id, cwd, env }))
+    if (native) {
+      const forwarded = { ...requested, continue: undefined, resume: session }
+      return this.#launch(params, options, { kind: 'claude', checked: false, transcriptPath, launch: ({ execution_id }) => native({ ...forwarded, execution_id }) })
+    }
+    const launch: Launch = async (p) => {
+      const handle = await this.#executor.start(p).catch((error: unknown) => {
+        if (!(error instanceof RpcError) || error.code !== ErrorCode.INTERNAL_ERROR) throw error
+        throw new RpcError(ErrorCode.INTERNAL_ERROR, `Claude Code cannot be started (CLAUDE_BIN=${bin}): ${error.message}`, error.data)
+      })
+      return claudeTask(handle)
+    }
+    return this.#launch(params, options, { kind: 'claude', checked: true, transcriptPath, launch })
+  }
+
+  /** The Claude session of an earlier Claude task, for `continue`. */
+  #sessionOf(executionId: string): string {
+    const record = this.lookup(executionId).record()
+    const session = record.claude?.session_id
+    if (record.kind !== 'claude') throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: continue: execution ${executionId} is not a Claude task`)
+    if (!session) throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: continue: execution ${executionId} has no Claude session (yet)`)
+    return session
+  }
+
+  async #launch(
+    requested: ExecuteParams,
+    { detached = false, startedBy = 'http', tokenId = null }: StartOptions,
+    how: { kind: 'command' | 'claude'; checked: boolean; launch: Launch; transcriptPath?: (sessionId: string) => string },
+  ): Promise<Execution> {
     let params = requested
     try {
-      if (this.#allowList) params = { ...requested, command: undefined, argv: this.#allowList.check(requested) }
+      if (this.#allowList && how.checked) params = { ...requested, command: undefined, argv: this.#allowList.check(requested) }
       this.#checkLimits(tokenId)
     } catch (error) {
       if (error instanceof RpcError) this.#observer.refused?.({ code: error.code, reason: error.message, token_id: tokenId })
@@ -121,7 +185,7 @@ export class ExecutionRegistry {
     this.#starting.add(id)
     let handle: ExecutionHandle
     try {
-      handle = await this.#executor.start({ ...params, execution_id: id })
+      handle = await how.launch({ ...params, execution_id: id })
     } finally {
       this.#starting.delete(id)
     }
@@ -133,6 +197,9 @@ export class ExecutionRegistry {
       startedBy,
       tokenId,
       store: this.#store,
+      kind: how.kind,
+      label: params.label ?? null,
+      claudeTranscript: how.transcriptPath,
     })
     if (this.#store) {
       try {

@@ -4,12 +4,15 @@
  * in files under CC_EXECUTOR_DATA_DIR; an app without a store keeps recent events in memory only.
  */
 import type { Frame } from '../protocol/frame.ts'
-import type { CompletedParams } from '../protocol/schemas.ts'
+import type { ClaudeSummary, CompletedParams } from '../protocol/schemas.ts'
 
 /** What is known of an execution, live or finished; also what `list` and `status` return. */
 export interface ExecutionRecord {
   id: string
   execution_id: string
+  /** "claude" for a Claude task (its events include claude.event), else "command". */
+  kind: 'command' | 'claude'
+  label: string | null
   command: string
   state: 'running' | 'paused' | 'exited'
   status: CompletedParams['status'] | 'running' | 'paused'
@@ -29,6 +32,10 @@ export interface ExecutionRecord {
   stderr_bytes: number | null
   dropped_bytes: number | null
   transcript_sha256: CompletedParams['transcript_sha256']
+  /** A finished Claude task's summary (its completion's `claude`). */
+  claude: ClaudeSummary | null
+  /** Where Claude Code keeps that session's own transcript, on the executor's host. */
+  claude_transcript: string | null
   last_seq: number
   subscribers: number
 }

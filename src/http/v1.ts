@@ -4,7 +4,9 @@
  * `{"error":{"code","message"}}` with the JSON-RPC code and a fitting HTTP status.
  */
 import { Hono, type Context } from 'hono'
-import type { ExecutionRegistry, ExecutionStore } from '../executions/registry.ts'
+import { HttpClaudeBody } from '../claude/params.ts'
+import { verifyExecution } from '../claude/verify.ts'
+import type { ClaudeRuntime, Execution, ExecutionRegistry, ExecutionStore, StartOptions } from '../executions/registry.ts'
 import type { Observer } from '../observer.ts'
 import type { AuthVariables } from '../security/auth.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
@@ -19,6 +21,8 @@ export interface V1Options {
   heartbeatInterval: number
   /** Event streams open at once (MAX_STREAMS); one more is refused with -32003 (HTTP 503). */
   maxStreams?: number
+  /** Where Claude Code keeps its own transcripts, for verify. */
+  claude?: ClaudeRuntime
 }
 
 const formatOf = (c: Context<any>): StreamFormat => (c.req.header('accept')?.includes('text/event-stream') ? 'sse' : 'ndjson')
@@ -48,7 +52,7 @@ function limitOf(c: Context<any>): number {
   return parseParams(ListParams, raw === undefined ? {} : { limit: Number(raw) }).limit
 }
 
-export function v1Routes({ registry, store, heartbeatInterval, observer = {}, maxStreams = Infinity }: V1Options): Hono<{ Variables: AuthVariables }> {
+export function v1Routes({ registry, store, heartbeatInterval, observer = {}, maxStreams = Infinity, claude }: V1Options): Hono<{ Variables: AuthVariables }> {
   const heartbeatMs = heartbeatInterval * 1000
   let openStreams = 0
   /** Takes a stream's place before anything starts (a refused request starts nothing); returns its release. */
@@ -64,24 +68,34 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
   const stream = (c: Context<any>, body: ReadableStream<Uint8Array>, format: StreamFormat, headers: Record<string, string> = {}) =>
     c.body(body, 200, { 'content-type': CONTENT_TYPE[format], 'cache-control': 'no-cache', 'x-accel-buffering': 'no', ...headers })
 
+  /** POST /executions and /claude: 202 at once with detach, else the event stream of the new execution. */
+  const started = async (c: Context<any>, detach: boolean | undefined, start: (options: StartOptions) => Promise<Execution>) => {
+    const release = detach ? undefined : reserveStream()
+    const execution = await start({ detached: detach === true, tokenId: c.get('tokenId') ?? null }).catch((error: unknown) => {
+      release?.()
+      throw error
+    })
+    const { id, pid, pgid } = execution.handle
+    if (detach) {
+      execution.open()
+      return c.json({ status: 'started', execution_id: id, pid, pgid }, 202)
+    }
+    const format = formatOf(c)
+    const body = eventStream(execution, { format, afterSeq: 0, heartbeatMs, onEnd: release })
+    execution.open()
+    return stream(c, body, format, { 'x-execution-id': id })
+  }
+
   return new Hono<{ Variables: AuthVariables }>()
     .post('/executions', async (c) => {
       const { detach, ...params } = parseParams(HttpExecuteBody, await jsonBody(c))
-      const release = detach ? undefined : reserveStream()
-      const execution = await registry.start(params, { detached: detach === true, tokenId: c.get('tokenId') ?? null }).catch((error: unknown) => {
-        release?.()
-        throw error
-      })
-      const { id, pid, pgid } = execution.handle
-      if (detach) {
-        execution.open()
-        return c.json({ status: 'started', execution_id: id, pid, pgid }, 202)
-      }
-      const format = formatOf(c)
-      const body = eventStream(execution, { format, afterSeq: 0, heartbeatMs, onEnd: release })
-      execution.open()
-      return stream(c, body, format, { 'x-execution-id': id })
+      return started(c, detach, (options) => registry.start(params, options))
     })
+    .post('/claude', async (c) => {
+      const { detach, ...params } = parseParams(HttpClaudeBody, await jsonBody(c))
+      return started(c, detach, (options) => registry.startClaude(params, options))
+    })
+    .get('/executions/:id/verify', async (c) => c.json(await verifyExecution(registry.lookup(c.req.param('id')), { store, claude })))
     .get('/executions', (c) => c.json({ executions: registry.list(limitOf(c)) }))
     .get('/executions/:id', (c) => c.json(registry.lookup(c.req.param('id')).record()))
     .get('/executions/:id/events', (c) => {

@@ -23,7 +23,10 @@ export const ControlType = v.pipe(
 )
 export type ControlType = v.InferOutput<typeof ControlType>
 
-const ExecuteFields = {
+/** A label groups executions (per-label success counts); it is shown and counted, never run. */
+export const Label = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9 ._:\/-]{0,127}$/, 'label must be 1-128 characters of A-Z a-z 0-9 space . _ : / -'))
+
+export const ExecuteFields = {
   command: v.optional(v.pipe(v.string(), v.minLength(1, 'command must not be empty'), v.maxLength(262_144))),
   argv: v.optional(
     v.pipe(
@@ -46,6 +49,7 @@ const ExecuteFields = {
   execution_id: v.optional(ExecutionId),
   detach_grace: v.optional(seconds),
   backpressure: v.optional(v.picklist(['block', 'drop'], 'backpressure must be "block" or "drop"')),
+  label: v.optional(Label),
 }
 const oneProgram = (p: { command?: string; argv?: string[] }) => (p.command === undefined) !== (p.argv === undefined)
 const ONE_PROGRAM = 'exactly one of command (a shell string) or argv (a string array) is required'
@@ -132,6 +136,28 @@ export const DroppedParams = v.object({
 })
 export const ErrorParams = v.object({ execution_id: id, seq, error: v.string() })
 export const GapParams = v.object({ execution_id: id, from_seq: v.number(), to_seq: v.number() })
+/** A Claude task's summary, from its last `result` line (see claude/stream-json). */
+export const ClaudeSummary = v.object({
+  session_id: v.nullable(v.string()),
+  subtype: v.nullable(v.string()),
+  is_error: v.boolean(),
+  num_turns: v.nullable(v.number()),
+  total_cost_usd: v.nullable(v.number()),
+  duration_ms: v.nullable(v.number()),
+  duration_api_ms: v.nullable(v.number()),
+  usage: v.unknown(),
+  result: v.nullable(v.string()),
+  terminal_reason: v.nullable(v.string()),
+})
+export type ClaudeSummary = v.InferOutput<typeof ClaudeSummary>
+
+/** One parsed stream-json content block of a Claude task; `kind` says which (claude/stream-json). */
+export const ClaudeEventParams = v.looseObject({
+  execution_id: id,
+  seq,
+  kind: v.picklist(['init', 'text', 'tool_use', 'tool_result', 'retry', 'rate_limit', 'result']),
+})
+
 export const CompletedParams = v.object({
   execution_id: id,
   seq,
@@ -146,6 +172,8 @@ export const CompletedParams = v.object({
   stderr_bytes: v.number(),
   dropped_bytes: v.number(),
   transcript_sha256: v.nullable(v.object({ stdout: v.string(), stderr: v.string() })),
+  /** Claude tasks only. */
+  claude: v.optional(ClaudeSummary),
 })
 export const StatusParams = v.object({
   execution_id: id,
@@ -172,6 +200,7 @@ export const ExecutionEvent = v.variant('method', [
   v.object({ jsonrpc: v.literal('2.0'), method: v.literal('process.dropped'), params: DroppedParams }),
   v.object({ jsonrpc: v.literal('2.0'), method: v.literal('process.error'), params: ErrorParams }),
   v.object({ jsonrpc: v.literal('2.0'), method: v.literal('process.completed'), params: CompletedParams }),
+  v.object({ jsonrpc: v.literal('2.0'), method: v.literal('claude.event'), params: ClaudeEventParams }),
 ])
 export type ExecutionEvent = v.InferOutput<typeof ExecutionEvent>
 export type CompletedEvent = Extract<ExecutionEvent, { method: 'process.completed' }>

@@ -2,7 +2,9 @@
  * @module ws/session — one WebSocket session: the connected frame, JSON-RPC dispatch, the
  * one-running-execution lock, heartbeats, and cleanup when the socket goes.
  */
-import type { Execution, ExecutionRegistry, Subscriber } from '../executions/registry.ts'
+import { ClaudeParams } from '../claude/params.ts'
+import { verifyExecution } from '../claude/verify.ts'
+import type { ClaudeRuntime, Execution, ExecutionRegistry, ExecutionStore, Subscriber } from '../executions/registry.ts'
 import type { Logger } from '../logger.ts'
 import type { Observer } from '../observer.ts'
 import type { Frame } from '../protocol/frame.ts'
@@ -29,7 +31,7 @@ export interface SocketChannel {
   close(code: number, reason: string): void
 }
 
-export const CAPABILITIES = ['execute', 'control', 'stream', 'heartbeat', 'attach', 'input'] as const
+export const CAPABILITIES = ['execute', 'control', 'stream', 'heartbeat', 'attach', 'input', 'claude', 'verify'] as const
 
 export interface SessionOptions {
   registry: ExecutionRegistry
@@ -42,6 +44,9 @@ export interface SessionOptions {
   /** The token this session authenticated with (null on an open server). */
   tokenId?: string | null
   observer?: Observer
+  /** For verify: the transcripts, and where Claude Code keeps its own. */
+  store?: ExecutionStore
+  claude?: ClaudeRuntime
 }
 
 /** A method's result, and what must happen only once the result is on its way (events that follow it). */
@@ -60,7 +65,18 @@ export class Session {
   #heartbeat: ReturnType<typeof setInterval> | undefined
   #closed = false
   readonly #methods: Record<string, Handler> = {
-    execute: (p) => this.#execute(p),
+    execute: (p) => {
+      const params = parseParams(ExecuteParams, p)
+      return this.#start((options) => this.#registry.start(params, options))
+    },
+    claude: (p) => {
+      const params = parseParams(ClaudeParams, p)
+      return this.#start((options) => this.#registry.startClaude(params, options))
+    },
+    verify: async (p) => {
+      const execution = this.#execution(parseParams(ExecutionRef, p).execution_id)
+      return { result: await verifyExecution(execution, { store: this.#options.store, claude: this.#options.claude }) }
+    },
     control: async (p) => {
       const { type, execution_id } = parseParams(ControlParams, p)
       const execution = this.#execution(execution_id)
@@ -135,14 +151,14 @@ export class Session {
     if (!this.#closed) void this.#channel.send(text)
   }
 
-  async #execute(raw: unknown): Promise<Reply> {
-    const params = parseParams(ExecuteParams, raw)
+  /** execute and claude: one running execution per session; its events follow the result. */
+  async #start(start: (options: { startedBy: string; tokenId: string | null }) => Promise<Execution>): Promise<Reply> {
     if (this.#starting || (this.#current && !this.#current.completion)) {
       throw new RpcError(ErrorCode.INVALID_PARAMS, 'A process is already running')
     }
     this.#starting = true
     try {
-      const execution = await this.#registry.start(params, { startedBy: this.id, tokenId: this.#options.tokenId ?? null })
+      const execution = await start({ startedBy: this.id, tokenId: this.#options.tokenId ?? null })
       this.#current = execution
       this.#subscribe(execution, 0)
       const { id, pid, pgid } = execution.handle

@@ -75,7 +75,7 @@ export class TestClient {
   }
 
   events(executionId: string): Frame[] {
-    return this.frames.filter((f) => f.method?.startsWith('process.') && f.params?.execution_id === executionId && f.params.seq !== undefined)
+    return this.frames.filter((f) => f.params?.execution_id === executionId && f.params.seq !== undefined)
   }
 
   output(executionId: string, type: 'stdout' | 'stderr' = 'stdout'): string {
