@@ -13,7 +13,7 @@
 #
 # Claude Code: build with `--build-arg INSTALL_CLAUDE_CODE=true` (and optionally
 # `--build-arg CLAUDE_CODE_VERSION=2.1.330`) to get the `claude` CLI; give it credentials at run time
-# (see compose.yaml and the README's Docker section).
+# (see compose.yaml and docs/docker.md).
 #
 # test/dockerfile.test.ts replays this file's build and run steps outside Docker: keep CMD and
 # HEALTHCHECK in JSON form, and `npm ci --omit=dev` as its own RUN.

@@ -38,30 +38,26 @@ import { LINE_BYTES, mbPerSecond, nodePipe, ourThroughput, rawPipe } from './mea
 import { startWebsocketd, websocketdThroughput } from './measures/websocketd.ts'
 
 const LINES = 1_000_000
-/** Runs per throughput measure; this shared 2-core VM varies ±25 % from run to run, so the median is of 5. */
+/** Runs per throughput measure: a shared machine varies from run to run, so the figure is their median. */
 const RUNS = 5
 /**
- * Discarded runs before them. A run of 1,000,000 lines is only ~1,900 messages, and V8 optimises
- * the per-message code over the first ~8,000 (`node --trace-opt`, two servers: 136 and 116 TurboFan
- * compilations in the first run, 106 and 116 in the second, 20 and 32 in the third, 18 and 20 in
- * the fourth, 0-10 in each later one); the first run costs the server ~1.7× the CPU time of a later
- * one. A long-running server is past that within seconds, so it is warmed the same way.
+ * Discarded runs before them. A run of 1,000,000 lines is only a couple of thousand messages, and
+ * V8 optimises the per-message code over the first few runs' worth (`node --trace-opt` shows its
+ * TurboFan compilations); until then a run costs the server more CPU time than a later one. A
+ * long-running server is past that within seconds, so it is warmed the same way.
  */
 const WARMUP_RUNS = 4
 /**
- * Quiet time before each throughput run. A server (or the relay) still works for 10-20 ms after it
+ * Quiet time before each throughput run. A server (or the relay) still works for a while after it
  * has sent a run's completion: it writes the record, and with the bench's MAX_DATA_MB it deletes a
- * 130 MB transcript (the relay deletes its own). Back to back, that work took a CPU from the start
- * of the next run, whichever route it measured. Section 1's median in seven runs of the bench
- * without the pause: 268-335 MB/s (median 290.5); in six with it: 281-343 (median 310).
+ * 130 MB transcript (the relay deletes its own). Back to back, that work would take a CPU from the
+ * start of the next run, whichever route it measures.
  */
 const RUN_GAP_MS = 250
 /**
  * Discarded ticker runs (2,050 one-line messages each) before the measured one. One line per
  * message is code the throughput runs barely optimise, and V8 compiles it in background threads that
- * take the vCPU the server's main thread needs. A server measured alone (`npm run bench -- 4`), with
- * `node --trace-opt`: 96-102, 116-124, 20 and 10 TurboFan compilations in its first four runs, then
- * 0-2; p99 1.7-1.8, 1.8-2.2, 2.4-3.2 ms, then 0.39-0.45 ms. After measure 1's runs: 4, 4, 2, 0, 0.
+ * take the vCPU the server's main thread needs, which shows in the p99 of a server's first runs.
  */
 const LATENCY_WARMUP_RUNS = 3
 /** The raw baselines take ~0.15 s each and are noisy on a shared 2-core machine: more runs. */
@@ -359,8 +355,7 @@ async function main(): Promise<void> {
 
   await section(`6. ${SESSIONS} concurrent sessions, each: connect, echo a; sleep 1; echo b, completion (after a warm-up burst)`, async () => {
     // One discarded burst first, as measures 1 and 4 discard theirs: the session and spawn paths of a
-    // fresh server are still unoptimised (run alone, the first burst's p95 was 2.6-2.9 s, the next ones
-    // 2.0-2.4 s, against a no-server floor of 2.0-2.1 s).
+    // fresh server are still unoptimised, and its first burst is slower than the ones after.
     const warmup = await concurrentSessions(server.wsUrl, SESSIONS)
     const warmupP95 = percentile(ascending(warmup.durations), 95)
     log(`  warm-up burst: ${warmup.succeeded}/${warmup.sessions} succeeded, p95 ${fixed(warmupP95, 0)} ms`)

@@ -1,9 +1,12 @@
 /**
  * The owner's own stress client — the python block of `../shared/seeds/004_*.txt` — run against the
- * real server on port 8003 (the client hard-codes ws://localhost:8003/ws/mcp), with Debian's
- * python3-websockets and /usr/bin/python3. The client is extracted from the seed at run time (never
- * copied into the repo); the only changes made to it are the two fixes in SEED_PATCHES, without
- * which it crashes before it opens a single concurrent session.
+ * real server on a free port, with Debian's python3-websockets and /usr/bin/python3. The client is
+ * extracted from the seed at run time (never copied into the repo); the only changes made to it are
+ * the two fixes in SEED_PATCHES, without which it crashes before it opens a single concurrent
+ * session, and pointing it at that port (it hard-codes ws://localhost:8003/ws/mcp).
+ *
+ * The seed lives beside the repository's home checkout, not in it: where it is absent (a clone of
+ * its own) the test reports itself skipped, saying where to put the file.
  *
  * The seed prints "Processed N output lines" for its 10,000-line test, but N counts
  * `process.output` messages, and this server coalesces many lines per message; so the same command
@@ -14,7 +17,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { test } from 'node:test'
@@ -22,8 +24,8 @@ import { TestClient } from './helpers/client.ts'
 import { ROOT, startServer, type RunningServer } from './helpers/server.ts'
 
 const PYTHON = '/usr/bin/python3'
-const SEED_PORT = 8003
 const SEEDS_DIR = join(ROOT, '..', 'shared', 'seeds')
+const SEED_NAME = /^004_.*\.txt$/
 const SEED_RUN_TIMEOUT_MS = 180_000
 
 /**
@@ -48,16 +50,16 @@ const SEED_PATCHES: { find: string; replace: string }[] = [
   { find: '"for i in {1..10}; do', replace: '"for i in {{1..10}}; do' },
 ]
 
-function seedFile(): string {
+/** The seed's path, or undefined where this checkout has none beside it. */
+function seedFile(): string | undefined {
   let names: string[]
   try {
     names = readdirSync(SEEDS_DIR)
-  } catch (error) {
-    throw new Error(`the seeds are missing: cannot read ${SEEDS_DIR} (${(error as Error).message})`)
+  } catch {
+    return undefined
   }
-  const name = names.find((n) => n.startsWith('004_') && n.endsWith('.txt'))
-  if (!name) throw new Error(`no 004_*.txt seed in ${SEEDS_DIR}`)
-  return join(SEEDS_DIR, name)
+  const name = names.find((n) => SEED_NAME.test(n))
+  return name === undefined ? undefined : join(SEEDS_DIR, name)
 }
 
 /** The lines between the seed's "```python" fence and the next "```". */
@@ -70,9 +72,15 @@ function extractPythonBlock(text: string): string {
   return lines.slice(start + 1, end).join('\n') + '\n'
 }
 
-function patchSeed(source: string): string {
+/** The client talks to ws://localhost:8003 and first probes ('localhost', 8003); both go to `port` on 127.0.0.1, where the server listens. */
+const portPatches = (port: number): { find: string; replace: string }[] => [
+  { find: 'base_url="ws://localhost:8003/ws/mcp"', replace: `base_url="ws://127.0.0.1:${port}/ws/mcp"` },
+  { find: "sock.connect_ex(('localhost', 8003))", replace: `sock.connect_ex(('127.0.0.1', ${port}))` },
+]
+
+function patchSeed(source: string, port: number): string {
   let patched = source
-  for (const { find, replace } of SEED_PATCHES) {
+  for (const { find, replace } of [...SEED_PATCHES, ...portPatches(port)]) {
     const count = patched.split(find).length - 1
     assert.equal(count, 1, `the seed client changed: expected ${JSON.stringify(find)} exactly once, found it ${count} times; revisit SEED_PATCHES`)
     patched = patched.replace(find, () => replace)
@@ -99,17 +107,6 @@ function processControlCommand(source: string): string {
   return command
 }
 
-/** True when something accepts TCP connections on host:port. */
-function listening(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port })
-    socket.setTimeout(2000)
-    socket.once('connect', () => (socket.destroy(), resolve(true)))
-    socket.once('timeout', () => (socket.destroy(), resolve(false)))
-    socket.once('error', () => resolve(false))
-  })
-}
-
 /** True when `python` on this PATH runs and is Python 3 (bash is what the server runs commands with). */
 function pythonWorks(path: string): boolean {
   const r = spawnSync('bash', ['-c', 'python -c "import sys; print(sys.version_info[0])"'], {
@@ -129,8 +126,14 @@ async function stopServer(server: RunningServer): Promise<void> {
   }
 }
 
-test('the seed\'s own stress client (004) passes against the real server on port 8003', { timeout: SEED_RUN_TIMEOUT_MS + 120_000 }, async (t) => {
-  // Preconditions, each failing with what to do about it.
+test('the seed\'s own stress client (004) passes against the real server', { timeout: SEED_RUN_TIMEOUT_MS + 120_000 }, async (t) => {
+  const seed004 = seedFile()
+  if (seed004 === undefined) {
+    // An external document, not part of the repository: its absence is a skip, never a failure or a silent pass.
+    t.skip(`the owner's stress-test seed is not here: put its 004_*.txt in ${SEEDS_DIR} (../shared/seeds beside this checkout) to run it`)
+    return
+  }
+  // With the seed here, a missing prerequisite is a failure saying what to install.
   const probe = spawnSync(PYTHON, ['-c', 'import websockets'], { encoding: 'utf8' })
   if (probe.error || probe.status !== 0) {
     assert.fail(
@@ -139,19 +142,12 @@ test('the seed\'s own stress client (004) passes against the real server on port
         `${probe.error?.message ?? probe.stderr.trim()}`,
     )
   }
-  for (const host of ['127.0.0.1', '::1']) {
-    if (await listening(host, SEED_PORT)) {
-      assert.fail(`port ${SEED_PORT} is busy on ${host}: the seed client only talks to ws://localhost:${SEED_PORT}/ws/mcp, so stop whatever listens there (another \`npm start\`?) and rerun`)
-    }
-  }
 
-  const source = extractPythonBlock(readFileSync(seedFile(), 'utf8'))
+  const source = extractPythonBlock(readFileSync(seed004, 'utf8'))
   const command = highOutputCommand(source)
   const controlCommand = processControlCommand(source)
-  const client004 = patchSeed(source)
   const work = mkdtempSync(join(tmpdir(), 'cc-executor-seed-stress-'))
   const script = join(work, 'seed_004_stress.py')
-  writeFileSync(script, client004)
 
   // The seed's commands call `python`. Where `python` does not resolve to a Python 3 (CI images may
   // have only python3), the server gets a PATH with a temp dir in front holding a `python` symlink
@@ -169,8 +165,8 @@ test('the seed\'s own stress client (004) passes against the real server on port
   let seed: ChildProcess | undefined
   let client: TestClient | undefined
   try {
-    server = await startServer({ PORT: String(SEED_PORT), HOST: '127.0.0.1', PATH: serverPath })
-    assert.equal(server.port, SEED_PORT)
+    server = await startServer({ PORT: '0', HOST: '127.0.0.1', PATH: serverPath })
+    writeFileSync(script, patchSeed(source, server.port))
 
     // 1. The seed client, as the owner runs it.
     const child = spawn(PYTHON, [script], {

@@ -6,8 +6,9 @@
  * are killed; records past RETENTION_HOURS or beyond MAX_RECORDS are deleted.
  *
  * Records are read from disk only at startup (by open(), then by records() for the registry). After
- * that the store keeps what retention needs (state, end time, bytes) in memory: re-reading 10,000
- * records for each prune had blocked the event loop, every session's included, for ~180 ms.
+ * that the store keeps what retention needs (state, end time, bytes) in memory: re-reading
+ * thousands of records (synchronously) for each prune would block the event loop, every session's
+ * included, for the whole read.
  */
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, writevSync } from 'node:fs'
 import { open, rename, rm, writeFile } from 'node:fs/promises'
@@ -124,8 +125,7 @@ export class FileStore implements ExecutionStore {
   /**
    * The transcript's lines with fromSeq <= seq <= toSeq. Read a chunk at a time, each with its own
    * open and close, and only as fast as the caller takes lines: a replay stalled on a slow client
-   * holds at most one chunk's lines and no file. (readline had read ahead up to 1,024 lines, 8 MB and
-   * more per replay.)
+   * holds at most one chunk's lines and no file (readline reads far ahead of its consumer).
    */
   async *read(id: string, fromSeq: number, toSeq = Infinity): AsyncIterable<string> {
     const path = this.#path(checked(id), 'ndjson')

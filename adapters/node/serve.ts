@@ -1,7 +1,8 @@
 /**
  * @module adapters/node/serve — the server as a command (`npm start`, `cc-executor serve`):
  * configuration from env and flags, the server, and a graceful shutdown on SIGTERM/SIGINT that
- * leaves no child process behind. A bad setting stops startup with one line and exit code 2.
+ * leaves no child process behind. A setting that cannot work (a bad value, a busy port, a HOST that
+ * is not this machine's, an unusable data directory) stops startup with one line and exit code 2.
  */
 import { pino } from 'pino'
 import { ConfigError, loadConfig, type Config } from './config.ts'

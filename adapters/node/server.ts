@@ -3,12 +3,13 @@
  * served by @hono/node-server v2 and its built-in upgradeWebSocket on a ws server.
  */
 import { serve, upgradeWebSocket, type ServerType } from '@hono/node-server'
+import { accessSync, constants, mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { createExecutorApp, type ExecutorApp } from '../../src/index.ts'
 import { nodeClaudeRuntime } from './claude.ts'
-import type { Config } from './config.ts'
+import { ConfigError, type Config } from './config.ts'
 import { FileStore } from './file-store.ts'
 import { LocalExecutor } from './local-executor.ts'
 import { observability } from './observability.ts'
@@ -24,7 +25,35 @@ export interface NodeServer {
   close(): Promise<void>
 }
 
-/** Starts the executor server and resolves once it listens. */
+/** Makes the data directory if missing; one this process cannot read and write is a bad setting. */
+function checkDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true })
+    accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK)
+  } catch (error) {
+    throw new ConfigError(`invalid CC_EXECUTOR_DATA_DIR (--cc-executor-data-dir): cannot use ${dir} (${(error as Error).message})`)
+  }
+}
+
+/** A listen failure that a setting causes, as the one line naming that setting; undefined for any other. */
+function listenError(error: NodeJS.ErrnoException, { PORT, HOST }: Config): ConfigError | undefined {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new ConfigError(`port ${PORT} on ${HOST} is already in use: stop what listens there, or choose another port with PORT (--port)`)
+    case 'EACCES':
+      return new ConfigError(`not allowed to listen on port ${PORT} on ${HOST}: choose another port with PORT (--port)`)
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError(`cannot listen on ${HOST} (${error.code}): set HOST (--host) to an address of this machine`)
+  }
+  return undefined
+}
+
+/**
+ * Starts the executor server and resolves once it listens. A data directory it cannot use or an
+ * address it cannot listen on rejects with a ConfigError naming the setting.
+ */
 export async function startNodeServer(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<NodeServer> {
   const tokens = loadTokens(config)
   const exposure = checkExposure(config, tokens)
@@ -41,6 +70,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     schedPolicy: config.CHILD_SCHED_POLICY,
   })
   const { observer, metrics } = observability(logger)
+  checkDataDir(config.CC_EXECUTOR_DATA_DIR)
   let forget = (_id: string) => {} // the registry's, once the app exists
   const store = await FileStore.open(config.CC_EXECUTOR_DATA_DIR, {
     retentionHours: config.RETENTION_HOURS,
@@ -90,9 +120,21 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     // A browser offers `bearer` beside `bearer.<token>`; the answer must be one it offered, and never the token.
     handleProtocols: (protocols) => (protocols.has('bearer') ? 'bearer' : false),
   })
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST, websocket: { server: wss } }, () => resolve(s))
-  })
+  let server: ServerType
+  try {
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST, websocket: { server: wss } }, () => {
+        s.off('error', reject)
+        resolve(s)
+      })
+      s.once('error', reject)
+    })
+  } catch (error) {
+    clearInterval(pruning)
+    wss.close()
+    await app.shutdown()
+    throw listenError(error as NodeJS.ErrnoException, config) ?? error
+  }
   const port = (server.address() as AddressInfo).port
   logger.info({ host: config.HOST, port, shell: executor.shell, child_sched_policy: executor.schedPolicy, auth: exposure, tokens: tokens.length, allow_list: allowList !== undefined }, 'listening')
   if (exposure === 'insecure') {

@@ -32,9 +32,9 @@ if (chrt) {
 
 /**
  * A child's stdout and stderr are FIFOs where they can be. Node's 'pipe' is a socket pair, and a
- * child writing into a socket costs more than into a pipe: `yes | head -n 1000000` (head writes
- * 4 KiB at a time) used ~230 ms of CPU per 115 MB into a socket pair and ~190 ms into a pipe, and
- * reading it ~72 ms against ~54 ms. Node cannot make an anonymous pipe, so the helper keeps a few
+ * child writing into a socket costs more than into a pipe, for the writer and the reader alike: a
+ * socket takes each small write as a buffer of its own, a pipe copies it into pages. Node cannot
+ * make an anonymous pipe, so the helper keeps a few
  * named ones ready in the private directory the server gives it (argv[3]; mkfifo, mode 600), uses
  * each once and unlinks it as soon as both ends are open. With no directory, none ready (a burst of
  * starts) or no mkfifo, a child gets Node's pipes.

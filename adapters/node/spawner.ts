@@ -1,8 +1,8 @@
 /**
  * @module adapters/node/spawner — starts children from a small helper process (spawner-helper.mjs)
  * instead of from the server itself. fork() copies the page tables of the process that calls it,
- * and Node's event loop waits meanwhile, so a spawn costs more the more memory the caller maps:
- * about 3 ms in a server under load against about 1 ms in the helper (bench/ measure 6). The helper
+ * and Node's event loop waits meanwhile, so a spawn costs more the more memory the caller maps: a
+ * loaded server maps far more than the small helper, and a burst of starts would stall it. The helper
  * hands each child's pipes (FIFOs where it can: see spawner-helper.mjs) over its IPC channel; the
  * server reads and writes them directly and signals the child's process group itself, so only the
  * start and the exit status pass the helper.
@@ -10,8 +10,8 @@
  * Children are scheduled as SCHED_BATCH by default (Linux, with util-linux's chrt): the same share
  * of the CPU as normal processes, but a child that wakes up does not preempt the task running. A
  * child blocked on a full pipe is woken each time the server empties it; under the normal policy
- * those wake-ups preempted the server in the middle of relaying that child's output: ~1,200
- * involuntary context switches of the server per 115 MB against ~150 (bench/ measure 1).
+ * those wake-ups preempted the server in the middle of relaying that child's output, over and over
+ * for every bulk write.
  * The helper takes the policy before it starts anything, and its children inherit it.
  *
  * Should the helper die, children it started run on: their exit status is lost, so their exit is
@@ -30,8 +30,8 @@ import { which } from './which.ts'
 const HELPER = fileURLToPath(new URL('./spawner-helper.mjs', import.meta.url))
 /**
  * Where the helpers' FIFO directories go: /dev/shm where it can be written (a tmpfs: making a FIFO
- * on /tmp's ext4 here waits for its journal, and put the p99 of bench measure 5 at ~14.8 ms
- * against ~10.5 ms), else the temporary directory. Each is this prefix, the server's pid, a random part.
+ * on a journaling file system such as ext4 waits for its journal, which a spawn then waits for),
+ * else the temporary directory. Each is this prefix, the server's pid, a random part.
  */
 export const FIFO_BASE = writableDir('/dev/shm') ? '/dev/shm' : tmpdir()
 const FIFO_DIR_PREFIX = 'cc-executor-fifo-'

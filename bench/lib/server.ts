@@ -29,10 +29,9 @@ export interface BenchServer {
 
 /**
  * Transcripts the server keeps, at most (MAX_DATA_MB; it deletes the oldest past it). Measure 1
- * alone writes 14 transcripts of 130 MB, and on this VM the kernel throttles writers once about
- * 1 GB is dirty: `dd` of 130 MB files, all kept, took 0.05 s each for the first seven and 0.30 s
- * each after; with all but the last two deleted, 0.03 s every time. Without a bound, the later runs
- * of a measure timed the disk's backlog from the earlier ones instead of the server.
+ * alone writes 14 transcripts of 130 MB, and the kernel throttles writers once enough of the page
+ * cache is dirty (about 1 GB on a small VM): without a bound, the later runs of a measure would
+ * time the disk's backlog from the earlier ones instead of the server.
  */
 const DATA_MB = '256'
 

@@ -1,6 +1,6 @@
 /**
  * @module cc-executor/client — a typed client for cc-executor that runs on Node, Deno, Bun, browsers
- * and Workers (Web-standard APIs only). See README "Command line" and docs/protocol.md.
+ * and Workers (Web-standard APIs only). See docs/client.md and docs/protocol.md.
  *
  * @example
  * import { ExecutorClient } from 'cc-executor/client'

@@ -2,11 +2,11 @@
  * @module protocol/plain-json — output whose JSON escaping is only `\n` → `\\n`, written as bytes.
  *
  * Most output is printable ASCII lines. For such text a WebAssembly SIMD loop writes the event's
- * UTF-8 bytes straight from the text: 16 bytes a step, with no intermediate strings (deciding that
- * a 64 KiB text is plain with a regular expression alone reads ~1 GB/s). The bytes go to the
- * transcript and to Node's sockets as they are (protocol/frame). Where WebAssembly cannot be
- * compiled at run time (Cloudflare Workers forbids it) or a text is short or not ASCII, eventFrame()
- * builds a string instead, and isPlainJsonText's regular expression decides how.
+ * UTF-8 bytes straight from the text: 16 bytes a step, with no intermediate strings (a regular
+ * expression that only decides whether a text is plain is already a full pass over it). The
+ * bytes go to the transcript and to Node's sockets as they are (protocol/frame). Where WebAssembly
+ * cannot be compiled at run time (Cloudflare Workers forbids it) or a text is short or not ASCII,
+ * eventFrame() builds a string instead, and isPlainJsonText's regular expression decides how.
  */
 
 /** Text that needs no JSON escaping except its newlines (no other control character, quote, backslash or surrogate). */
