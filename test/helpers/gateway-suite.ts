@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { runScenarios } from '../scenarios.ts'
-import { groupMembers } from './proc.ts'
+import { groupMembers, processesWhere } from './proc.ts'
 import { forget, killOnExit, requireBinary, startGateway, type GatewayRuntime, type RunningGateway } from './gateway.ts'
 import { startServer, type RunningServer } from './server.ts'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
@@ -51,19 +51,28 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
       { timeout: 30_000 },
     )
 
-    test('the executor token is on no command line of the gateway\'s processes (ps shows those to every user)', () => {
-      if (!gateway) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
-      const members = groupMembers(gateway.pgid)
-      assert.ok(members.length > 0)
-      for (const pid of members) {
+    test('the executor token is on no process\'s command line (ps shows those to every user), and the gateway still authenticates with it', async () => {
+      if (!gateway || !executor) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+      assert.ok(groupMembers(gateway.pgid).length > 0)
+      // Every process, not only the gateway's group: a runtime may start helpers of its own elsewhere.
+      const holders: string[] = []
+      for (const pid of processesWhere(() => true)) {
         let argv: string
         try {
           argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
         } catch {
-          continue // exited meanwhile
+          continue // exited meanwhile, or not ours to read
         }
-        assert.ok(!argv.includes(token), `pid ${pid}'s command line holds the token: ${argv.replaceAll('\0', ' ').replace(token, '<token>')}`)
+        if (argv.includes(token)) holders.push(`pid ${pid}: ${argv.replaceAll('\0', ' ').replaceAll(token, '<token>')}`)
       }
+      assert.deepEqual(holders, [], 'command lines holding the token')
+      // The executor refuses a request without the token; through the gateway, the same request runs.
+      assert.equal((await fetch(`${executor.url}/v1/executions`)).status, 401)
+      const response = await fetch(`${gateway.url}/v1/executions`, { method: 'POST', body: JSON.stringify({ command: 'echo authenticated' }) })
+      assert.equal(response.status, 200)
+      const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line))
+      assert.equal(lines.find((l) => l.method === 'process.output')?.params.data, 'authenticated\n')
+      assert.equal(lines.at(-1)?.params.status, 'completed')
     })
 
     runScenarios(() => {
