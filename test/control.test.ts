@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
+import { forget, freePort, killOnExit } from './helpers/gateway.ts'
 import { eventually, groupMembers, processState, sleep } from './helpers/proc.ts'
-import { startServer, type RunningServer } from './helpers/server.ts'
+import { ROOT, startServer, type RunningServer } from './helpers/server.ts'
 
 let server: RunningServer
 before(async () => {
@@ -203,3 +210,53 @@ describe('no process is left behind', () => {
     assert.equal(code, 0)
   })
 })
+
+describe('`npm start` stops on SIGTERM', () => {
+  test('`npm start | head -1`, then SIGTERM to npm: the server exits within seconds and its children with it', async () => {
+    const port = await freePort()
+    const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-data-'))
+    const npm = spawn('npm', ['start'], {
+      cwd: ROOT,
+      detached: true, // its own group: whatever npm started is found (and cleaned up) through it
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CC_EXECUTOR_DATA_DIR: dataDir, KILL_GRACE_MS: '300' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    const group = npm.pid!
+    killOnExit(group, { group: true })
+    let child: number | undefined
+    try {
+      // `head -1`: one line read, then the reader is gone and every later write to stdout fails with EPIPE.
+      await once(createInterface({ input: npm.stdout! }), 'line')
+      npm.stdout!.destroy()
+      await serving(`http://127.0.0.1:${port}/health`)
+      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/mcp`)
+      child = (await client.execute({ command: 'sleep 600' })).pgid
+      const servers = groupMembers(group).filter((pid) => pid !== group)
+      assert.ok(servers.length > 0)
+
+      process.kill(group, 'SIGTERM')
+      const deadline = Date.now() + 5000
+      while ((groupMembers(group).length > 0 || groupMembers(child).length > 0) && Date.now() < deadline) await sleep(50)
+      assert.deepEqual(groupMembers(child), [], 'the execution (sleep 600) is gone')
+      assert.deepEqual(groupMembers(group), [], 'npm and the server are gone')
+    } finally {
+      // What a failure left behind: the server is told to stop (it ends its executions), then killed.
+      for (const pid of groupMembers(group)) process.kill(pid, 'SIGTERM')
+      await sleep(1500)
+      for (const pgid of [group, child]) if (pgid !== undefined && groupMembers(pgid).length > 0) process.kill(-pgid, 'SIGKILL')
+      forget(group)
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+})
+
+/** Resolves once `url` answers 200, or fails after 20 s. */
+async function serving(url: string): Promise<void> {
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    const ok = await fetch(url).then((response) => response.ok, () => false)
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within 20 s`)
+    await sleep(100)
+  }
+}

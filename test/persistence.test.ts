@@ -119,6 +119,28 @@ describe('executions that outlive a connection', () => {
     await client.close()
   })
 
+  test('two attaches to a followed execution in one TCP segment: the stream restarts at the second after_seq, once, and leaves with the session', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const { execution_id: id, pgid } = await client.execute({ command: 'i=0; while true; do i=$((i+1)); echo "line $i"; sleep 0.02; done' })
+    await client.waitFor((f) => f.method === 'process.output' && f.params.data.includes('line 10\n'))
+    // Both frames reach the server in one read, so both requests are handled before either replay starts.
+    const socket = (client.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket
+    socket.cork()
+    const first = client.request('attach', { execution_id: id, after_seq: 1 })
+    const second = client.request('attach', { execution_id: id, after_seq: 3 })
+    socket.uncork()
+    await Promise.all([first, second])
+    const through = client.events(id).at(-1)!.params.seq as number
+    await client.waitFor((f) => f.method === 'process.output' && f.params.execution_id === id && f.params.seq >= through + 10)
+    const seqs = client.events(id).map((e) => e.params.seq as number)
+    const last = seqs.lastIndexOf(4)
+    assert.ok(last > 0, `the stream restarts at after_seq + 1: ${seqs.join(',')}`)
+    const tail = seqs.slice(last)
+    assert.deepEqual(tail, tail.map((_, i) => i + 4), `one subscription, contiguous from there: ${seqs.join(',')}`)
+    await client.close()
+    await eventually(() => groupMembers(pgid).length === 0, 5000, 'the execution to end with its only session (detach_grace 0)')
+  })
+
   test('detach stops the events for that session only; list and status show the record', async () => {
     const a = await TestClient.open(server.wsUrl)
     const { execution_id: id } = await a.execute({ command: COUNTER })

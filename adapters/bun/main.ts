@@ -1,15 +1,24 @@
 /**
  * @module adapters/bun — the gateway on Bun: forwards to a Node executor at `EXECUTOR_URL`
- * (token in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787).
+ * (token in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0 picks a free one, printed).
+ * Bun's own server settings carry the app's limits (see docs/protocol.md, "Gateways").
  */
 import { upgradeWebSocket, websocket } from 'hono/bun'
-import { createExecutorApp, RemoteExecutor } from '../../src/index.ts'
+import { createExecutorApp, DEFAULT_LIMITS, RemoteExecutor } from '../../src/index.ts'
 
 // The Bun global this file uses, declared here so that the project's type check needs no Bun types.
 declare const Bun: {
   env: Record<string, string | undefined>
-  serve(options: { port: number; hostname: string; fetch: (request: Request, server: unknown) => Response | Promise<Response>; websocket: unknown }): unknown
+  serve(options: {
+    port: number
+    hostname: string
+    idleTimeout: number
+    fetch: (request: Request, server: unknown) => Response | Promise<Response>
+    websocket: object
+  }): { url: URL }
 }
+
+const { heartbeatInterval, wsMaxSize } = DEFAULT_LIMITS
 
 const app = createExecutorApp({
   executor: new RemoteExecutor({ url: Bun.env.EXECUTOR_URL ?? 'http://127.0.0.1:8003', token: Bun.env.EXECUTOR_TOKEN }),
@@ -17,4 +26,21 @@ const app = createExecutorApp({
   runtime: 'bun',
 })
 
-Bun.serve({ port: Number(Bun.env.PORT ?? 8787), hostname: Bun.env.HOST ?? '127.0.0.1', fetch: app.fetch, websocket })
+const server = Bun.serve({
+  port: Number(Bun.env.PORT ?? 8787),
+  hostname: Bun.env.HOST ?? '127.0.0.1',
+  // Seconds a connection may send nothing (Bun's default, 10, cut quiet event streams, whose only
+  // line is a heartbeat every heartbeatInterval). 255 is Bun's maximum.
+  idleTimeout: Math.min(255, 3 * heartbeatInterval),
+  // maxRequestBodySize stays Bun's (128 MiB): the app answers a body over wsMaxSize with its JSON 413,
+  // where Bun's own limit answers a bare 413 and closes the connection mid-upload (the client sees EPIPE).
+  fetch: app.fetch,
+  websocket: {
+    ...websocket,
+    // A frame over the limit closes the socket with 1009 before Bun has buffered it (the app checks only after).
+    maxPayloadLength: wsMaxSize,
+    // Bun pings an idle socket and closes it when nothing (not even a pong) came back for this long.
+    idleTimeout: 2 * heartbeatInterval,
+  },
+})
+console.log(`cc-executor gateway (bun) listening on ${server.url.href}`)

@@ -1,22 +1,40 @@
 /**
  * @module adapters/deno — the gateway on Deno: `deno serve`-style entry that forwards to a Node
- * executor at `EXECUTOR_URL` (token in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787).
+ * executor at `EXECUTOR_URL` (token in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0
+ * picks a free one, printed). Deno's own settings carry the app's limits (see docs/protocol.md, "Gateways").
  */
+import type { Context } from 'hono'
 import { upgradeWebSocket } from 'hono/deno'
-import { createExecutorApp, RemoteExecutor } from '../../src/index.ts'
+import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
+import { createExecutorApp, DEFAULT_LIMITS, RemoteExecutor } from '../../src/index.ts'
 
 // The few Deno globals this file uses, declared here so that the project's type check needs no Deno types.
 declare const Deno: {
   env: { get(name: string): string | undefined }
-  serve(options: { port: number; hostname: string }, handler: (request: Request) => Response | Promise<Response>): unknown
+  serve(
+    options: { port: number; hostname: string; onListen(address: { hostname: string; port: number }): void },
+    handler: (request: Request) => Response | Promise<Response>,
+  ): unknown
 }
 
 const env = (name: string, fallback?: string) => Deno.env.get(name) ?? fallback
 
+// Deno pings a socket every idleTimeout seconds and closes it when the pong does not come back in
+// time (its default is 30 s); the Node server pings every heartbeat interval, so Deno does the same.
+const withIdleTimeout = ((createEvents: (c: Context) => WSEvents | Promise<WSEvents>, options?: object) =>
+  upgradeWebSocket(createEvents, { idleTimeout: DEFAULT_LIMITS.heartbeatInterval, ...options })) as UpgradeWebSocket<any>
+
 const app = createExecutorApp({
   executor: new RemoteExecutor({ url: env('EXECUTOR_URL', 'http://127.0.0.1:8003')!, token: env('EXECUTOR_TOKEN') }),
-  upgradeWebSocket,
+  upgradeWebSocket: withIdleTimeout,
   runtime: 'deno',
 })
 
-Deno.serve({ port: Number(env('PORT', '8787')), hostname: env('HOST', '127.0.0.1')! }, app.fetch)
+Deno.serve(
+  {
+    port: Number(env('PORT', '8787')),
+    hostname: env('HOST', '127.0.0.1')!,
+    onListen: ({ hostname, port }) => console.log(`cc-executor gateway (deno) listening on http://${hostname}:${port}/`),
+  },
+  app.fetch,
+)

@@ -177,12 +177,13 @@ export class Session {
     const { execution_id, after_seq } = parseParams(AttachParams, raw)
     const execution = this.#registry.lookup(execution_id)
     const state = execution.ended ? 'exited' : execution.handle.state
-    const previous = this.#subscriptions.get(execution)
     const { maxFollowed } = this.#options
-    if (!previous && this.#subscriptions.size >= maxFollowed) {
+    if (!this.#subscriptions.has(execution) && this.#subscriptions.size >= maxFollowed) {
       throw new RpcError(ErrorCode.RATE_LIMITED, `This session already follows ${maxFollowed} executions; detach from one, or wait for a replay to finish`)
     }
     const after = () => {
+      // Looked up now, not when the request arrived: another attach handled meanwhile may have replaced it.
+      const previous = this.#subscriptions.get(execution)
       // The new subscriber joins before the old one leaves, so the execution never sees none (no detach grace).
       this.#subscribe(execution, after_seq)
       if (previous) execution.unsubscribe(previous)

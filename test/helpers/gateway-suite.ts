@@ -5,13 +5,14 @@
  * failure or not.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { runScenarios } from '../scenarios.ts'
-import { groupMembers } from './proc.ts'
+import { groupMembers, processesWhere } from './proc.ts'
 import { forget, killOnExit, requireBinary, startGateway, type GatewayRuntime, type RunningGateway } from './gateway.ts'
-import { startServer, type RunningServer } from './server.ts'
+import { ROOT, startServer, type RunningServer } from './server.ts'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
 
 export function gatewaySuite(runtime: GatewayRuntime): void {
@@ -51,20 +52,81 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
       { timeout: 30_000 },
     )
 
-    test('the executor token is on no command line of the gateway\'s processes (ps shows those to every user)', () => {
-      if (!gateway) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
-      const members = groupMembers(gateway.pgid)
-      assert.ok(members.length > 0)
-      for (const pid of members) {
+    test('the executor token is on no process\'s command line (ps shows those to every user), and the gateway still authenticates with it', async () => {
+      if (!gateway || !executor) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+      assert.ok(groupMembers(gateway.pgid).length > 0)
+      // Every process, not only the gateway's group: a runtime may start helpers of its own elsewhere.
+      const holders: string[] = []
+      for (const pid of processesWhere(() => true)) {
         let argv: string
         try {
           argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
         } catch {
-          continue // exited meanwhile
+          continue // exited meanwhile, or not ours to read
         }
-        assert.ok(!argv.includes(token), `pid ${pid}'s command line holds the token: ${argv.replaceAll('\0', ' ').replace(token, '<token>')}`)
+        if (argv.includes(token)) holders.push(`pid ${pid}: ${argv.replaceAll('\0', ' ').replaceAll(token, '<token>')}`)
       }
+      assert.deepEqual(holders, [], 'command lines holding the token')
+      // The executor refuses a request without the token; through the gateway, the same request runs.
+      assert.equal((await fetch(`${executor.url}/v1/executions`)).status, 401)
+      const response = await fetch(`${gateway.url}/v1/executions`, { method: 'POST', body: JSON.stringify({ command: 'echo authenticated' }) })
+      assert.equal(response.status, 200)
+      const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line))
+      assert.equal(lines.find((l) => l.method === 'process.output')?.params.data, 'authenticated\n')
+      assert.equal(lines.at(-1)?.params.status, 'completed')
     })
+
+    // Deno and Bun have settings of their own for what the Node server sets in @hono/node-server and ws.
+    if (runtime === 'deno' || runtime === 'bun') {
+      test('an HTTP stream quiet for longer than Bun\'s default idle timeout (10 s), but not than the heartbeat interval (20 s), reaches its completion', async () => {
+        if (!gateway) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+        const response = await fetch(`${gateway.url}/v1/executions`, { method: 'POST', body: JSON.stringify({ command: 'sleep 13; echo awake' }) })
+        assert.equal(response.status, 200)
+        const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line))
+        assert.deepEqual(
+          lines.map((l) => l.method),
+          ['process.started', 'process.output', 'process.completed'],
+        )
+        assert.equal(lines[2].params.status, 'completed')
+      })
+
+      test('with PORT=0 the gateway listens on a free port and says which', async () => {
+        if (!proxy) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+        const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {
+          cwd: ROOT,
+          detached: true,
+          env: { ...process.env, PORT: '0', HOST: '127.0.0.1', EXECUTOR_URL: proxy.url, EXECUTOR_TOKEN: token },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+        killOnExit(child.pid!, { group: true })
+        try {
+          let output = ''
+          const port = await new Promise<number>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no "listening on" line within 30 s: ${output}`)), 30_000)
+            const read = (chunk: Buffer) => {
+              output += chunk.toString()
+              const found = /listening on http:\/\/127\.0\.0\.1:(\d+)\//i.exec(output)
+              if (found) {
+                clearTimeout(timer)
+                resolve(Number(found[1]))
+              }
+            }
+            child.stdout!.on('data', read)
+            child.stderr!.on('data', read)
+          })
+          assert.ok(port > 0)
+          const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { runtime?: string }
+          assert.equal(health.runtime, runtime)
+        } finally {
+          try {
+            process.kill(-child.pid!, 'SIGKILL')
+          } catch {
+            // Already gone.
+          }
+          forget(child.pid!)
+        }
+      })
+    }
 
     runScenarios(() => {
       if (!executor || !proxy || !gateway) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
