@@ -23,7 +23,7 @@ import {
   type Hasher,
   type Utf8Decoder,
 } from '../../src/index.ts'
-import { groupAlive, signalGroup, waitForGroupExit } from './process-group.ts'
+import { escapedGroups, groupAlive, signalGroup, waitForGroupExit } from './process-group.ts'
 import { Spawner, type ExitStatus, type SchedPolicy, type SpawnedChild } from './spawner.ts'
 import { which } from './which.ts'
 
@@ -161,6 +161,8 @@ class LocalExecution implements ExecutionHandle {
   #ending: Ending | undefined
   #interrupted = false
   #killTimer: ReturnType<typeof setTimeout> | undefined
+  /** Groups of descendants that left ours (setsid), found at each signal; they are signalled with it. */
+  readonly #escaped = new Set<number>()
   #wallTimer: ReturnType<typeof setTimeout> | undefined
   #idleTimer: ReturnType<typeof setTimeout> | undefined
   readonly #idleMs: number | undefined
@@ -218,7 +220,7 @@ class LocalExecution implements ExecutionHandle {
     switch (type) {
       case 'PAUSE':
         if (this.#state !== 'paused') {
-          signalGroup(this.pgid, 'SIGSTOP')
+          this.#signal('SIGSTOP')
           this.#state = 'paused'
           this.#pausedAt = performance.now()
           clearTimeout(this.#idleTimer)
@@ -227,7 +229,7 @@ class LocalExecution implements ExecutionHandle {
         return { status: 'paused' }
       case 'RESUME':
         if (this.#state === 'paused') {
-          signalGroup(this.pgid, 'SIGCONT')
+          this.#signal('SIGCONT')
           this.#state = 'running'
           // Paused time does not count towards idle_timeout.
           this.#lastOutput += performance.now() - this.#pausedAt
@@ -240,12 +242,12 @@ class LocalExecution implements ExecutionHandle {
         return { status: 'canceled' }
       case 'KILL':
         this.#ending ??= { status: 'killed', reason: 'killed by client (SIGKILL)' }
-        signalGroup(this.pgid, 'SIGCONT')
-        signalGroup(this.pgid, 'SIGKILL')
+        this.#signal('SIGCONT')
+        this.#signal('SIGKILL')
         return { status: 'killed' }
       case 'INTERRUPT':
         this.#interrupted = true
-        signalGroup(this.pgid, 'SIGINT')
+        this.#signal('SIGINT')
         return { status: 'interrupted' }
     }
   }
@@ -286,11 +288,24 @@ class LocalExecution implements ExecutionHandle {
     if (this.#state === 'exited' || this.#ending) return
     this.#ending = ending
     if (ending.status === 'canceled') this.#recorder.marker('process.canceled')
-    signalGroup(this.pgid, 'SIGCONT')
+    this.#signal('SIGCONT')
+    this.#signal(signal)
+    this.#killTimer = setTimeout(() => this.#killLeft(), this.#killGraceMs)
+  }
+
+  /** Signals our group and every group its descendants made (looked up first: once a parent dies they are init's). */
+  #signal(signal: NodeJS.Signals): void {
+    for (const group of escapedGroups(this.pid, this.pgid)) this.#escaped.add(group)
     signalGroup(this.pgid, signal)
-    this.#killTimer = setTimeout(() => {
-      if (groupAlive(this.pgid)) signalGroup(this.pgid, 'SIGKILL')
-    }, this.#killGraceMs)
+    for (const group of this.#escaped) signalGroup(group, signal)
+  }
+
+  #groupsAlive(): number[] {
+    return [this.pgid, ...this.#escaped].filter((group) => groupAlive(group))
+  }
+
+  #killLeft(): void {
+    for (const group of this.#groupsAlive()) signalGroup(group, 'SIGKILL')
   }
 
   #read(stream: Readable, type: 'stdout' | 'stderr'): void {
@@ -344,14 +359,15 @@ class LocalExecution implements ExecutionHandle {
     clearTimeout(this.#wallTimer)
     clearTimeout(this.#idleTimer)
     let leftovers = false
-    if (groupAlive(this.pgid)) {
+    const alive = this.#groupsAlive()
+    if (alive.length > 0) {
       // Processes the command left in the background: they go with it, so none is left behind.
       leftovers = true
       if (!this.#ending) {
-        signalGroup(this.pgid, 'SIGTERM')
-        this.#killTimer = setTimeout(() => signalGroup(this.pgid, 'SIGKILL'), this.#killGraceMs)
+        for (const group of alive) signalGroup(group, 'SIGTERM')
+        this.#killTimer = setTimeout(() => this.#killLeft(), this.#killGraceMs)
       }
-      await waitForGroupExit(this.pgid)
+      await Promise.all(alive.map((group) => waitForGroupExit(group)))
     }
     clearTimeout(this.#killTimer)
     await drained(pipesClosed, pipes, this.#killGraceMs, () => this.#readingPaused)

@@ -33,6 +33,39 @@ export function groupAlive(pgid: number): boolean {
   return false
 }
 
+/**
+ * The process groups of `root`'s descendants other than `own`: children that made a session or
+ * group of their own (setsid, as Claude Code does for each Bash tool call) and would escape a
+ * signal to `own`. Read from /proc in one pass; found only while their parents still live.
+ */
+export function escapedGroups(root: number, own: number): number[] {
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return []
+  }
+  const children = new Map<number, { pid: number; pgid: number }[]>()
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) > 57) continue
+    const fields = statFields(entry)
+    if (!fields || !live(fields)) continue
+    const ppid = Number(fields[1])
+    let list = children.get(ppid)
+    if (!list) children.set(ppid, (list = []))
+    list.push({ pid: Number(entry), pgid: Number(fields[2]) })
+  }
+  const groups = new Set<number>()
+  const queue = [root]
+  for (let pid = queue.pop(); pid !== undefined; pid = queue.pop()) {
+    for (const child of children.get(pid) ?? []) {
+      if (child.pgid !== own) groups.add(child.pgid)
+      queue.push(child.pid)
+    }
+  }
+  return [...groups]
+}
+
 /** Whether a process with this pid exists (of any user; a zombie counts). */
 export function processExists(pid: number): boolean {
   try {
