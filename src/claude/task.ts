@@ -23,7 +23,7 @@ export function claudeCompletion(inner: CompletedEvent, parser: StreamJsonParser
   } else if (parser.result?.is_error) {
     const said = (parser.result.result ?? parser.result.subtype ?? 'error').slice(0, MAX_REASON_TEXT)
     if (status === 'completed') status = 'failed'
-    reason = `Claude reported an error (${parser.result.terminal_reason ?? parser.result.subtype ?? 'error'}): ${said}`
+    reason = `Claude reported an error: ${said}`
   }
   return { ...inner, params: { ...inner.params, seq, status, reason, claude } }
 }

@@ -56,3 +56,19 @@ export async function eventually(check: () => boolean, timeoutMs = 5000, what = 
     await sleep(20)
   }
 }
+
+/** Pids of live (non-zombie) processes whose command line (arguments joined by spaces) is `command`. */
+export function processesRunning(command: string): number[] {
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let cmdline: string
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()
+    } catch {
+      continue
+    }
+    if (cmdline === command && stat(entry)?.state !== 'Z') pids.push(Number(entry))
+  }
+  return pids
+}
