@@ -2,6 +2,8 @@
  * @module client/client — ExecutorClient: runs commands on a cc-executor and follows them over
  * WebSocket (JSON-RPC at /ws/mcp) or HTTP (/v1, NDJSON), surviving dropped connections.
  */
+import type { ClaudeParams } from '../claude/params.ts'
+import type { VerifyResult } from '../claude/verify.ts'
 import type { ExecutionRecord } from '../executions/store.ts'
 import { ErrorCode } from '../protocol/errors.ts'
 import type { ControlType, ExecutionEvent } from '../protocol/schemas.ts'
@@ -132,8 +134,34 @@ export class ExecutorClient {
     const body = { ...params, execution_id: id, detach_grace: params.detach_grace ?? this.#detachGrace }
     const run = new Run(this.#context, id, true, params.command ?? params.argv?.join(' ') ?? '')
     this.#runs.add(run)
-    await run.begin({ kind: 'execute', params: body })
+    await run.begin({ kind: 'execute', method: 'execute', params: body })
     return run
+  }
+
+  /**
+   * Starts a Claude Code task (the server runs its CLI headless with stream-json output) and
+   * resolves once it runs. Its events include `claude.event` (init, text, tool_use, tool_result,
+   * retry, rate_limit, result); `run.completed` carries the summary as `claude`.
+   *
+   * @example
+   * const run = await client.claude({ prompt: 'fix the failing test', max_turns: 10 })
+   * for await (const e of run) if (e.method === 'claude.event' && e.params.kind === 'text') console.log(e.params.text)
+   * const { claude } = await run.completed // session_id, num_turns, total_cost_usd, result, …
+   */
+  async claude(params: ClaudeParams): Promise<Run> {
+    this.#assertOpen()
+    const id = params.execution_id ?? randomId()
+    const body = { ...params, execution_id: id, detach_grace: params.detach_grace ?? this.#detachGrace }
+    const run = new Run(this.#context, id, true, params.prompt)
+    this.#runs.add(run)
+    await run.begin({ kind: 'execute', method: 'claude', params: body })
+    return run
+  }
+
+  /** Checks an execution against its transcript (and a Claude task against Claude Code's own): GET …/verify. */
+  verify(id: string): Promise<VerifyResult> {
+    if (this.transport === 'ws') return this.#request('verify', { execution_id: id })
+    return callJson(this.#http, 'GET', path(id, '/verify'))
   }
 
   /** Follows an existing execution: events after `afterSeq` (default 0: all of them), then live ones. */
@@ -275,7 +303,7 @@ export class ExecutorClient {
         }
       }
       try {
-        const started = await socket.request<Started>('execute', mode.params)
+        const started = await socket.request<Started>(mode.method, mode.params)
         return { link, started }
       } catch (error) {
         if (error instanceof ConnectionError) error.requestSent = true
@@ -303,7 +331,7 @@ export class ExecutorClient {
       }
     }
     try {
-      return await open('POST', '/v1/executions', mode.params)
+      return await open('POST', mode.method === 'claude' ? '/v1/claude' : '/v1/executions', mode.params)
     } catch (error) {
       // Whether the POST reached the server is unknown: ask, so that a lost answer is never a lost run.
       if (error instanceof ConnectionError) {

@@ -5,6 +5,7 @@
  * the new one resumes after the last seq received, so nothing is lost and nothing is repeated.
  */
 import type { CompletedParams, ControlType, ExecuteParams, ExecutionEvent, GapParams, StatusParams } from '../protocol/schemas.ts'
+import type { ClaudeParams } from '../claude/params.ts'
 import { EventBuffer, type View } from './buffer.ts'
 import { ConnectionError, isFatal } from './errors.ts'
 import type { Message } from './ws.ts'
@@ -32,11 +33,16 @@ export interface LinkTarget {
   onMessage(message: Message): void | Promise<void>
 }
 
+/** What starts an execution: a command (`execute`, POST /v1/executions) or a Claude task (`claude`, POST /v1/claude). */
+export type StartRequest =
+  | { method: 'execute'; params: ExecuteRequest & { execution_id: string } }
+  | { method: 'claude'; params: ClaudeParams & { execution_id: string } }
+
 export type LinkMode =
-  | { kind: 'execute'; params: ExecuteRequest & { execution_id: string } }
+  | ({ kind: 'execute' } & StartRequest)
   | { kind: 'attach'; afterSeq: number }
-  /** The answer to an execute was lost: attach if it started, else execute it (the id makes this idempotent). */
-  | { kind: 'execute-or-attach'; params: ExecuteRequest & { execution_id: string } }
+  /** The answer to a start was lost: attach if it started, else start it (the id makes this idempotent). */
+  | ({ kind: 'execute-or-attach' } & StartRequest)
 
 export interface LinkResult {
   link: Link
@@ -94,7 +100,7 @@ export class Run implements AsyncIterable<ClientEvent> {
   #generation = 0
   #finished = false
   #acknowledged = false
-  #executeParams: (ExecuteRequest & { execution_id: string }) | undefined
+  #start: StartRequest | undefined
   #failures = 0
   #lostSince: number | undefined
   #resolveCompleted!: (params: CompletedParams) => void
@@ -128,7 +134,7 @@ export class Run implements AsyncIterable<ClientEvent> {
 
   /** @internal Connects (executing or attaching) and starts following the execution. */
   async begin(mode: LinkMode): Promise<void> {
-    if (mode.kind !== 'attach') this.#executeParams = mode.params
+    if (mode.kind !== 'attach') this.#start = { method: mode.method, params: mode.params } as StartRequest
     else this.#acknowledged = true
     try {
       await this.#connect(mode)
@@ -334,7 +340,7 @@ export class Run implements AsyncIterable<ClientEvent> {
   }
 
   #resumeMode(): LinkMode {
-    if (!this.#acknowledged && this.#executeParams) return { kind: 'execute-or-attach', params: this.#executeParams }
+    if (!this.#acknowledged && this.#start) return { kind: 'execute-or-attach', ...this.#start }
     return { kind: 'attach', afterSeq: this.lastSeq }
   }
 

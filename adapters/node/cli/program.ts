@@ -1,6 +1,6 @@
 /**
  * @module adapters/node/cli/program — the `cc-executor` command: `serve` runs the server; `run`,
- * `attach`, `ps`, `logs`, `signal` and `verify` talk to one with the portable client
+ * `claude`, `attach`, `ps`, `logs`, `signal` and `verify` talk to one with the portable client
  * (cc-executor/client). Started by bin/cc-executor.js.
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
@@ -8,6 +8,7 @@ import { WebSocket as NodeWebSocket } from 'ws'
 import { ExecutorClient, ExecutorError, ErrorCode, type ClientOptions, type ExecuteRequest, type ExecutionRecord, type Run, type WebSocketConstructor } from '../../../src/client/index.ts'
 import { verifyTranscript } from '../../../src/verify.ts'
 import { VERSION } from '../../../src/version.ts'
+import { claudeCommand, type ClaudeFlags } from './claude.ts'
 import { follow } from './follow.ts'
 import { exit, table, writeAll } from './output.ts'
 
@@ -272,6 +273,12 @@ async function signalCommand(id: string, type: string, command: Command): Promis
   }
 }
 
+/**
+ * Checks an execution twice: here, from its transcript (every seq once, the output hashing to the
+ * completion's), and on the server (`verify`), which for a Claude task also compares Claude Code's
+ * own session transcript. A server without `verify` (older, or a gateway without transcripts) is
+ * checked here only.
+ */
 async function verifyCommand(id: string, command: Command): Promise<number> {
   const client = clientFrom(command)
   try {
@@ -283,13 +290,16 @@ async function verifyCommand(id: string, command: Command): Promise<number> {
       ok = false
       reason = 'the X-Transcript-SHA256 header differs from the completion'
     }
+    const server = await client.verify(id).catch((error: unknown) => {
+      if (error instanceof ExecutorError && error.code === ErrorCode.METHOD_NOT_FOUND) return undefined
+      throw error
+    })
     if (ok) {
       const { stdout, stderr } = verification.actual
       process.stdout.write(`OK ${id}: ${events.length} events, stdout sha256 ${stdout}, stderr sha256 ${stderr}\n`)
-      return 0
-    }
-    process.stdout.write(`FAILED ${id}: ${reason}\n`)
-    return 1
+    } else process.stdout.write(`FAILED ${id}: ${reason}\n`)
+    for (const check of server?.checks ?? []) process.stdout.write(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}\n`)
+    return ok && (server?.verified ?? true) ? 0 : 1
   } finally {
     await client.close()
   }
@@ -361,6 +371,43 @@ export async function buildProgram(argv: string[]): Promise<Command> {
 
   clientOptions(
     program
+      .command('claude')
+      .description("run a Claude Code task on the server: Claude's text on stdout, tool calls and a summary on stderr")
+      .argument('<prompt>', 'the prompt (one argument: quote it)')
+      .option('-m, --model <model>', 'model name or alias')
+      .option('--max-turns <n>', 'stop after this many turns', (v: string) => {
+        const n = nonNegativeInteger(v)
+        if (n < 1) throw new InvalidArgumentError('expected an integer, 1 or more')
+        return n
+      })
+      .option('--resume <session-id>', 'continue a Claude session')
+      .option('--continue <execution-id>', 'continue the session of an earlier task on this server')
+      .option('--allowed-tools <rules...>', 'tools Claude may use without asking, e.g. Bash "Bash(git:*)" Read')
+      .option('--append-system-prompt <text>', 'added to the system prompt')
+      .option('-C, --cwd <dir>', 'working directory on the server')
+      .option('-e, --env <NAME=value>', 'environment variable for Claude Code (repeatable)', envPair)
+      .option('-t, --timeout <seconds>', 'wall-clock limit', positiveNumber)
+      .option('--idle-timeout <seconds>', 'terminate after this long without output', positiveNumber)
+      .option('-l, --label <label>', 'group the task under a label (per-label success counts)')
+      .option('--json', "print Claude Code's own stream-json instead")
+      .option('-q, --quiet', 'only the text, no tool calls or summary on stderr'),
+  ).action((prompt: string, flags: ClaudeFlags, command: Command) =>
+    settle(
+      (async () => {
+        const client = clientFrom(command)
+        try {
+          return await claudeCommand(client, prompt, flags)
+        } catch (error) {
+          throw error instanceof CliError ? error : new CliError(describe(error), error instanceof ExecutorError ? 125 : 1)
+        } finally {
+          await client.close()
+        }
+      })(),
+    ),
+  )
+
+  clientOptions(
+    program
       .command('attach')
       .description('follow an execution: its output (from the start) on stdout/stderr, then its exit code; Ctrl-C cancels it')
       .argument('<id>', 'execution id')
@@ -396,7 +443,7 @@ export async function buildProgram(argv: string[]): Promise<Command> {
   clientOptions(
     program
       .command('verify')
-      .description("check an execution's transcript: every seq once, in order, and the output hashes equal to the completion's")
+      .description("check an execution's transcript (every seq once, in order, the output hashes equal to the completion's) here and on the server, which also checks a Claude task against Claude Code's own transcript")
       .argument('<id>', 'execution id'),
   ).action((id: string, _flags: unknown, command: Command) => settle(verifyCommand(id, command)))
 
