@@ -44,14 +44,19 @@ describe('cc-executor detach, attach, logs, ps, signal, verify', () => {
 
     const verified = await runCli(['verify', '--url', server.url, id])
     assert.equal(verified.code, 0)
-    assert.match(verified.stdout.toString(), new RegExp(`^OK ${id}: 4 events, stdout sha256 [0-9a-f]{64}, stderr sha256 [0-9a-f]{64}\\n$`))
+    const [first, ...checks] = verified.stdout.toString().trimEnd().split('\n')
+    assert.match(first, new RegExp(`^OK ${id}: 4 events, stdout sha256 [0-9a-f]{64}, stderr sha256 [0-9a-f]{64}$`))
+    // The server's own checks follow, one line each.
+    assert.deepEqual(checks.map((line) => line.slice(0, 26)), ['  ok   completed: failed, ', '  ok   transcript: seq 1-4', '  ok   transcript_sha256: '])
 
     // A transcript that no longer says what the process printed fails.
     const transcript = join(server.dataDir, `${id}.ndjson`)
     writeFileSync(transcript, readFileSync(transcript, 'utf8').replace('"hello\\n"', '"HELLO\\n"'))
     const tampered = await runCli(['verify', '--url', server.url, id])
     assert.equal(tampered.code, 1)
-    assert.equal(tampered.stdout.toString(), `FAILED ${id}: stdout differs from what the process printed\n`)
+    const tamperedLines = tampered.stdout.toString().trimEnd().split('\n')
+    assert.equal(tamperedLines[0], `FAILED ${id}: stdout differs from what the process printed`)
+    assert.equal(tamperedLines.at(-1), "  FAIL transcript_sha256: the transcript's output does not hash to transcript_sha256")
   })
 
   for (const transport of TRANSPORTS) {
