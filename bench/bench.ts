@@ -11,6 +11,9 @@
  *   5. round trip of `true` (execute → process.completed), p50/p99
  *   6. 500 concurrent sessions running `echo a; sleep 1; echo b`, after one discarded burst
  *   7. server RSS while a fast child writes to a client reading ~2 MB/s, then CANCEL
+ *  10. Claude tasks: a recorded 100,000-event stream-json stream through a Claude task ÷ the same
+ *      bytes through plain execute; a 5 MB tool_result line's peak RSS growth ÷ its size; a real
+ *      Claude Code task (scripted Messages API on loopback) round trip
  *   8. the Workers gateway in workerd (Miniflare, without wrangler dev's proxy) in front of a fresh Node server: throughput
  *      and write→client latency through it ÷ the same measures straight to the server, and the same through
  *      the least possible forwarding Worker, the floor workerd itself sets (skipped when miniflare or esbuild is not installed)
@@ -36,6 +39,10 @@ import { trueRoundTrips } from './measures/roundtrip.ts'
 import { concurrentSessions, directSpawnFloor } from './measures/sessions.ts'
 import { LINE_BYTES, mbPerSecond, nodePipe, ourThroughput, rawPipe } from './measures/throughput.ts'
 import { startWebsocketd, websocketdThroughput } from './measures/websocketd.ts'
+import { bigToolResultStream, recordedStream, replayKit, replayRun } from './measures/claude.ts'
+import { StreamJsonParser } from '../src/index.ts'
+import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi } from '../test/helpers/messages-api.ts'
+import { writeFileSync } from 'node:fs'
 
 const LINES = 1_000_000
 /** Runs per throughput measure: a shared machine varies from run to run, so the figure is their median. */
@@ -79,8 +86,8 @@ interface Row {
 
 /** `npm run bench -- 1 4`: only these sections (by number); none given: all of them. */
 const ONLY = process.argv.length > 2 ? new Set(process.argv.slice(2).map(Number)) : undefined
-if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 9)) {
-  process.stderr.write('usage: npm run bench [-- <section numbers 1-9>...]\n')
+if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 10)) {
+  process.stderr.write('usage: npm run bench [-- <section numbers 1-10>...]\n')
   process.exit(2)
 }
 
@@ -479,6 +486,87 @@ async function main(): Promise<void> {
         }
       }
     })
+  })
+
+  await section('10. Claude tasks: stream-json parsing throughput, a 5 MB tool result, a real Claude Code task', async () => {
+    const EVENTS = 100_000
+    const stream = recordedStream(EVENTS)
+    const kit = replayKit(stream)
+    const expected = Buffer.byteLength(stream)
+    const server = await startServer({ CLAUDE_BIN: kit.bin })
+    watched = server
+    const client = await RpcClient.open(server.wsUrl)
+    try {
+      const rates = { claude: [] as number[], execute: [] as number[] }
+      for (let i = -1; i <= RUNS; i += 1) {
+        for (const kind of ['execute', 'claude'] as const) {
+          await sleep(RUN_GAP_MS)
+          const run = await replayRun(client, server.pid, kind, kit.file, expected)
+          reportErrors(`10. ${kind}`, run.errors)
+          if (kind === 'claude' && run.claudeEvents !== EVENTS) reportErrors('10. claude', [`${run.claudeEvents} claude.events, expected ${EVENTS}`])
+          if (i > 0) rates[kind].push(mbPerSecond(run.bytes, run.ms))
+          log(`  ${kind.padEnd(7)} ${i <= 0 ? 'warm-up' : `run ${i}  `} ${mb(mbPerSecond(run.bytes, run.ms))}  ${fixed(run.ms, 0)} ms, ${run.claudeEvents} claude.events`)
+        }
+      }
+      const ratio = median(rates.claude) / median(rates.execute)
+      // The parser alone, in this process: how fast stream-json is read, beside what the server relays.
+      const parseRates: number[] = []
+      for (let i = 0; i < 5; i += 1) {
+        const parser = new StreamJsonParser()
+        const start = performance.now()
+        let parsed = 0
+        for (let at = 0; at < stream.length; at += 65_536) parsed += parser.write(stream.slice(at, at + 65_536)).length
+        parsed += parser.end().length
+        if (parsed !== EVENTS) reportErrors('10. parser', [`${parsed} events, expected ${EVENTS}`])
+        parseRates.push(mbPerSecond(expected, performance.now() - start))
+      }
+      info('10. the stream-json parser alone (in process, median of 5)', `${mb(median(parseRates))} = ${fixed(median(parseRates) / median(rates.execute), 1)}× plain execute's relay`)
+      info(`10. ${EVENTS.toLocaleString('en')}-event stream through plain execute (median)`, mb(median(rates.execute)))
+      judged(`10. the same through a Claude task (parsed) ÷ plain execute`, `${fixed(ratio, 3)} (${mb(median(rates.claude))})`, '>= 0.8', ratio >= 0.8)
+
+      const LINE = 5 * 1024 * 1024
+      const big = bigToolResultStream(LINE)
+      writeFileSync(kit.file, big)
+      const growth: number[] = []
+      for (let i = 0; i < 3; i += 1) {
+        await sleep(RUN_GAP_MS)
+        const run = await replayRun(client, server.pid, 'claude', kit.file, Buffer.byteLength(big))
+        reportErrors('10. 5 MB tool result', run.errors)
+        growth.push(run.peakGrowthKiB)
+        log(`  5 MB tool_result run ${i + 1}: peak RSS growth ${mib(run.peakGrowthKiB)}, ${fixed(run.ms, 0)} ms`)
+      }
+      const plain = await replayRun(client, server.pid, 'execute', kit.file, Buffer.byteLength(big))
+      reportErrors('10. 5 MB line, plain execute', plain.errors)
+      info('10. the same 5 MB line through plain execute: peak server RSS growth', `${mib(plain.peakGrowthKiB)} (${fixed((plain.peakGrowthKiB * 1024) / LINE, 2)}×)`)
+      const spike = Math.max(...growth) * 1024 / LINE
+      judged('10. a 5 MB tool_result line: peak server RSS growth ÷ line size (worst of 3)', `${fixed(spike, 2)}× (${mib(Math.max(...growth))})`, '<= 3×', spike <= 3)
+    } finally {
+      await client.close()
+      await server.stop()
+      kit.remove()
+    }
+
+    const api = await startMessagesApi(runThenReport)
+    const home = claudeHome(api)
+    const real = await startServer({ ...home.env, CLAUDE_BIN })
+    watched = real
+    const realClient = await RpcClient.open(real.wsUrl)
+    try {
+      const times: number[] = []
+      for (let i = 0; i < 6; i += 1) {
+        const start = performance.now()
+        const completed = await realClient.execute({ prompt: `echo bench-${i}` }, undefined, 'claude').completed
+        if (completed.status !== 'completed') reportErrors('10. real Claude task', [`status ${completed.status}`])
+        if (i > 0) times.push(performance.now() - start)
+      }
+      const sorted = ascending(times)
+      info('10. a real Claude Code task (tool call + text, scripted API): wall time p50 / max of 5', `${fixed(percentile(sorted, 50), 0)} ms / ${fixed(sorted.at(-1)!, 0)} ms`)
+    } finally {
+      await realClient.close()
+      await real.stop()
+      await api.close()
+      home.remove()
+    }
   })
 
   log(`\n== summary (total ${((Date.now() - totalStart) / 1000).toFixed(0)} s)`)

@@ -161,8 +161,6 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
           logger,
           tokenId,
           observer,
-          store: options.store,
-          claude: options.claude,
         })
         openedAt = Date.now()
         observer.sessionOpened?.({ session_id: session.id, token_id: tokenId })
@@ -236,7 +234,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       onError: (c) => c.json({ error: { code: ErrorCode.INVALID_REQUEST, message: `Request body larger than ${limits.wsMaxSize} bytes` } }, 413),
     }),
   )
-  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams, claude: options.claude }))
+  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams }))
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/health', (c) =>

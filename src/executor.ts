@@ -3,6 +3,7 @@
  * LocalExecutor spawns them, a gateway's RemoteExecutor forwards to another cc-executor.
  */
 import type { ClaudeParams } from './claude/params.ts'
+import type { VerifyResult } from './claude/verify.ts'
 import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from './protocol/schemas.ts'
 
 export type ExecutionState = 'running' | 'paused' | 'exited'
@@ -39,6 +40,8 @@ export interface Executor {
    * RemoteExecutor forwards it whole). Without it, the app runs the CLI through `start`.
    */
   startClaude?(params: ClaudeParams & { execution_id: string }): Promise<ExecutionHandle>
+  /** Verifies an execution where its transcripts are (a gateway's RemoteExecutor asks the upstream). */
+  verify?(id: string): Promise<VerifyResult>
   /** Ends every execution and waits for their process groups (server shutdown). */
   close?(): Promise<void>
 }

@@ -18,6 +18,6 @@ export { AllowList, splitWords, type AllowListOptions } from './security/allow-l
 export { authenticate, constantTimeEqual, presentedToken, tokenEntries, type TokenEntry } from './security/auth.ts'
 export type { ClaudeRuntime, ExecutionLimits } from './executions/registry.ts'
 export { ClaudeParams, HttpClaudeBody, claudeArgv, SessionId } from './claude/params.ts'
-export { StreamJsonParser, type ClaudeEventFields, type ClaudeResult } from './claude/stream-json.ts'
+export { MAX_EVENT_TEXT, StreamJsonParser, type ClaudeEventFields, type ClaudeResult } from './claude/stream-json.ts'
 export { claudeTask } from './claude/task.ts'
 export { verifyExecution, type Check, type VerifyResult } from './claude/verify.ts'

@@ -4,6 +4,8 @@
  * edge gateways (Workers, Deno, Bun). When the upstream stream breaks mid-execution it reconnects
  * with `after_seq`, so subscribers see no gap and no duplicate.
  */
+import type { ClaudeParams } from './claude/params.ts'
+import type { VerifyResult } from './claude/verify.ts'
 import type { ExecutionHandle, ExecutionState, Executor } from './executor.ts'
 import { ErrorCode, RpcError, type ErrorCode as Code } from './protocol/errors.ts'
 import { parseReceived } from './protocol/jsonrpc.ts'
@@ -42,9 +44,23 @@ export class RemoteExecutor implements Executor {
     this.#options = { url: url.replace(/\/+$/, ''), token, fetch: fetchFn, retries, retryDelayMs, upstreamGrace }
   }
 
-  async start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
+  start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
+    return this.#open('/v1/executions', params)
+  }
+
+  /** A Claude task runs on the upstream, which parses it: its events already carry claude.event and the summary. */
+  startClaude(params: ClaudeParams & { execution_id: string }): Promise<ExecutionHandle> {
+    return this.#open('/v1/claude', params)
+  }
+
+  async verify(id: string): Promise<VerifyResult> {
+    const response = await this.request('GET', `/v1/executions/${encodeURIComponent(id)}/verify`)
+    return (await response.json()) as VerifyResult
+  }
+
+  async #open(path: '/v1/executions' | '/v1/claude', params: { execution_id: string; detach_grace?: number }): Promise<ExecutionHandle> {
     const body = { ...params, detach_grace: Math.max(params.detach_grace ?? 0, this.#options.upstreamGrace) }
-    const response = await this.request('POST', '/v1/executions', body)
+    const response = await this.request('POST', path, body)
     const events = eventsOf(response)
     const first = await events.read()
     if (first.done || first.value.method !== 'process.started') {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
-import { claudeArgv, ClaudeParams, parseWith, StreamJsonParser, type ClaudeEventFields } from '../src/index.ts'
+import { claudeArgv, ClaudeParams, MAX_EVENT_TEXT, parseWith, StreamJsonParser, type ClaudeEventFields } from '../src/index.ts'
 
 const FIXTURE = readFileSync(new URL('./fixtures/stream-json.jsonl', import.meta.url), 'utf8')
 
@@ -47,14 +47,16 @@ test('split at every position, the stream parses to the same events', () => {
   assert.deepEqual(bytewise, whole)
 })
 
-test('a 5 MB line in 64 KiB pieces becomes one tool_result with all of it', () => {
+test('a 5 MB line in 64 KiB pieces becomes one tool_result, its content cut at MAX_EVENT_TEXT and saying so', () => {
   const content = 'x'.repeat(5 * 1024 * 1024)
   const line = `${JSON.stringify({ type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't', content }] } })}\n`
   const pieces: string[] = []
   for (let i = 0; i < line.length; i += 65_536) pieces.push(line.slice(i, i + 65_536))
   const { events } = feed(pieces)
   assert.equal(events.length, 1)
-  assert.equal(events[0].kind === 'tool_result' && events[0].content.length, content.length)
+  assert.deepEqual(events[0], { kind: 'tool_result', tool_use_id: 't', content: content.slice(0, MAX_EVENT_TEXT), content_truncated: true, content_length: content.length, is_error: false })
+  const short = feed([`${JSON.stringify({ type: 'assistant', message: { content: [{ type: 'text', text: 'y'.repeat(MAX_EVENT_TEXT) }] } })}\n`]).events
+  assert.deepEqual(short, [{ kind: 'text', text: 'y'.repeat(MAX_EVENT_TEXT) }], 'exactly MAX_EVENT_TEXT is not cut')
 })
 
 test('lines that are not JSON, not objects, or of unknown types yield nothing; a last line without newline counts', () => {

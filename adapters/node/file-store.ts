@@ -32,6 +32,19 @@ export interface FileStoreOptions {
   logger?: Logger
 }
 
+/** One writev per 1,024 buffers (IOV_MAX); a short write is a failure, as a full disk is. */
+function writeAllSync(fd: number, buffers: Uint8Array[]): number {
+  let total = 0
+  for (let i = 0; i < buffers.length; i += 1024) {
+    const chunk = buffers.slice(i, i + 1024)
+    const wanted = chunk.reduce((sum, b) => sum + b.byteLength, 0)
+    const written = writevSync(fd, chunk)
+    total += written
+    if (written !== wanted) throw new Error(`short write to the transcript: ${written} of ${wanted} bytes`)
+  }
+  return total
+}
+
 /** Execution ids are also file names; the protocol restricts them, and this checks again. */
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 
@@ -103,10 +116,12 @@ export class FileStore implements ExecutionStore {
     return {
       // Synchronous on purpose: a write to the page cache is cheaper than a thread-pool round trip, and the
       // event must be in the file before anyone is sent it.
-      append: (frame) => {
+      append: (frames) => {
         if (failed) return Promise.reject(failed)
         try {
-          const written = writevSync(fd, [frame.bytes, NEWLINE])
+          const buffers: Uint8Array[] = []
+          for (const frame of frames) buffers.push(frame.bytes, NEWLINE)
+          const written = writeAllSync(fd, buffers)
           entry.transcriptBytes += written
           this.#bytes += written
         } catch (error) {

@@ -37,9 +37,23 @@ export function nodeChannel(ws: WSContext<WebSocket>, { highWater, lowWater, pin
     release()
   })
 
+  // Frames sent in one tick (a burst of small events) leave in one write: the socket is corked at the
+  // first and uncorked once the tick's work is done. ws's own cork per frame nests inside.
+  const socket = (raw as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
+  let corked = false
+  const uncork = () => {
+    corked = false
+    socket?.uncork()
+  }
+
   return {
     send(message) {
       if (raw.readyState !== raw.OPEN) return
+      if (socket && !corked) {
+        corked = true
+        socket.cork()
+        process.nextTick(uncork)
+      }
       const bytes = typeof message === 'string' ? Buffer.from(message) : message.bytes
       const size = bytes.byteLength
       pending += size

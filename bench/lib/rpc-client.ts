@@ -126,7 +126,7 @@ export class RpcClient {
    * the request goes out, so that no event can arrive before its listener is in place (ws may
    * deliver the result and the first events in one tick). `onEvent` sees every event, completion included.
    */
-  execute(params: Record<string, unknown>, onEvent?: (frame: ExecutionFrame) => void): Execution {
+  execute(params: Record<string, unknown>, onEvent?: (frame: ExecutionFrame) => void, method: 'execute' | 'claude' = 'execute'): Execution {
     const executionId = (params.execution_id as string | undefined) ?? randomUUID()
     let untrack: (() => void) | undefined
     let settle!: { resolve: (c: CompletedParams) => void; reject: (e: Error) => void }
@@ -142,7 +142,7 @@ export class RpcClient {
         settle.resolve(frame.params as unknown as CompletedParams)
       }
     })
-    const started = this.request<ExecuteResult>('execute', { ...params, execution_id: executionId }).then(
+    const started = this.request<ExecuteResult>(method, { ...params, execution_id: executionId }).then(
       (result) => {
         // Should the server die, the bench still kills what it started.
         untrack = this.#executions.has(executionId) ? trackGroup(result.pgid) : undefined

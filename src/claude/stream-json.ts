@@ -8,9 +8,9 @@
 /** What a claude.event carries besides execution_id and seq. */
 export type ClaudeEventFields =
   | { kind: 'init'; session_id: string | null; model: string | null; cwd: string | null; tools: string[] }
-  | { kind: 'text'; text: string; parent_tool_use_id?: string }
+  | { kind: 'text'; text: string; text_truncated?: true; text_length?: number; parent_tool_use_id?: string }
   | { kind: 'tool_use'; id: string; name: string; input: unknown; parent_tool_use_id?: string }
-  | { kind: 'tool_result'; tool_use_id: string; content: string; is_error: boolean; parent_tool_use_id?: string }
+  | { kind: 'tool_result'; tool_use_id: string; content: string; content_truncated?: true; content_length?: number; is_error: boolean; parent_tool_use_id?: string }
   | { kind: 'retry'; attempt: number | null; retry_delay_ms: number | null; error_status: number | null; error: string | null }
   | { kind: 'rate_limit'; status: string | null; resets_at: number | null; error: string | null }
   | ({ kind: 'result' } & ClaudeResult)
@@ -30,6 +30,18 @@ export interface ClaudeResult {
 }
 
 type Json = Record<string, unknown>
+
+/**
+ * Characters of a text or tool result a claude.event carries. Longer ones are cut there and say so
+ * (`*_truncated`, `*_length`): the whole of it is in the raw process.output, byte for byte, and a
+ * structured copy of megabytes would triple the memory a line takes while it passes.
+ */
+export const MAX_EVENT_TEXT = 65_536
+
+function clipped<K extends string>(key: K, text: string): Record<K, string> {
+  if (text.length <= MAX_EVENT_TEXT) return { [key]: text } as Record<K, string>
+  return { [key]: text.slice(0, MAX_EVENT_TEXT), [`${key}_truncated`]: true, [`${key}_length`]: text.length } as Record<K, string>
+}
 
 const str = (value: unknown): string | null => (typeof value === 'string' ? value : null)
 const num = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null)
@@ -72,7 +84,7 @@ export function eventsOf(line: Json): ClaudeEventFields[] {
       if (typeof line.error === 'string' && RATE_ERRORS.has(line.error)) events.push({ kind: 'rate_limit', status: 'rejected', resets_at: null, error: line.error })
       for (const block of content) {
         if (!isObject(block)) continue
-        if (block.type === 'text' && typeof block.text === 'string') events.push({ kind: 'text', text: block.text, ...parent(line) })
+        if (block.type === 'text' && typeof block.text === 'string') events.push({ kind: 'text', ...clipped('text', block.text), ...parent(line) })
         else if (block.type === 'tool_use') events.push({ kind: 'tool_use', id: str(block.id) ?? '', name: str(block.name) ?? '', input: block.input ?? null, ...parent(line) })
       }
       return events
@@ -82,7 +94,7 @@ export function eventsOf(line: Json): ClaudeEventFields[] {
       const events: ClaudeEventFields[] = []
       for (const block of content) {
         if (!isObject(block) || block.type !== 'tool_result') continue
-        events.push({ kind: 'tool_result', tool_use_id: str(block.tool_use_id) ?? '', content: contentText(block.content), is_error: block.is_error === true, ...parent(line) })
+        events.push({ kind: 'tool_result', tool_use_id: str(block.tool_use_id) ?? '', ...clipped('content', contentText(block.content)), is_error: block.is_error === true, ...parent(line) })
       }
       return events
     }

@@ -40,6 +40,54 @@ export interface ExecutionOptions {
   claudeTranscript?: (sessionId: string) => string
 }
 
+/** Events read together: at most this many per transcript write. */
+const MAX_BATCH = 256
+const NOT_QUEUED: unique symbol = Symbol('not queued')
+
+/**
+ * Reads an event stream a batch at a time: the next event (waiting for it), then every event the
+ * stream already holds (a read of a queued event is settled at once, one that would wait is not,
+ * and is kept for the next batch). A Claude task queues an output event with the events parsed
+ * from it, which then cost one transcript write instead of one each.
+ */
+class EventBatch {
+  readonly #reader: ReadableStreamDefaultReader<ExecutionEvent>
+  #pending: Promise<ReadableStreamReadResult<ExecutionEvent>> | undefined
+  #done = false
+
+  constructor(reader: ReadableStreamDefaultReader<ExecutionEvent>) {
+    this.#reader = reader
+  }
+
+  /** The next events, at least one; none once the stream has ended. */
+  async next(): Promise<ExecutionEvent[]> {
+    if (this.#done) return []
+    const first = await (this.#pending ?? this.#reader.read())
+    this.#pending = undefined
+    if (first.done) return this.#end()
+    const events = [first.value]
+    while (events.length < MAX_BATCH && events.at(-1)!.method !== 'process.completed') {
+      const read = this.#reader.read()
+      const next = await Promise.race<ReadableStreamReadResult<ExecutionEvent> | typeof NOT_QUEUED>([read, NOT_QUEUED])
+      if (next === NOT_QUEUED) {
+        this.#pending = read
+        break
+      }
+      if (next.done) {
+        this.#done = true
+        break
+      }
+      events.push(next.value)
+    }
+    return events
+  }
+
+  #end(): ExecutionEvent[] {
+    this.#done = true
+    return []
+  }
+}
+
 const activityNote = (activity: string | null | undefined) => (activity ? `; ${activity}` : '')
 
 class Subscription {
@@ -236,16 +284,19 @@ export class Execution {
   async #pump(): Promise<void> {
     const reader = this.handle.events.getReader()
     const transcript = this.#transcript
+    const batch = new EventBatch(reader)
     try {
-      for (;;) {
-        const { value: event, done } = await reader.read()
-        if (done) break
-        if (event.method === 'process.output') this.#lastActivity = performance.now()
-        if (event.method === 'process.completed') this.#finish(event)
-        const frame = eventFrame(event)
-        const written = transcript?.append(frame)
+      for (let events = await batch.next(); events.length > 0; events = await batch.next()) {
+        const frames: Frame[] = []
+        for (const event of events) {
+          if (event.method === 'process.output') this.#lastActivity = performance.now()
+          if (event.method === 'process.completed') this.#finish(event)
+          frames.push(eventFrame(event))
+        }
+        // One write for the batch, and every event of it in the transcript before any is sent.
+        const written = transcript?.append(frames)
         if (written) await written.catch((error: unknown) => this.#transcriptFailed(error))
-        this.#log.append(event, frame)
+        for (let i = 0; i < events.length; i += 1) this.#log.append(events[i], frames[i])
         this.#log.trim(this.#keepFrom(), this.#retain)
         while (this.#lagging()) await new Promise<void>((resolve) => (this.#progress = resolve))
         this.#progress = undefined

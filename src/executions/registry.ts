@@ -1,6 +1,7 @@
 /** @module executions/registry — the executions this server knows: start, look up, list, shut down. */
 import { claudeArgv, type ClaudeParams } from '../claude/params.ts'
 import { claudeTask } from '../claude/task.ts'
+import { verifyExecution, type VerifyResult } from '../claude/verify.ts'
 import type { ExecutionHandle, Executor } from '../executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { Observer } from '../observer.ts'
@@ -152,6 +153,13 @@ export class ExecutionRegistry {
       return claudeTask(handle)
     }
     return this.#launch(params, options, { kind: 'claude', checked: true, transcriptPath, launch })
+  }
+
+  /** Checks an execution against its transcripts (claude/verify); an executor that keeps them elsewhere checks it there. */
+  async verify(id: string): Promise<VerifyResult> {
+    const execution = this.lookup(id)
+    if (this.#executor.verify) return this.#executor.verify(id)
+    return verifyExecution(execution, { store: this.#store, claude: this.#claude })
   }
 
   /** The Claude session of an earlier Claude task, for `continue`. */

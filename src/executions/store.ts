@@ -41,8 +41,8 @@ export interface ExecutionRecord {
 }
 
 export interface TranscriptWriter {
-  /** Appends one event (its wire form); resolves once it is written (before the event is sent). */
-  append(frame: Frame): void | Promise<void>
+  /** Appends events (their wire forms, in seq order); resolves once they are written (before any is sent). */
+  append(frames: readonly Frame[]): void | Promise<void>
   /** Stores the final record and closes the transcript. */
   finish(record: ExecutionRecord): Promise<void>
 }

@@ -5,8 +5,7 @@
  */
 import { Hono, type Context } from 'hono'
 import { HttpClaudeBody } from '../claude/params.ts'
-import { verifyExecution } from '../claude/verify.ts'
-import type { ClaudeRuntime, Execution, ExecutionRegistry, ExecutionStore, StartOptions } from '../executions/registry.ts'
+import type { Execution, ExecutionRegistry, ExecutionStore, StartOptions } from '../executions/registry.ts'
 import type { Observer } from '../observer.ts'
 import type { AuthVariables } from '../security/auth.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
@@ -21,8 +20,6 @@ export interface V1Options {
   heartbeatInterval: number
   /** Event streams open at once (MAX_STREAMS); one more is refused with -32003 (HTTP 503). */
   maxStreams?: number
-  /** Where Claude Code keeps its own transcripts, for verify. */
-  claude?: ClaudeRuntime
 }
 
 const formatOf = (c: Context<any>): StreamFormat => (c.req.header('accept')?.includes('text/event-stream') ? 'sse' : 'ndjson')
@@ -52,7 +49,7 @@ function limitOf(c: Context<any>): number {
   return parseParams(ListParams, raw === undefined ? {} : { limit: Number(raw) }).limit
 }
 
-export function v1Routes({ registry, store, heartbeatInterval, observer = {}, maxStreams = Infinity, claude }: V1Options): Hono<{ Variables: AuthVariables }> {
+export function v1Routes({ registry, store, heartbeatInterval, observer = {}, maxStreams = Infinity }: V1Options): Hono<{ Variables: AuthVariables }> {
   const heartbeatMs = heartbeatInterval * 1000
   let openStreams = 0
   /** Takes a stream's place before anything starts (a refused request starts nothing); returns its release. */
@@ -95,7 +92,7 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
       const { detach, ...params } = parseParams(HttpClaudeBody, await jsonBody(c))
       return started(c, detach, (options) => registry.startClaude(params, options))
     })
-    .get('/executions/:id/verify', async (c) => c.json(await verifyExecution(registry.lookup(c.req.param('id')), { store, claude })))
+    .get('/executions/:id/verify', async (c) => c.json(await registry.verify(c.req.param('id'))))
     .get('/executions', (c) => c.json({ executions: registry.list(limitOf(c)) }))
     .get('/executions/:id', (c) => c.json(registry.lookup(c.req.param('id')).record()))
     .get('/executions/:id/events', (c) => {

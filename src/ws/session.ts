@@ -3,8 +3,7 @@
  * one-running-execution lock, heartbeats, and cleanup when the socket goes.
  */
 import { ClaudeParams } from '../claude/params.ts'
-import { verifyExecution } from '../claude/verify.ts'
-import type { ClaudeRuntime, Execution, ExecutionRegistry, ExecutionStore, Subscriber } from '../executions/registry.ts'
+import type { Execution, ExecutionRegistry, Subscriber } from '../executions/registry.ts'
 import type { Logger } from '../logger.ts'
 import type { Observer } from '../observer.ts'
 import type { Frame } from '../protocol/frame.ts'
@@ -44,9 +43,6 @@ export interface SessionOptions {
   /** The token this session authenticated with (null on an open server). */
   tokenId?: string | null
   observer?: Observer
-  /** For verify: the transcripts, and where Claude Code keeps its own. */
-  store?: ExecutionStore
-  claude?: ClaudeRuntime
 }
 
 /** A method's result, and what must happen only once the result is on its way (events that follow it). */
@@ -73,10 +69,7 @@ export class Session {
       const params = parseParams(ClaudeParams, p)
       return this.#start((options) => this.#registry.startClaude(params, options))
     },
-    verify: async (p) => {
-      const execution = this.#execution(parseParams(ExecutionRef, p).execution_id)
-      return { result: await verifyExecution(execution, { store: this.#options.store, claude: this.#options.claude }) }
-    },
+    verify: async (p) => ({ result: await this.#registry.verify(this.#execution(parseParams(ExecutionRef, p).execution_id).id) }),
     control: async (p) => {
       const { type, execution_id } = parseParams(ControlParams, p)
       const execution = this.#execution(execution_id)

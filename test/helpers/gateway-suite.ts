@@ -14,6 +14,8 @@ import { groupMembers, processesWhere } from './proc.ts'
 import { forget, killOnExit, requireBinary, startGateway, type GatewayRuntime, type RunningGateway } from './gateway.ts'
 import { ROOT, startServer, type RunningServer } from './server.ts'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
+import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi, type MessagesApi } from './messages-api.ts'
+import { TestClient } from './client.ts'
 
 export function gatewaySuite(runtime: GatewayRuntime): void {
   describe(`through the ${runtime} gateway (npm run start:${runtime}) in front of a Node executor`, () => {
@@ -21,11 +23,15 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
     let proxy: TcpProxy | undefined
     let gateway: RunningGateway | undefined
     const token = randomBytes(24).toString('hex')
+    let api: MessagesApi | undefined
+    let home: ReturnType<typeof claudeHome> | undefined
 
     before(
       async () => {
         requireBinary(runtime)
-        executor = await startServer({ CC_EXECUTOR_AUTH_TOKEN: token })
+        api = await startMessagesApi(runThenReport)
+        home = claudeHome(api)
+        executor = await startServer({ CC_EXECUTOR_AUTH_TOKEN: token, ...home.env, CLAUDE_BIN })
         killOnExit(executor.child.pid!, { signal: 'SIGTERM' })
         proxy = await startTcpProxy(executor.port)
         gateway = await startGateway(runtime, { executorUrl: proxy.url, token })
@@ -40,7 +46,7 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
           await executor?.stop()
           if (executor) forget(executor.child.pid!)
         }
-        for (const step of [() => gateway?.stop(), () => proxy?.close(), stopExecutor]) {
+        for (const step of [() => gateway?.stop(), () => proxy?.close(), stopExecutor, () => api?.close(), () => home?.remove()]) {
           try {
             await step()
           } catch (error) {
@@ -51,6 +57,30 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
       },
       { timeout: 30_000 },
     )
+
+    test('a Claude task through the gateway: claude.events, the summary, continue, and verify reach the executor', async () => {
+      if (!gateway || !executor) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+      const client = await TestClient.open(gateway.wsUrl)
+      try {
+        const reply = await client.request('claude', { prompt: `echo via-${runtime}` })
+        assert.ok(reply.result, JSON.stringify(reply.error))
+        const id = reply.result.execution_id
+        const completed = (await client.completion(id, 60_000)).params
+        assert.equal(completed.status, 'completed')
+        assert.equal(completed.claude.result, `The command printed: via-${runtime}`)
+        const kinds = client.events(id).filter((e) => e.method === 'claude.event').map((e) => e.params.kind)
+        assert.deepEqual(kinds, ['init', 'text', 'tool_use', 'tool_result', 'text', 'result'])
+        const again = await client.request('claude', { prompt: 'echo again', continue: id })
+        assert.ok(again.result, JSON.stringify(again.error))
+        const second = (await client.completion(again.result.execution_id, 60_000)).params
+        assert.equal(second.claude.session_id, completed.claude.session_id)
+        const verified = await (await fetch(`${gateway.url}/v1/executions/${id}/verify`)).json()
+        assert.equal(verified.verified, true, JSON.stringify(verified))
+        assert.ok(verified.checks.some((c: { name: string }) => c.name === 'claude_transcript'))
+      } finally {
+        await client.close()
+      }
+    })
 
     test('the executor token is on no process\'s command line (ps shows those to every user), and the gateway still authenticates with it', async () => {
       if (!gateway || !executor) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
