@@ -7,7 +7,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from './server.ts'
@@ -131,8 +131,16 @@ export const runThenReport: Script = ({ prompt, toolResults }) =>
 /** The real Claude Code CLI, installed from npm (a pinned devDependency). */
 export const CLAUDE_BIN = join(ROOT, 'node_modules', '.bin', 'claude')
 
+/** Fails, saying what to install, where the pinned CLI is missing: a Claude test never skips for it. */
+export function requireClaudeCli(): void {
+  if (!existsSync(CLAUDE_BIN)) {
+    throw new Error(`the Claude Code CLI is not installed at ${CLAUDE_BIN}: \`npm install\` installs it (devDependency @anthropic-ai/claude-code, with its platform binary as an optional dependency)`)
+  }
+}
+
 /** A home of its own for one test's Claude Code: HOME, its config dir, and the env that points it at `api`. */
 export function claudeHome(api: MessagesApi, { maxRetries = 0 }: { maxRetries?: number } = {}) {
+  requireClaudeCli()
   const home = mkdtempSync(join(tmpdir(), 'cc-claude-home-'))
   const configDir = join(home, '.claude')
   mkdirSync(configDir, { recursive: true })
