@@ -18,6 +18,7 @@ import * as rpc from './protocol/jsonrpc.ts'
 import { VERSION } from './version.ts'
 import { Session, type SocketChannel } from './ws/session.ts'
 import { BridgeSession } from './claude/bridge.ts'
+import { mcpRoutes } from './mcp/server.ts'
 
 export interface ExecutorLimits {
   /** Concurrent WebSocket sessions (MAX_SESSIONS). */
@@ -83,6 +84,12 @@ export interface ExecutorAppOptions {
   observer?: Observer
   /** How this host runs Claude Code (the Node server's: CLAUDE_BIN); without it `claude` is refused unless the executor runs Claude tasks itself. */
   claude?: ClaudeRuntime
+  /**
+   * `/mcp`, the MCP server (on by default; an executor that forwards, a gateway's, forwards it).
+   * `allowedHostnames`: the only names Host and Origin may carry (DNS-rebinding protection; the
+   * Node server sets the loopback names when it listens on loopback). `false`: no `/mcp`.
+   */
+  mcp?: false | { allowedHostnames?: readonly string[] }
   /** Seconds between statusUpdate RUNNING on the seed-000 bridge at /ws/claude (BRIDGE_HEARTBEAT_INTERVAL, 30). */
   bridgeHeartbeatInterval?: number
 }
@@ -93,6 +100,9 @@ export type ExecutorApp = Hono<{ Variables: AuthVariables }> & {
   /** Refuses new sessions, cancels every execution and waits for their process groups. */
   shutdown(): Promise<void>
 }
+
+/** The MCP SDK's own default: a tool call's arguments are small; bulk stdin goes through input in pieces. */
+const MCP_MAX_BODY = 4 * 1024 * 1024
 
 const sendOnly = (ws: WSContext<any>): SocketChannel => ({
   send(message) {
@@ -236,6 +246,17 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
   )
   app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams }))
 
+  let mcp: ReturnType<typeof mcpRoutes> | undefined
+  if (options.mcp !== false) {
+    if (executor.forward) {
+      const forward = executor.forward.bind(executor)
+      app.all('/mcp', (c) => forward(c.req.raw, '/mcp'))
+    } else {
+      mcp = mcpRoutes({ registry, version: VERSION, logger, maxSessions: limits.maxSessions, maxBodyBytes: MCP_MAX_BODY, allowedHostnames: options.mcp?.allowedHostnames })
+      app.route('/mcp', mcp)
+    }
+  }
+
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/health', (c) =>
     c.json({
@@ -261,6 +282,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     registry,
     async shutdown() {
       closing = true
+      mcp?.closeAll()
       await registry.shutdown()
     },
   })

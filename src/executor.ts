@@ -42,6 +42,11 @@ export interface Executor {
   startClaude?(params: ClaudeParams & { execution_id: string }): Promise<ExecutionHandle>
   /** Verifies an execution where its transcripts are (a gateway's RemoteExecutor asks the upstream). */
   verify?(id: string): Promise<VerifyResult>
+  /**
+   * Forwards a request to where the executions run, unchanged but for the credentials (a gateway's
+   * RemoteExecutor sends `/mcp` to its upstream). With it the app serves `/mcp` by forwarding.
+   */
+  forward?(request: Request, path: string): Promise<Response>
   /** Ends every execution and waits for their process groups (server shutdown). */
   close?(): Promise<void>
 }

@@ -58,6 +58,28 @@ export class RemoteExecutor implements Executor {
     return (await response.json()) as VerifyResult
   }
 
+  async forward(request: Request, path: string): Promise<Response> {
+    const url = new URL(request.url)
+    const headers = new Headers(request.headers)
+    // The client authenticated with this gateway; the upstream wants the gateway's own token.
+    headers.delete('authorization')
+    headers.delete('x-api-key')
+    headers.delete('host')
+    if (this.#options.token) headers.set('authorization', `Bearer ${this.#options.token}`)
+    const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, signal: request.signal }
+    if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') {
+      init.body = request.body
+      init.duplex = 'half'
+    }
+    let response: Response
+    try {
+      response = await this.#options.fetch(`${this.#options.url}${path}${url.search}`, init)
+    } catch (error) {
+      throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor cannot be reached', { cause: String(error) })
+    }
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers: response.headers })
+  }
+
   async #open(path: '/v1/executions' | '/v1/claude', params: { execution_id: string; detach_grace?: number }): Promise<ExecutionHandle> {
     const body = { ...params, detach_grace: Math.max(params.detach_grace ?? 0, this.#options.upstreamGrace) }
     const response = await this.request('POST', path, body)

@@ -32,6 +32,9 @@ function settingLines(key: string, path: string): string[] {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/
 
+/** Whether HOST is a loopback address (reachable from this machine only). */
+export const isLoopback = (host: string): boolean => LOOPBACK.test(host)
+
 /** Refuses an open server reachable from other hosts, unless --insecure says so. */
 export function checkExposure(config: Config, tokens: readonly string[]): 'closed' | 'loopback' | 'insecure' {
   if (tokens.length > 0) return 'closed'

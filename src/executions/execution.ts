@@ -273,6 +273,46 @@ export class Execution {
   }
 
   /**
+   * Events after `afterSeq` as far as they exist now, from memory or the transcript, stopping once
+   * their output passes `maxChars` (at least one event is returned when any exists). For polling
+   * readers (MCP's `output`): no subscription, so no detach grace is touched. `missing` counts events
+   * neither memory nor a transcript holds any more (what a subscriber would get as process.gap).
+   */
+  async history(afterSeq: number, maxChars: number): Promise<{ events: ExecutionEvent[]; missing: number }> {
+    const events: ExecutionEvent[] = []
+    const last = this.#log.lastSeq
+    let chars = 0
+    let missing = 0
+    let seq = afterSeq + 1
+    const full = () => events.length > 0 && chars >= maxChars
+    const take = (event: ExecutionEvent) => {
+      events.push(event)
+      if (event.method === 'process.output') chars += event.params.data.length
+      seq = event.params.seq + 1
+    }
+    if (seq < this.#log.firstSeq && this.#options.store) {
+      try {
+        for await (const text of this.#options.store.read(this.id, seq, this.#log.firstSeq - 1)) {
+          take(JSON.parse(text) as ExecutionEvent)
+          if (full()) return { events, missing }
+        }
+      } catch {
+        // An unreadable transcript: what it held counts as missing below.
+      }
+    }
+    if (seq < this.#log.firstSeq) {
+      missing = this.#log.firstSeq - seq
+      seq = this.#log.firstSeq
+    }
+    for (; seq <= last && !full(); ) {
+      const entry = this.#log.get(seq)
+      if (!entry) break
+      take(entry.event)
+    }
+    return { events, missing }
+  }
+
+  /**
    * Keeps only `chars` of history from now on (finished executions stay listed). Events a
    * subscriber has yet to receive are kept until it has them.
    */
