@@ -16,6 +16,8 @@ import { ROOT, startServer, type RunningServer } from './server.ts'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
 import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi, type MessagesApi } from './messages-api.ts'
 import { TestClient } from './client.ts'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 
 export function gatewaySuite(runtime: GatewayRuntime): void {
   describe(`through the ${runtime} gateway (npm run start:${runtime}) in front of a Node executor`, () => {
@@ -77,6 +79,23 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
         const verified = await (await fetch(`${gateway.url}/v1/executions/${id}/verify`)).json()
         assert.equal(verified.verified, true, JSON.stringify(verified))
         assert.ok(verified.checks.some((c: { name: string }) => c.name === 'claude_transcript'))
+      } finally {
+        await client.close()
+      }
+    })
+
+    test('MCP through the gateway: the SDK client initializes, lists tools and runs execute on the executor', async () => {
+      if (!gateway) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+      const client = new Client({ name: 'gateway-test', version: '1.0.0' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp`)))
+      try {
+        assert.equal(client.getServerVersion()?.name, 'cc-executor')
+        assert.equal((await client.listTools()).tools.length, 9)
+        const progress: number[] = []
+        const result = (await client.callTool({ name: 'execute', arguments: { command: `for i in 1 2 3; do echo mcp-${runtime} $i; sleep 0.3; done` } }, undefined, { onprogress: (p) => progress.push(p.progress) })) as { structuredContent: any }
+        assert.equal(result.structuredContent.stdout, `mcp-${runtime} 1\nmcp-${runtime} 2\nmcp-${runtime} 3\n`)
+        assert.equal(result.structuredContent.exit_code, 0)
+        assert.ok(progress.length >= 2, 'progress notifications stream through the gateway')
       } finally {
         await client.close()
       }
