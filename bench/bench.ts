@@ -14,6 +14,7 @@
  *  10. Claude tasks: a recorded 100,000-event stream-json stream through a Claude task ÷ the same
  *      bytes through plain execute; a 5 MB tool_result line's peak RSS growth ÷ its size; a real
  *      Claude Code task (scripted Messages API on loopback) round trip
+ *  11. MCP: an `execute {command:"true"}` tool call through the SDK client, p50/p99; 100 concurrent MCP sessions
  *   8. the Workers gateway in workerd (Miniflare, without wrangler dev's proxy) in front of a fresh Node server: throughput
  *      and write→client latency through it ÷ the same measures straight to the server, and the same through
  *      the least possible forwarding Worker, the floor workerd itself sets (skipped when miniflare or esbuild is not installed)
@@ -41,6 +42,7 @@ import { LINE_BYTES, mbPerSecond, nodePipe, ourThroughput, rawPipe } from './mea
 import { startWebsocketd, websocketdThroughput } from './measures/websocketd.ts'
 import { bigToolResultStream, recordedStream, replayKit, replayRun } from './measures/claude.ts'
 import { StreamJsonParser } from '../src/index.ts'
+import { mcpConcurrentSessions, mcpRoundTrips } from './measures/mcp.ts'
 import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi } from '../test/helpers/messages-api.ts'
 import { writeFileSync } from 'node:fs'
 
@@ -86,8 +88,8 @@ interface Row {
 
 /** `npm run bench -- 1 4`: only these sections (by number); none given: all of them. */
 const ONLY = process.argv.length > 2 ? new Set(process.argv.slice(2).map(Number)) : undefined
-if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 10)) {
-  process.stderr.write('usage: npm run bench [-- <section numbers 1-10>...]\n')
+if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 11)) {
+  process.stderr.write('usage: npm run bench [-- <section numbers 1-11>...]\n')
   process.exit(2)
 }
 
@@ -566,6 +568,27 @@ async function main(): Promise<void> {
       await real.stop()
       await api.close()
       home.remove()
+    }
+  })
+
+  await section('11. MCP (/mcp, the SDK client over Streamable HTTP): execute {command:"true"} round trip, and 100 concurrent sessions', async () => {
+    const server = await startServer({ MAX_SESSIONS: '200' })
+    watched = server
+    try {
+      const { samples, errors } = await mcpRoundTrips(`http://127.0.0.1:${server.port}`, 200, 20)
+      reportErrors('11. MCP round trip', errors)
+      const s = summarize(samples)
+      log(`  ${s.text}`)
+      judged('11. MCP execute `true` round trip p50', ms(s.p50), '<= 10 ms', s.p50 <= 10)
+      info('11. MCP execute `true` round trip p99', ms(s.p99))
+      const SESSIONS_MCP = 100
+      const { times, failures } = await mcpConcurrentSessions(`http://127.0.0.1:${server.port}`, SESSIONS_MCP)
+      for (const failure of failures.slice(0, 3)) log(`  failure: ${failure}`)
+      const sorted = ascending(times)
+      log(`  ${times.length}/${SESSIONS_MCP} succeeded; p50 ${fixed(percentile(sorted, 50), 0)} ms, p95 ${fixed(percentile(sorted, 95), 0)} ms`)
+      judged(`11. ${SESSIONS_MCP} concurrent MCP sessions calling execute (echo; sleep 1; echo)`, `${times.length}/${SESSIONS_MCP}, p95 ${fixed(percentile(sorted, 95) / 1000, 3)} s`, '100 %', times.length === SESSIONS_MCP)
+    } finally {
+      await server.stop()
     }
   })
 
