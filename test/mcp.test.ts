@@ -129,6 +129,22 @@ describe('the MCP server at /mcp', () => {
     assert.equal(verify.structuredContent.verified, true)
   })
 
+  test('each execution is a resource: its record and its transcript, listed and readable', async () => {
+    const { structuredContent } = await call(client, 'execute', { command: 'echo resource-me' })
+    const id = structuredContent.execution_id
+    const { resources } = await client.listResources()
+    assert.ok(resources.some((r) => r.uri === `execution://${id}`))
+    assert.ok(resources.some((r) => r.uri === `execution://${id}/transcript`))
+    const record = await client.readResource({ uri: `execution://${id}` })
+    assert.equal(JSON.parse(String((record.contents[0] as { text: string }).text)).exit_code, 0)
+    const transcript = await client.readResource({ uri: `execution://${id}/transcript` })
+    const events = String((transcript.contents[0] as { text: string }).text).split('\n').map((l) => JSON.parse(l))
+    assert.equal(events[0].method, 'process.started')
+    assert.equal(events.at(-1).method, 'process.completed')
+    assert.equal(events.filter((e) => e.method === 'process.output').map((e) => e.params.data).join(''), 'resource-me\n')
+    await assert.rejects(client.readResource({ uri: 'execution://no-such' }), /No execution no-such/)
+  })
+
   test('bad calls: wrong or missing arguments, an unknown tool, an unknown execution: tool errors, nothing spawned', async () => {
     const before = (await call(client, 'list', {})).structuredContent.executions.length
     const missing = await call(client, 'execute', {})

@@ -12,6 +12,7 @@ import { Hono, type Context } from 'hono'
 import type { ExecutionRegistry } from '../executions/registry.ts'
 import type { Logger } from '../logger.ts'
 import type { AuthVariables } from '../security/auth.ts'
+import { registerResources } from './resources.ts'
 import { registerTools } from './tools.ts'
 
 export interface McpOptions {
@@ -89,8 +90,9 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
     sweep()
     if (sessions.size >= maxSessions) return jsonRpcError(c, 503, -32003, `Session limit exceeded: ${maxSessions} MCP sessions are open`)
 
-    const server = new McpServer({ name: 'cc-executor', version }, { capabilities: { tools: {}, logging: {} } })
+    const server = new McpServer({ name: 'cc-executor', version }, { capabilities: { tools: {}, resources: {}, logging: {} } })
     registerTools(server, { registry, tokenId: c.get('tokenId') ?? null })
+    registerResources(server, registry)
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
       maxRequestBodySize: maxBodyBytes,
