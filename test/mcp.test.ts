@@ -185,6 +185,32 @@ describe('the MCP server at /mcp', () => {
     assert.equal((await call(client, 'execute', { command: 'echo still fine' })).structuredContent.stdout, 'still fine\n')
   })
 
+  test('a dropped HTTP connection does not cancel a call: the execution runs to its end', async () => {
+    const init = await postMcp(server.url, initialize())
+    const session = init.headers.get('mcp-session-id')!
+    await init.body?.cancel()
+    const headers = { 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' }
+    await (await postMcp(server.url, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers)).body?.cancel()
+    const controller = new AbortController()
+    const pending = fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'execute', arguments: { command: 'sleep 1; echo survived-the-drop' } } }),
+      signal: controller.signal,
+    })
+    await eventually(() => processesRunning('sleep 1').length > 0, 10_000, 'the call started its command')
+    controller.abort()
+    await pending.catch(() => {})
+    let record: { status: string; stdout_bytes: number } | undefined
+    for (let i = 0; i < 50 && record?.status !== 'completed'; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const list = (await call(client, 'list', {})).structuredContent.executions
+      record = list.find((r: { command: string }) => r.command === 'sleep 1; echo survived-the-drop')
+    }
+    assert.equal(record?.status, 'completed')
+    assert.equal(record?.stdout_bytes, 'survived-the-drop\n'.length)
+  })
+
   test('DNS-rebinding protection on loopback: a foreign Host or Origin is refused before any MCP processing', async () => {
     // fetch sets Host itself: a raw request carries the rebound name.
     const hostStatus = await new Promise<number>((resolve, reject) => {
