@@ -27,14 +27,14 @@
  */
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
-import { cleanupAll, installExitHandlers, trackGroup } from './lib/cleanup.ts'
+import { cleanupAll, installExitHandlers } from './lib/cleanup.ts'
 import { startWorkerdGateway, workerdAvailable } from './lib/gateway.ts'
 import { startGateway } from '../test/helpers/gateway.ts'
-import { RpcClient } from './lib/rpc-client.ts'
+import { RpcClient } from '../test/helpers/rpc-client.ts'
 import { startRelay, startServer, ROOT, type BenchServer } from './lib/server.ts'
-import { groupMembers } from './lib/procfs.ts'
+import { groupMembers, sleep } from '../test/helpers/proc.ts'
 import { which } from './lib/shell.ts'
-import { ascending, fixed, median, percentile, sleep } from './lib/stats.ts'
+import { ascending, fixed, median, percentile } from './lib/stats.ts'
 import { checkSharedClock, directPipeLatency, withTicker, writeToClientLatency } from './measures/latency.ts'
 import { memoryUnderBackpressure } from './measures/memory.ts'
 import { trueRoundTrips } from './measures/roundtrip.ts'
@@ -471,7 +471,7 @@ async function main(): Promise<void> {
     if (!which('python3')) throw new Error('python3 is not on PATH')
     await withBackend(async (backend, direct) => {
       for (const runtime of ['deno', 'bun'] as const) {
-        const gateway = await startGateway(runtime, { executorUrl: `http://127.0.0.1:${backend.port}`, track: trackGroup })
+        const gateway = await startGateway(runtime, { executorUrl: `http://127.0.0.1:${backend.port}` })
         const viaGateway = await RpcClient.open(gateway.wsUrl)
         try {
           const [d, g] = await compare('9', [
@@ -555,7 +555,7 @@ async function main(): Promise<void> {
       const times: number[] = []
       for (let i = 0; i < 6; i += 1) {
         const start = performance.now()
-        const completed = await realClient.execute({ prompt: `echo bench-${i}` }, undefined, 'claude').completed
+        const completed = await realClient.start({ prompt: `echo bench-${i}` }, undefined, 'claude').completed
         if (completed.status !== 'completed') reportErrors('10. real Claude task', [`status ${completed.status}`])
         if (i > 0) times.push(performance.now() - start)
       }

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
-import { groupMembers, processState, sleep } from './helpers/proc.ts'
+import { groupMembers, processState, rssKiB, sleep } from './helpers/proc.ts'
 import { startServer, type RunningServer } from './helpers/server.ts'
 
 let server: RunningServer
@@ -13,7 +12,7 @@ after(async () => {
   await server.stop()
 })
 
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+const rssMiB = (pid: number) => rssKiB(pid)! / 1024
 
 test('a client that stops reading blocks the child instead of growing server memory, and then gets every byte', async () => {
   const client = await TestClient.open(server.wsUrl)

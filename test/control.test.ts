@@ -7,9 +7,10 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
-import { forget, freePort, killOnExit } from './helpers/gateway.ts'
+import { freePort } from './helpers/net.ts'
 import { eventually, groupMembers, processState, sleep } from './helpers/proc.ts'
 import { ROOT, startServer, type RunningServer } from './helpers/server.ts'
+import { killOnExit } from './helpers/tracker.ts'
 
 let server: RunningServer
 before(async () => {
@@ -222,7 +223,7 @@ describe('`npm start` stops on SIGTERM', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     const group = npm.pid!
-    killOnExit(group, { group: true })
+    const untrack = killOnExit(group, { group: true })
     let child: number | undefined
     try {
       // `head -1`: one line read, then the reader is gone and every later write to stdout fails with EPIPE.
@@ -244,7 +245,7 @@ describe('`npm start` stops on SIGTERM', () => {
       for (const pid of groupMembers(group)) process.kill(pid, 'SIGTERM')
       await sleep(1500)
       for (const pgid of [group, child]) if (pgid !== undefined && groupMembers(pgid).length > 0) process.kill(-pgid, 'SIGKILL')
-      forget(group)
+      untrack()
       rmSync(dataDir, { recursive: true, force: true })
     }
   })

@@ -11,11 +11,12 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
+import { freePort } from './helpers/net.ts'
+import { descendantsOf } from './helpers/proc.ts'
 import { ROOT } from './helpers/server.ts'
 
 // ---- a small Dockerfile reader: enough for this project's file, strict about anything else ----
@@ -202,43 +203,13 @@ function killGroup(child: ChildProcess): void {
   child.stdout?.destroy()
   child.stderr?.destroy()
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-  for (const pid of [child.pid, ...descendants(child.pid)]) {
+  for (const pid of [child.pid, ...descendantsOf(child.pid)]) {
     for (const target of [-pid, pid]) {
       try {
         process.kill(target, 'SIGKILL')
       } catch {}
     }
   }
-}
-
-/** Pids of every live process below `root`, from /proc. */
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>()
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)])
-    } catch {}
-  }
-  const found: number[] = []
-  for (let queue = [root]; queue.length > 0; ) {
-    const next = children.get(queue.shift()!) ?? []
-    found.push(...next)
-    queue.push(...next)
-  }
-  return found
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const port = (server.address() as { port: number }).port
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 /** `node` in an exec form runs this test's own node: the same one that `npm test` checks against. */

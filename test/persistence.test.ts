@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -7,7 +7,7 @@ import { FileStore } from '../adapters/node/file-store.ts'
 import { verifyTranscript, type ExecutionEvent, type ExecutionRecord } from '../src/index.ts'
 import { TestClient } from './helpers/client.ts'
 import { readNdjson } from './helpers/http.ts'
-import { eventually, groupMembers, sleep } from './helpers/proc.ts'
+import { eventually, groupMembers, openFiles, rssKiB, sleep } from './helpers/proc.ts'
 import { startServer, type RunningServer } from './helpers/server.ts'
 
 const COUNTER = 'for i in $(seq 1 400); do echo "line $i"; sleep 0.005; done'
@@ -174,7 +174,7 @@ describe('executions that outlive a connection', () => {
       slow.ws.resume()
       pauseTimer = setTimeout(() => slow.ws.pause(), 10)
     }, 100)
-    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) / 1024
+    const rss = () => rssKiB(server.child.pid!)! / 1024
     const baseline = rss()
     let peak = baseline
     const sampler = setInterval(() => (peak = Math.max(peak, rss())), 50)
@@ -334,15 +334,8 @@ describe('replays from transcripts to a client that does not read', () => {
     const data = 'r'.repeat(80_000)
     await onEarlierRun('done', 40, { outputs: 100, data }, async (own, ids) => {
       const pid = own.child.pid!
-      const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
-      const openTranscripts = () =>
-        readdirSync(`/proc/${pid}/fd`).filter((fd) => {
-          try {
-            return readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith('.ndjson')
-          } catch {
-            return false // closed meanwhile
-          }
-        }).length
+      const rss = () => rssKiB(pid)! / 1024
+      const openTranscripts = () => openFiles(pid).filter((file) => file.endsWith('.ndjson')).length
       const baseline = rss()
       const client = await TestClient.open(own.wsUrl)
       client.ws.pause() // reads nothing: every replay stalls on back-pressure

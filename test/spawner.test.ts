@@ -4,26 +4,20 @@
  */
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from './helpers/client.ts'
-import { childrenOf, eventually, groupMembers, processState, processesWhere, sleep } from './helpers/proc.ts'
+import { childrenOf, commandLine, eventually, groupMembers, processState, processesWhere, sleep } from './helpers/proc.ts'
 import { startServer, type RunningServer } from './helpers/server.ts'
 import { FIFO_BASE, Spawner } from '../adapters/node/spawner.ts'
 
 /** Makes the spawn helper die at a chosen point (see the file). */
 const FAULT_PRELOAD = new URL('./helpers/helper-fault.mjs', import.meta.url).href
 
-/** A process's command line ('' once it is gone). */
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
-  } catch {
-    return ''
-  }
-}
+/** A process's command line, arguments joined by spaces ('' once it is gone). */
+const cmdline = (pid: number) => commandLine(pid)?.join(' ') ?? ''
 
 /** The server's spawn helper: its one child process that runs spawner-helper.mjs. */
 function helperOf(server: RunningServer): number {
@@ -34,7 +28,7 @@ function helperOf(server: RunningServer): number {
 
 /** The private directory a helper makes its FIFOs in (its command line's last argument). */
 function fifoDirOf(helper: number): string {
-  const dir = readFileSync(`/proc/${helper}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1)!
+  const dir = commandLine(helper)!.filter(Boolean).at(-1)!
   assert.match(dir, /cc-executor-fifo-/)
   return dir
 }
@@ -91,7 +85,7 @@ describe('the spawn helper', () => {
     const own = await startServer({ NODE_OPTIONS: `--import ${FAULT_PRELOAD}`, CC_TEST_HELPER_DIES_ON: marker })
     const client = await TestClient.open(own.wsUrl)
     const helper = helperOf(own)
-    const sleeper = () => processesWhere(() => true).filter((pid) => cmdline(pid) === 'sleep 30.123 ')
+    const sleeper = () => processesWhere(() => true).filter((pid) => cmdline(pid) === 'sleep 30.123')
     const reply = await client.request('execute', { command: `sleep 30.123; echo ${marker}` })
     assert.ok(reply.error, `the execute fails: ${JSON.stringify(reply)}`)
     assert.match(reply.error.message, /spawn helper exited before the child started/)
