@@ -15,7 +15,7 @@
 # `--build-arg CLAUDE_CODE_VERSION=2.1.330`) to get the `claude` CLI; give it credentials at run time
 # (see compose.yaml and docs/docker.md).
 #
-# test/dockerfile.test.ts replays this file's build and run steps outside Docker: keep CMD and
+# test/integration/dockerfile.test.ts replays this file's build and run steps outside Docker: keep CMD and
 # HEALTHCHECK in JSON form, and `npm ci --omit=dev` as its own RUN.
 
 # Node 26 is the Active LTS line as of November 2026: it was promoted on 2026-10-28 (nodejs/Release

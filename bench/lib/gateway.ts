@@ -8,8 +8,9 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { onCleanup, trackPid } from './cleanup.ts'
-import { processesWhere } from './procfs.ts'
+import { killOnExit } from '../../test/helpers/tracker.ts'
+import { onCleanup } from './cleanup.ts'
+import { processesWhere } from '../../test/helpers/proc.ts'
 import { ROOT } from './server.ts'
 
 export interface BenchGateway {
@@ -99,7 +100,7 @@ export async function startWorkerdGateway(executorUrl: string, { forwarder = fal
   const unregister = onCleanup(stop)
   const url = await mf.ready
   const pids = workerdChildren().filter((pid) => !before.has(pid))
-  const untracks = pids.map((pid) => trackPid(pid))
+  const untracks = pids.map((pid) => killOnExit(pid))
   const health = (await (await fetch(new URL('/health', url))).json()) as { runtime?: string }
   if (health.runtime !== 'workerd') {
     await stop()

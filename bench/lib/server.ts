@@ -1,7 +1,7 @@
 /**
  * The real Node server as the bench's own child process, measured from outside like any client
  * would: test/helpers/server.ts starts it; here it gets a fresh data directory (removed at stop, so
- * no measure depends on or piles up earlier runs' transcripts) and the bench's kill-on-exit tracking.
+ * no measure depends on or piles up earlier runs' transcripts) and a place in the bench's cleanup.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -11,7 +11,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { ROOT, startServer as launch } from '../../test/helpers/server.ts'
-import { onCleanup, trackPid } from './cleanup.ts'
+import { killOnExit } from '../../test/helpers/tracker.ts'
+import { onCleanup } from './cleanup.ts'
 
 export { ROOT }
 
@@ -39,7 +40,7 @@ const DATA_MB = '256'
 export async function startServer(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-bench-'))
   const settings = { CC_EXECUTOR_DATA_DIR: dataDir, MAX_DATA_MB: DATA_MB, ...env }
-  const server = await launch(settings, [], { nodeArgs, track: trackPid }).catch((error: unknown) => {
+  const server = await launch(settings, [], { nodeArgs }).catch((error: unknown) => {
     rmSync(dataDir, { recursive: true, force: true })
     throw error
   })
@@ -71,7 +72,7 @@ export async function startServer(env: Record<string, string> = {}, nodeArgs: st
 /** bench/lib/relay-server.mjs, the baseline of measures 1 and 4; `stop` ends it (SIGTERM). */
 export async function startRelay(): Promise<{ pid: number; wsUrl: string; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [RELAY], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
-  const untrack = trackPid(child.pid!)
+  const untrack = killOnExit(child.pid!)
   const exited = once(child, 'exit')
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')

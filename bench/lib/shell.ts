@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
-import { trackGroup } from './cleanup.ts'
+import { killOnExit } from '../../test/helpers/tracker.ts'
 
 export interface ShellRun {
   ms: number
@@ -18,7 +18,7 @@ export interface ShellRun {
 export function runShell(command: string, { readStdout = false } = {}): Promise<ShellRun> {
   const start = process.hrtime.bigint()
   const child = spawn('bash', ['-c', command], { detached: true, stdio: ['ignore', readStdout ? 'pipe' : 'ignore', 'inherit'] })
-  const untrack = trackGroup(child.pid!)
+  const untrack = killOnExit(child.pid!, { group: true })
   let bytes = 0
   child.stdout?.on('data', (chunk: Buffer) => (bytes += chunk.length))
   return new Promise((resolve, reject) => {

@@ -20,8 +20,6 @@ export function msSince(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
 export function fixed(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : String(value)
 }

@@ -8,8 +8,8 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { rssKiB } from '../lib/procfs.ts'
-import type { RpcClient } from '../lib/rpc-client.ts'
+import { rssKiB } from '../../test/helpers/proc.ts'
+import type { RpcClient } from '../../test/helpers/rpc-client.ts'
 
 const SESSION = '0b9e3c1a-5f7d-4c1e-9a2b-7d8e6f5a4b3c'
 
@@ -60,7 +60,7 @@ export async function replayRun(client: RpcClient, serverPid: number, kind: 'cla
   const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(serverPid) ?? 0)), 5)
   const start = process.hrtime.bigint()
   const params = kind === 'claude' ? { prompt: 'replay' } : { argv: ['cat', file] }
-  const execution = client.execute(params, (frame) => {
+  const execution = client.start(params, (frame) => {
     if (frame.method === 'process.output') bytes += Buffer.byteLength(frame.params.data as string, 'utf8')
     else if (frame.method === 'claude.event') claudeEvents += 1
   }, kind)

@@ -10,8 +10,9 @@ import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { onCleanup, trackGroup } from '../lib/cleanup.ts'
-import type { RpcClient } from '../lib/rpc-client.ts'
+import { killOnExit } from '../../test/helpers/tracker.ts'
+import { onCleanup } from '../lib/cleanup.ts'
+import type { RpcClient } from '../../test/helpers/rpc-client.ts'
 
 const READ_CLOCK = 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC))'
 
@@ -109,7 +110,7 @@ export async function writeToClientLatency(
   { lines = 2000, warmup = 50, gapSeconds = 0.001 }: LatencyOptions = {},
 ): Promise<LatencyResult> {
   const stamped = new StampedLines(warmup)
-  const execution = client.execute({ command: `python3 ${script} ${lines + warmup} ${gapSeconds}`, stdin: 'close' }, (frame) => {
+  const execution = client.start({ command: `python3 ${script} ${lines + warmup} ${gapSeconds}`, stdin: 'close' }, (frame) => {
     if (frame.method === 'process.output' && frame.params.type === 'stdout') stamped.add(frame.params.data as string, process.hrtime.bigint())
   })
   const completed = await execution.completed
@@ -122,7 +123,7 @@ export async function writeToClientLatency(
 export async function directPipeLatency(python: string, script: string, { lines = 2000, warmup = 50, gapSeconds = 0.001 }: LatencyOptions = {}): Promise<LatencyResult> {
   const stamped = new StampedLines(warmup)
   const child = spawn(python, [script, String(lines + warmup), String(gapSeconds)], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
-  const untrack = trackGroup(child.pid!)
+  const untrack = killOnExit(child.pid!, { group: true })
   child.stdout!.setEncoding('utf8').on('data', (text: string) => stamped.add(text, process.hrtime.bigint()))
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject)

@@ -4,11 +4,9 @@
  * back-pressure reaches the server). With the lossless `block` policy the server must stop reading
  * the child's pipe, the child must block in write(), and the server's RSS must stay flat.
  */
-import { readlinkSync } from 'node:fs'
-import type { RpcClient } from '../lib/rpc-client.ts'
-import { groupMembers, procStat, rssKiB, wchan, writtenBytes } from '../lib/procfs.ts'
+import type { RpcClient } from '../../test/helpers/rpc-client.ts'
+import { fileOf, groupMembers, procStat, rssKiB, sleep, wchan, writtenBytes } from '../../test/helpers/proc.ts'
 import { runShell } from '../lib/shell.ts'
-import { sleep } from '../lib/stats.ts'
 
 /**
  * Wait channels of a process blocked writing its stdout. Node (libuv) gives a child a UNIX
@@ -19,11 +17,7 @@ const BLOCKED_IN_WRITE = /pipe_write|sock_alloc_send|unix_stream_sendmsg|sk_stre
 
 /** What the child's fd 1 is: "socket", "pipe", ... (from the /proc/<pid>/fd/1 link, e.g. "socket:[123]"). */
 function stdoutType(pid: number): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/fd/1`).replace(/:.*$/, '')
-  } catch {
-    return undefined
-  }
+  return fileOf(pid, 1)?.replace(/:.*$/, '')
 }
 
 /** 1023 characters + newline = 1 KiB lines. */
@@ -87,7 +81,7 @@ export async function memoryUnderBackpressure(
   // Token bucket: stop reading the socket once ahead of rate × elapsed, resume when behind again.
   const ahead = () => clientBytes >= clientRateBps * elapsed()
 
-  const execution = client.execute({ command: `yes ${LONG_LINE}`, stdin: 'close' }, (frame) => {
+  const execution = client.start({ command: `yes ${LONG_LINE}`, stdin: 'close' }, (frame) => {
     if (frame.method !== 'process.output') return
     clientBytes += Buffer.byteLength(frame.params.data as string, 'utf8')
     if (throttled && ahead()) ws.pause()
@@ -137,7 +131,7 @@ export async function memoryUnderBackpressure(
   }
   const cancelStart = process.hrtime.bigint()
   try {
-    const reply = await client.request<{ status: string }>('control', { type: 'CANCEL', execution_id: execution.id })
+    const reply = await client.call<{ status: string }>('control', { type: 'CANCEL', execution_id: execution.id })
     if (reply.status !== 'canceled') errors.push(`CANCEL answered ${JSON.stringify(reply)}`)
     const completed = await Promise.race([
       execution.completed,

@@ -3,7 +3,7 @@
  * `echo a; sleep 1; echo b` to completion. Duration per session: from connect to process.completed.
  * The phases (connected, execute result, completion) are recorded too, to see where time goes.
  */
-import { RpcClient } from '../lib/rpc-client.ts'
+import { RpcClient } from '../../test/helpers/rpc-client.ts'
 import { runShell } from '../lib/shell.ts'
 
 export interface SessionsResult {
@@ -33,11 +33,11 @@ export async function concurrentSessions(url: string, sessions: number, timeoutM
     let timer: ReturnType<typeof setTimeout> | undefined
     try {
       const work = (async () => {
-        const client = await RpcClient.open(url, timeoutMs)
+        const client = await RpcClient.open(url, { timeoutMs })
         clients.push(client)
         connectedAt.push(sinceWallStart())
         let stdout = ''
-        const execution = client.execute({ command: 'echo a; sleep 1; echo b' }, (frame) => {
+        const execution = client.start({ command: 'echo a; sleep 1; echo b' }, (frame) => {
           if (frame.method === 'process.output' && frame.params.type === 'stdout') stdout += frame.params.data as string
         })
         await execution.started

@@ -1,6 +1,6 @@
 /** Measures 1 and 2: bulk stdout throughput through the server, and the raw pipe it is compared with. */
-import { cpuMs } from '../lib/procfs.ts'
-import type { RpcClient } from '../lib/rpc-client.ts'
+import { cpuMs } from '../../test/helpers/proc.ts'
+import type { RpcClient } from '../../test/helpers/rpc-client.ts'
 import { runShell } from '../lib/shell.ts'
 
 /** 114 printable characters; with yes's newline, a 115-byte line. No shell metacharacters. */
@@ -37,7 +37,7 @@ export async function ourThroughput(client: RpcClient, serverPid: number | reado
   const serverCpuStart = serverCpu()
   const clientCpuStart = process.cpuUsage()
   const start = process.hrtime.bigint()
-  const execution = client.execute({ command: yesCommand(lines), stdin: 'close' }, (frame) => {
+  const execution = client.start({ command: yesCommand(lines), stdin: 'close' }, (frame) => {
     const seq = frame.params.seq
     if (seq !== undefined && seq !== ++lastSeq) {
       seqErrors += 1

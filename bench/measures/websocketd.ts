@@ -4,10 +4,11 @@
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer, connect } from 'node:net'
+import { connect } from 'node:net'
 import WebSocket from 'ws'
 import { onCleanup } from '../lib/cleanup.ts'
-import { sleep } from '../lib/stats.ts'
+import { freePort } from '../../test/helpers/net.ts'
+import { sleep } from '../../test/helpers/proc.ts'
 import { yesCommand } from './throughput.ts'
 
 export interface WebsocketdRun {
@@ -15,17 +16,6 @@ export interface WebsocketdRun {
   /** Message bytes plus the newline websocketd strips from each line, to compare with our 115 B lines. */
   bytes: number
   messages: number
-}
-
-/** A port that was free a moment ago (listen on 0, read it, close). */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {

@@ -1,45 +1,29 @@
-/** A small JSON-RPC WebSocket client for tests: collects every frame, waits for the ones asked for. */
+/**
+ * The tests' JSON-RPC WebSocket client: the bench's RpcClient (test/helpers/rpc-client.ts) that also
+ * collects every frame and waits for the ones asked for.
+ */
 import WebSocket from 'ws'
+import { RpcClient, type Frame, type OpenOptions } from './rpc-client.ts'
 
-export type Frame = { jsonrpc: '2.0'; id?: string | number | null; method?: string; params?: any; result?: any; error?: { code: number; message: string; data?: unknown } }
+export type { Frame }
 
-export class TestClient {
-  readonly ws: WebSocket
+export class TestClient extends RpcClient {
   readonly frames: Frame[] = []
-  readonly closed: Promise<{ code: number; reason: string }>
   #waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = []
-  #nextId = 1
 
-  private constructor(ws: WebSocket) {
-    this.ws = ws
-    ws.on('message', (data) => this.#onFrame(JSON.parse(String(data))))
-    this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })))
+  /** Connects and waits for the `connected` frame (10 s unless `timeoutMs` says otherwise). */
+  static override open<C extends RpcClient>(this: new (ws: WebSocket) => C, url: string, options: OpenOptions = {}): Promise<C> {
+    return RpcClient.open.call(this, url, { timeoutMs: 10_000, ...options }) as Promise<C>
   }
 
-  static async connect(url: string, options?: WebSocket.ClientOptions): Promise<TestClient> {
-    const ws = new WebSocket(url, options)
-    const client = new TestClient(ws)
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve())
-      ws.once('error', reject)
-    })
-    return client
-  }
-
-  /** Connects and waits for the `connected` frame. */
-  static async open(url: string, options?: WebSocket.ClientOptions): Promise<TestClient> {
-    const client = await TestClient.connect(url, options)
-    await client.waitFor((f) => f.method === 'connected')
-    return client
-  }
-
-  #onFrame(frame: Frame): void {
+  protected override receive(frame: Frame): void {
     this.frames.push(frame)
     this.#waiters = this.#waiters.filter((w) => {
       if (!w.match(frame)) return true
       w.resolve(frame)
       return false
     })
+    super.receive(frame)
   }
 
   /** The first frame (already received or future) that matches. */
@@ -56,10 +40,9 @@ export class TestClient {
     this.ws.send(text)
   }
 
-  /** Sends a request and resolves with its response frame (result or error). */
-  request(method: string, params?: unknown): Promise<Frame> {
-    const id = this.#nextId++
-    this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }))
+  /** Sends a request and resolves with its response frame (result or error), or fails after 10 s. */
+  override request(method: string, params?: unknown): Promise<Frame> {
+    const id = this.send(method, params)
     return this.waitFor((f) => f.id === id && (f.result !== undefined || f.error !== undefined))
   }
 
@@ -90,10 +73,5 @@ export class TestClient {
     const { execution_id } = await this.execute(params)
     const done = await this.completion(execution_id, timeoutMs)
     return { id: execution_id, completed: done.params, stdout: this.output(execution_id), stderr: this.output(execution_id, 'stderr') }
-  }
-
-  close(): Promise<{ code: number; reason: string }> {
-    this.ws.close()
-    return this.closed
   }
 }

@@ -9,11 +9,12 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
-import { runScenarios } from '../scenarios.ts'
+import { runScenarios } from './scenarios.ts'
 import { groupMembers, processesWhere } from './proc.ts'
-import { forget, killOnExit, requireBinary, startGateway, type GatewayRuntime, type RunningGateway } from './gateway.ts'
+import { requireBinary, startGateway, type GatewayRuntime, type RunningGateway } from './gateway.ts'
 import { ROOT, startServer, type RunningServer } from './server.ts'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
+import { killOnExit } from './tracker.ts'
 import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi, type MessagesApi } from './messages-api.ts'
 import { TestClient } from './client.ts'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -27,6 +28,7 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
     const token = randomBytes(24).toString('hex')
     let api: MessagesApi | undefined
     let home: ReturnType<typeof claudeHome> | undefined
+    let untrackExecutor: (() => void) | undefined
 
     before(
       async () => {
@@ -34,7 +36,7 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
         api = await startMessagesApi(runThenReport)
         home = claudeHome(api)
         executor = await startServer({ CC_EXECUTOR_AUTH_TOKEN: token, ...home.env, CLAUDE_BIN })
-        killOnExit(executor.child.pid!, { signal: 'SIGTERM' })
+        untrackExecutor = killOnExit(executor.child.pid!, { signal: 'SIGTERM' })
         proxy = await startTcpProxy(executor.port)
         gateway = await startGateway(runtime, { executorUrl: proxy.url, token })
       },
@@ -46,7 +48,7 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
         const errors: unknown[] = []
         const stopExecutor = async () => {
           await executor?.stop()
-          if (executor) forget(executor.child.pid!)
+          untrackExecutor?.()
         }
         for (const step of [() => gateway?.stop(), () => proxy?.close(), stopExecutor, () => api?.close(), () => home?.remove()]) {
           try {
@@ -147,7 +149,7 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
           env: { ...process.env, PORT: '0', HOST: '127.0.0.1', EXECUTOR_URL: proxy.url, EXECUTOR_TOKEN: token },
           stdio: ['ignore', 'pipe', 'pipe'],
         })
-        killOnExit(child.pid!, { group: true })
+        const untrack = killOnExit(child.pid!, { group: true })
         try {
           let output = ''
           const port = await new Promise<number>((resolve, reject) => {
@@ -172,7 +174,7 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
           } catch {
             // Already gone.
           }
-          forget(child.pid!)
+          untrack()
         }
       })
     }

@@ -5,9 +5,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { accessSync, constants } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { freePort } from './net.ts'
 import { groupMembers, sleep } from './proc.ts'
+import { killOnExit } from './tracker.ts'
 import { ROOT } from './server.ts'
 
 export type GatewayRuntime = 'workerd' | 'deno' | 'bun'
@@ -46,38 +47,19 @@ export function requireBinary(runtime: GatewayRuntime): void {
   }
 }
 
-/** A port that was free a moment ago (the gateway binds it itself; a lost race is retried). */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
 export interface GatewayOptions {
   executorUrl: string
   token?: string
-  /**
-   * Makes sure the gateway's process group dies with this process; returns the call that stops
-   * doing so. Tests SIGKILL it when the test process ends; the bench passes its own cleanup's tracker.
-   */
-  track?: (pgid: number) => () => void
 }
 
-const killGroupWithThisProcess = (pgid: number) => {
-  killOnExit(pgid, { group: true })
-  return () => forget(pgid)
-}
-
-export async function startGateway(runtime: GatewayRuntime, { executorUrl, token = '', track = killGroupWithThisProcess }: GatewayOptions): Promise<RunningGateway> {
+export async function startGateway(runtime: GatewayRuntime, { executorUrl, token = '' }: GatewayOptions): Promise<RunningGateway> {
   requireBinary(runtime)
   let lastError: Error | undefined
   for (let attempt = 0; attempt < 3; attempt++) {
+    // The gateway binds the port itself; a port taken meanwhile is retried.
     const port = await freePort()
     try {
-      return await launch(runtime, port, executorUrl, token, track)
+      return await launch(runtime, port, executorUrl, token)
     } catch (error) {
       lastError = error as Error
       // Only a port taken between freePort() and the gateway's bind is worth another try.
@@ -94,7 +76,6 @@ async function launch(
   port: number,
   executorUrl: string,
   token: string,
-  track: (pgid: number) => () => void,
 ): Promise<RunningGateway> {
   const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {
     cwd: ROOT,
@@ -107,7 +88,8 @@ async function launch(
     throw new Error(`cannot run \`npm run start:${runtime}\`: ${error.message}`)
   }
   const pgid = child.pid
-  const untrack = track(pgid)
+  // The gateway's whole group dies with this process, however it ends.
+  const untrack = killOnExit(pgid, { group: true })
 
   let log = ''
   const append = (chunk: Buffer) => {
@@ -158,42 +140,6 @@ async function waitForHealth(gateway: RunningGateway, child: ChildProcess): Prom
     if (Date.now() > deadline) throw new Error(`no healthy /health within ${STARTUP_TIMEOUT_MS} ms`)
     await sleep(100)
   }
-}
-
-/** Processes to SIGKILL if this test process ends without running `after` (a crash, a file timeout, ^C). */
-const leftovers = new Map<number, { group: boolean; signal: NodeJS.Signals }>()
-let hooked = false
-
-/**
- * Signals `pid` (or its whole group) if this test process exits or is signalled before `forget(pid)`.
- * SIGKILL by default; give SIGTERM for a Node executor, which then ends its executions' groups itself.
- */
-export function killOnExit(pid: number, { group = false, signal = 'SIGKILL' as NodeJS.Signals } = {}): void {
-  leftovers.set(pid, { group, signal })
-  if (hooked) return
-  hooked = true
-  const killAll = () => {
-    for (const [id, { group, signal }] of leftovers) {
-      try {
-        process.kill(group ? -id : id, signal)
-      } catch {
-        // Already gone.
-      }
-    }
-    leftovers.clear()
-  }
-  process.once('exit', killAll)
-  // The test runner ends a timed-out file with SIGTERM, which skips 'exit': clean up, then die of the signal.
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      killAll()
-      process.kill(process.pid, signal)
-    })
-  }
-}
-
-export function forget(pid: number): void {
-  leftovers.delete(pid)
 }
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { forget, killOnExit } from './gateway.ts'
+import { killOnExit } from './tracker.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MAIN = fileURLToPath(new URL('../../adapters/node/main.ts', import.meta.url))
@@ -35,16 +35,6 @@ process.once('exit', () => {
 export interface LaunchOptions {
   /** Node options before the entry point, e.g. ['--cpu-prof']. */
   nodeArgs?: string[]
-  /**
-   * Makes sure the server dies with this process; returns the call that stops doing so. Tests
-   * SIGKILL it when the test process ends; the bench passes its own cleanup's tracker.
-   */
-  track?: (pid: number) => () => void
-}
-
-const killWithThisProcess = (pid: number) => {
-  killOnExit(pid)
-  return () => forget(pid)
 }
 
 /**
@@ -54,7 +44,7 @@ const killWithThisProcess = (pid: number) => {
 export async function startServer(
   env: Record<string, string> = {},
   args: string[] = [],
-  { nodeArgs = [], track = killWithThisProcess }: LaunchOptions = {},
+  { nodeArgs = [] }: LaunchOptions = {},
 ): Promise<RunningServer> {
   let dataDir = env.CC_EXECUTOR_DATA_DIR
   if (dataDir === undefined) madeDirs.push((dataDir = mkdtempSync(join(tmpdir(), 'cc-executor-data-'))))
@@ -64,7 +54,7 @@ export async function startServer(
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   // A test file that times out is ended by a signal: its server must not outlive it.
-  child.once('exit', track(child.pid!))
+  child.once('exit', killOnExit(child.pid!))
   const exited = once(child, 'exit') as Promise<[number | null]>
   const stderr: string[] = []
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {

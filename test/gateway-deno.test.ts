@@ -1,3 +1,0 @@
-import { gatewaySuite } from './helpers/gateway-suite.ts'
-
-gatewaySuite('deno')

@@ -1,0 +1,3 @@
+import { gatewaySuite } from '../helpers/gateway-suite.ts'
+
+gatewaySuite('bun')

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { Frame } from '../../src/protocol/frame.ts'
+import { eventFrame, parseReceived } from '../../src/protocol/jsonrpc.ts'
+import type { ExecutionEvent } from '../../src/protocol/schemas.ts'
+
+const output = (data: string): ExecutionEvent => ({
+  jsonrpc: '2.0',
+  method: 'process.output',
+  params: { execution_id: 'e-1', seq: 7, type: 'stdout', data, chunk_index: 0, total_chunks: 1, truncated: false },
+})
+
+/** The event's text, after checking that its bytes are that text's UTF-8. */
+const eventText = (event: ExecutionEvent): string => {
+  const frame = eventFrame(event)
+  const text = frame.text
+  assert.equal(Buffer.from(frame.bytes).toString('utf8'), text, 'bytes and text agree')
+  assert.equal(Buffer.from(eventFrame(event).bytes).toString('utf8'), text, 'and so does a frame whose bytes are asked for first')
+  return text
+}
+
+describe('eventFrame (unit)', () => {
+  // Long ASCII plain text is written as bytes (WebAssembly), shorter plain text with replaceAll;
+  // everything else must fall back to JSON.stringify's escaping.
+  const samples = {
+    'long plain': 'a line of output\n'.repeat(100),
+    'long plain, one newline': `${'x'.repeat(5000)}\n`,
+    'long with a quote at the end': `${'ab\n'.repeat(300)}"`,
+    'long with a tab': `${'ab\n'.repeat(300)}\t`,
+    'long non-ASCII': `${'ab\n'.repeat(300)}é`,
+    plain: 'line one\nline two\n',
+    'no newline': 'x'.repeat(1000),
+    empty: '',
+    tab: 'a\tb\n',
+    'carriage return': '10%\r20%\r',
+    escape: '\u001b[31mred\u001b[0m\n',
+    nul: 'a\u0000b',
+    quote: 'say "hi"\n',
+    backslash: 'C:\\path\\n\n',
+    unicode: 'héllo wörld ✓\n',
+    emoji: '🙂 pair\n',
+    'lone surrogate': 'bad \ud800 half',
+    'line separators': 'a\u2028b\u2029c\n',
+    'DEL and C1': '\u007f\u0085\n',
+  }
+  for (const [name, data] of Object.entries(samples)) {
+    test(`${name}: the text parses back to the same event`, () => {
+      const event = output(data)
+      const text = eventText(event)
+      assert.deepEqual(JSON.parse(text), event)
+      assert.equal(text.includes('\n'), false, 'one event is one NDJSON line')
+    })
+  }
+
+  for (const [name, data] of Object.entries(samples)) {
+    test(`${name}: parseReceived of that text gives the same event, forwarded with the same text`, () => {
+      const text = eventText(output(data))
+      const received = parseReceived(text) as ExecutionEvent
+      assert.equal(eventText(received), text)
+      assert.deepEqual(JSON.parse(JSON.stringify(received)), output(data), 'the lazily parsed data serialises too')
+      assert.deepEqual(received, output(data))
+    })
+  }
+
+  test('parseReceived: output lines of another shape are parsed whole; a bad data literal fails when read', () => {
+    const dataFirst = '{"jsonrpc":"2.0","method":"process.output","params":{"data":"x\\n","execution_id":"e-1","seq":7,"type":"stdout"}}'
+    assert.equal((parseReceived(dataFirst) as { params: { data: string } }).params.data, 'x\n')
+    const spaced = '{"jsonrpc":"2.0","method":"process.output","params":{"execution_id":"e-1","seq":7,"type":"stdout","data": "y"}}'
+    assert.equal((parseReceived(spaced) as { params: { data: string } }).params.data, 'y')
+    const broken = '{"jsonrpc":"2.0","method":"process.output","params":{"execution_id":"e-1","seq":7,"type":"stdout","data":"a\u0001"b"}}'
+    const event = parseReceived(broken) as { params: { seq: number; data: string } }
+    assert.equal(event.params.seq, 7)
+    assert.throws(() => event.params.data, SyntaxError)
+    assert.throws(() => parseReceived('{"jsonrpc":"2.0","method":"process.output","params":{"seq":,"data":"z"}}'), SyntaxError)
+  })
+
+  test('a Frame made from text or from bytes gives both forms, and its size is what it was made of', () => {
+    const text = '{"a":"é"}'
+    const fromText = Frame.ofText(text)
+    assert.equal(fromText.size, text.length)
+    assert.deepEqual([...fromText.bytes], [...Buffer.from(text)])
+    const fromBytes = Frame.ofBytes(Buffer.from(text))
+    assert.equal(fromBytes.size, Buffer.byteLength(text))
+    assert.equal(fromBytes.text, text)
+  })
+
+  test('other events are JSON.stringify', () => {
+    const event: ExecutionEvent = { jsonrpc: '2.0', method: 'process.paused', params: { execution_id: 'e-1', seq: 3 } }
+    assert.equal(eventText(event), JSON.stringify(event))
+  })
+
+  test('an event parsed with parseReceived is forwarded with the text it came with', () => {
+    // Key order and spacing differ from what eventText would make: the received text is kept as it is.
+    const line = '{ "params": {"seq": 1, "execution_id": "e-1"}, "method": "process.resumed", "jsonrpc": "2.0" }'
+    const event = parseReceived(line) as ExecutionEvent
+    assert.equal(eventText(event), line)
+    assert.equal(eventText({ ...event }), JSON.stringify(event), 'a copy is serialised afresh')
+  })
+})

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { test } from 'node:test'
+import { ROOT } from '../helpers/server.ts'
+
+/**
+ * src/ runs unchanged on Node, workerd, Deno and Bun: Web-standard APIs, hono and valibot only;
+ * src/mcp/ also the MCP SDK's Web-standard server parts and zod (the SDK's tool schemas).
+ */
+const IMPORTS = /from\s+['"]([^'"]+)['"]/
+const ALLOWED_IMPORT = /^(\.{1,2}\/|hono(\/[\w-]+)*$|valibot$)/
+const ALLOWED_IN_MCP = /^(@modelcontextprotocol\/sdk\/(server\/(mcp|webStandardStreamableHttp)|types|shared\/protocol)\.js|zod)$/
+const FORBIDDEN_CODE: [RegExp, string][] = [
+  [/(?<![.\w])require\(/, 'require()'],
+  [/\bprocess\./, 'process'],
+  [/\bBuffer\b/, 'Buffer'],
+  [/\b(__dirname|__filename)\b/, 'CommonJS globals'],
+  [/\b(Deno|Bun)\./, 'a runtime global'],
+]
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+  )
+}
+
+test('src/ uses no runtime-specific API and imports only hono and valibot, and src/mcp/ the MCP SDK\'s Web-standard parts (the portable core rule)', () => {
+  const files = sourceFiles(join(ROOT, 'src'))
+  assert.ok(files.length > 5)
+  const violations: string[] = []
+  for (const file of files) {
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (/^\s*(\/\/|\*|\/\*)/.test(line)) return
+        const where = `${relative(ROOT, file)}:${i + 1}`
+        const specifier = IMPORTS.exec(line)?.[1]
+        const inMcp = relative(join(ROOT, 'src'), file).startsWith('mcp/')
+        if (specifier !== undefined && !ALLOWED_IMPORT.test(specifier) && !(inMcp && ALLOWED_IN_MCP.test(specifier))) violations.push(`${where}: imports ${specifier}`)
+        // Globals inside string literals ('process.output') are protocol names, not API use.
+        const code = line.replace(/'[^']*'|"[^"]*"|`[^`]*`/g, "''")
+        for (const [pattern, what] of FORBIDDEN_CODE) if (pattern.test(code)) violations.push(`${where}: ${what}`)
+      })
+  }
+  assert.deepEqual(violations, [])
+})
