@@ -26,6 +26,7 @@
  * taken or its output failed verification (wrong byte count, lost completion, ...).
  * Everything started here is killed when the bench ends, also on error or Ctrl-C.
  */
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { cleanupAll, installExitHandlers } from './lib/cleanup.ts'
@@ -348,6 +349,30 @@ async function main(): Promise<void> {
       info('4. floor: child → this process, pipe', `p50 ${ms(pipe.p50)}, p99 ${ms(pipe.p99)}`)
       info('4. warm-up runs: p99 (not judged)', warmups.join(', '))
     })
+
+    // 4b: what a user sees. An independent client process (bench/lib/wall-clock-client.mjs, no code
+    // shared with the bench) runs a child printing time.time() every 10 ms and takes its own wall
+    // clock at receipt minus the printed time; alternating server and relay, one discarded run each.
+    const wallClock = async (url: string) => {
+      const out = execFileSync(process.execPath, [`${ROOT}/bench/lib/wall-clock-client.mjs`, url, '200'], { encoding: 'utf8', timeout: 60_000 })
+      const { samples, errors } = JSON.parse(out) as { samples: number[]; errors: string[] }
+      reportErrors('4b. wall-clock latency', errors)
+      return samples
+    }
+    const wall = { ours: [] as number[], relay: [] as number[] }
+    for (let i = 0; i < 4; i += 1) {
+      const ours = await wallClock(server.wsUrl)
+      const relayed = await wallClock(relay.wsUrl)
+      if (i === 0) continue
+      wall.ours.push(...ours)
+      wall.relay.push(...relayed)
+    }
+    const o = summarize(wall.ours)
+    const r = summarize(wall.relay)
+    log(`  4b. independent client, wall clock, 10 ms apart: server ${o.text}`)
+    log(`  4b. the same through the baseline relay: ${r.text}`)
+    judged('4b. child time.time() → independent client, wall clock, p50 (600 lines 10 ms apart)', `${ms(o.p50)}, ÷ relay ${fixed(o.p50 / r.p50, 2)}`, '<= 0.4 ms and <= 1.1 × relay', o.p50 <= 0.4 && o.p50 <= 1.1 * r.p50)
+    judged('4b. the same, p99', `${ms(o.p99)} (relay ${ms(r.p99)})`, '<= 0.8 ms', o.p99 <= 0.8)
   })
 
   await section('5. round trip: execute {command:"true"} → process.completed, 200 sequential', async () => {
