@@ -15,7 +15,8 @@ const errors = []
 let partial = ''
 const ws = new WebSocket(url, { perMessageDeflate: false })
 ws.on('message', (data) => {
-  const now = Date.now() / 1000
+  // Date.now() has whole milliseconds; the time origin plus the monotonic clock is the wall clock to the microsecond.
+  const now = (performance.timeOrigin + performance.now()) / 1000
   const frame = JSON.parse(String(data))
   if (frame.method === 'connected') {
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'execute', params: { command, execution_id: `wall-${process.pid}-${Date.now()}` } }))
