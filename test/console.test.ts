@@ -196,7 +196,7 @@ describe('the web console in chromium', () => {
     await page.getByRole('button', { name: 'Verify' }).click()
     await page.locator('.checks.ok').waitFor({ timeout: 10_000 })
     assert.match(await page.locator('.checks').innerText(), /Verified/)
-    await page.screenshot({ path: join(SHOTS, 'claude.png') })
+    await page.screenshot({ path: join(SHOTS, 'claude.png'), fullPage: true })
     // The list shows it as a Claude task with its prompt and cost.
     await page.goto(`${server.url}/`)
     const row = page.locator(`tr[data-id="${id}"]`)
