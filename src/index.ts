@@ -21,3 +21,4 @@ export { ClaudeParams, HttpClaudeBody, claudeArgv, SessionId } from './claude/pa
 export { MAX_EVENT_TEXT, StreamJsonParser, type ClaudeEventFields, type ClaudeResult } from './claude/stream-json.ts'
 export { claudeTask } from './claude/task.ts'
 export { verifyExecution, type Check, type VerifyResult } from './claude/verify.ts'
+export { labelOutcome } from './executions/registry.ts'

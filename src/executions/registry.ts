@@ -82,8 +82,8 @@ export interface LabelStats {
 /** What a list watcher hears: an execution started, changed state (paused, resumed) or ended. */
 export type ListWatcher = (record: ExecutionRecord) => void
 
-/** Counted as a success, a failure, or (canceled, still running) not at all. */
-function outcomeOf(status: ExecutionRecord['status']): 'success' | 'failure' | undefined {
+/** How a finished execution counts for its label: a success, a failure, or (canceled, still running) not at all. */
+export function labelOutcome(status: ExecutionRecord['status']): 'success' | 'failure' | undefined {
   if (status === 'completed') return 'success'
   if (status === 'failed' || status === 'timeout' || status === 'killed') return 'failure'
   return undefined
@@ -290,7 +290,7 @@ export class ExecutionRegistry {
   }
 
   #count(record: ExecutionRecord): void {
-    const outcome = outcomeOf(record.status)
+    const outcome = labelOutcome(record.status)
     if (!record.label || outcome === undefined) return
     const tally = this.#labels.get(record.label) ?? { successes: 0, failures: 0 }
     if (outcome === 'success') tally.successes += 1
