@@ -20,7 +20,7 @@ const TAIL_BYTES = 2 * 1024 * 1024
 /** Events replayed of a running execution whose output size is not known yet. */
 const TAIL_EVENTS = 400
 /** Text queued for xterm at most; beyond it the oldest queued text is skipped. */
-const MAX_QUEUED = 8 * 1024 * 1024
+const MAX_QUEUED = 1024 * 1024
 /** Text handed to xterm per write. */
 const WRITE_BATCH = 256 * 1024
 
