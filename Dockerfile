@@ -3,6 +3,7 @@
 # cc-executor: the Node server (adapters/node/main.ts), run from its TypeScript by tsx, a production
 # dependency, so there is no compile step.
 #
+#   npm ci   # (or npm run build) once in the checkout: it bundles the web console into src/console/assets.generated.ts, which COPY src takes
 #   docker build -t cc-executor .
 #   docker run --rm -p 127.0.0.1:8003:8003 -e CC_EXECUTOR_AUTH_TOKEN="$(openssl rand -hex 32)" cc-executor
 #

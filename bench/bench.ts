@@ -20,6 +20,7 @@
  *      bytes through plain execute; a 5 MB tool_result line's peak RSS growth ÷ its size; a real
  *      Claude Code task (scripted Messages API on loopback) round trip
  *  11. MCP: an `execute {command:"true"}` tool call through the SDK client, p50/p99; 100 concurrent MCP sessions
+ *  12. the web console in chromium: a 1,000,000-line execution opened on its tail, 300 MB streamed live, the tab's heap
  *
  * Prints each measure as it goes, then a summary table with targets. A missed target is reported
  * as MISS and does not change the exit code; the exit code is 1 only when a measure could not be
@@ -48,6 +49,8 @@ import { StreamJsonParser } from '../src/index.ts'
 import { mcpConcurrentSessions, mcpRoundTrips } from './measures/mcp.ts'
 import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi } from '../test/helpers/messages-api.ts'
 import { writeFileSync } from 'node:fs'
+import type { CDPSession, Page } from 'playwright-core'
+import { launchChromium } from '../test/helpers/browser.ts'
 
 const LINES = 1_000_000
 /** Runs per throughput measure: a shared machine varies from run to run, so the figure is their median. */
@@ -91,8 +94,8 @@ interface Row {
 
 /** `npm run bench -- 1 4`: only these sections (by number); none given: all of them. */
 const ONLY = process.argv.length > 2 ? new Set(process.argv.slice(2).map(Number)) : undefined
-if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 11)) {
-  process.stderr.write('usage: npm run bench [-- <section numbers 1-11>...]\n')
+if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 12)) {
+  process.stderr.write('usage: npm run bench [-- <section numbers 1-12>...]\n')
   process.exit(2)
 }
 
@@ -613,6 +616,99 @@ async function main(): Promise<void> {
       log(`  ${times.length}/${SESSIONS_MCP} succeeded; p50 ${fixed(percentile(sorted, 50), 0)} ms, p95 ${fixed(percentile(sorted, 95), 0)} ms`)
       judged(`11. ${SESSIONS_MCP} concurrent MCP sessions calling execute (echo; sleep 1; echo)`, `${times.length}/${SESSIONS_MCP}, p95 ${fixed(percentile(sorted, 95) / 1000, 3)} s`, '100 %', times.length === SESSIONS_MCP)
     } finally {
+      await server.stop()
+    }
+  })
+
+  await section('12. the web console in chromium: a 1,000,000-line (115 MB) execution opens on its tail; 300 MB streamed live', async () => {
+    const server = await startServer()
+    watched = server
+    const url = `http://127.0.0.1:${server.port}`
+    const chromium = await launchChromium()
+    const start = async (command: string) => {
+      const response = await fetch(`${url}/v1/executions`, { method: 'POST', body: JSON.stringify({ command, detach: true }) })
+      return ((await response.json()) as { execution_id: string }).execution_id
+    }
+    const finished = async (id: string) => {
+      for (;;) {
+        const record = (await (await fetch(`${url}/v1/executions/${id}`)).json()) as { state: string; stdout_bytes: number }
+        if (record.state === 'exited') return record
+        await sleep(100)
+      }
+    }
+    /** The page's JS heap (CDP Performance.getMetrics JSHeapUsedSize), in MiB. */
+    const heapMiB = async (cdp: CDPSession) => {
+      const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] }
+      return metrics.find((m) => m.name === 'JSHeapUsedSize')!.value / 1048576
+    }
+    const bufferHas = (page: Page, marker: string) =>
+      page.evaluate((text) => {
+        const terminal = window.ccConsole?.terminal
+        if (!terminal) return false
+        const buffer = terminal.buffer.active
+        for (let i = buffer.length - 1; i >= Math.max(0, buffer.length - 50); i--) if (buffer.getLine(i)?.translateToString(true).includes(text)) return true
+        return false
+      }, marker)
+    try {
+      const line = 'x'.repeat(114)
+      const big = await start(`yes ${line} | head -n 999999; echo console-tail-marker`)
+      const record = await finished(big)
+      info('12. the big execution', `${(record.stdout_bytes / 1e6).toFixed(1)} MB of stdout`)
+      const opens: number[] = []
+      const heaps: number[] = []
+      for (let i = 0; i < 3; i += 1) {
+        const page = await chromium.context.newPage()
+        await page.setViewportSize({ width: 1280, height: 800 })
+        const cdp = await chromium.context.newCDPSession(page)
+        await cdp.send('Performance.enable')
+        const t0 = performance.now()
+        await page.goto(`${url}/executions/${big}`)
+        while (!(await bufferHas(page, 'console-tail-marker'))) {
+          if (performance.now() - t0 > 30_000) throw new Error('the tail did not show within 30 s')
+          await sleep(20)
+        }
+        opens.push(performance.now() - t0)
+        await sleep(500)
+        heaps.push(await heapMiB(cdp))
+        log(`  open ${i + 1}: tail shown after ${fixed(opens.at(-1)!, 0)} ms, JS heap ${fixed(heaps.at(-1)!, 1)} MiB`)
+        await page.close()
+      }
+      judged('12. open a 1,000,000-line execution: its tail shown, median of 3', `${fixed(median(opens), 0)} ms`, '<= 3000 ms', median(opens) <= 3000)
+
+      // Live: a page open on an execution that prints 300 MB as fast as it can.
+      const page = await chromium.context.newPage()
+      await page.setViewportSize({ width: 1280, height: 800 })
+      const cdp = await chromium.context.newCDPSession(page)
+      await cdp.send('Performance.enable')
+      const live = await start(`sleep 1.5; yes ${line} | head -n 2600000; echo console-live-marker`)
+      await page.goto(`${url}/executions/${live}`)
+      await page.evaluate(() => {
+        const w = window as unknown as { lag: number }
+        w.lag = 0
+        let last = performance.now()
+        setInterval(() => {
+          const now = performance.now()
+          w.lag = Math.max(w.lag, now - last - 50)
+          last = now
+        }, 50)
+      })
+      let peak = 0
+      const t0 = performance.now()
+      while (!(await bufferHas(page, 'console-live-marker'))) {
+        peak = Math.max(peak, await heapMiB(cdp))
+        if (performance.now() - t0 > 120_000) throw new Error('the live execution did not end in the page within 120 s')
+        await sleep(200)
+      }
+      const seconds = (performance.now() - t0) / 1000 - 1.5
+      const liveRecord = await finished(live)
+      const lag = await page.evaluate(() => (window as unknown as { lag: number }).lag)
+      heaps.push(peak)
+      info('12. live: 300 MB streamed into an open page', `${(liveRecord.stdout_bytes / 1e6).toFixed(0)} MB in ${fixed(seconds, 1)} s (${mb(liveRecord.stdout_bytes / 1e6 / seconds)})`)
+      judged('12. live: the longest timer delay in the page while it streams (responsiveness)', `${fixed(lag, 0)} ms`, '<= 250 ms', lag <= 250)
+      judged('12. the JS heap of the tab, worst of the opens and the live stream', `${fixed(Math.max(...heaps), 1)} MiB`, '< 200 MiB', Math.max(...heaps) < 200)
+      await page.close()
+    } finally {
+      await chromium.close()
       await server.stop()
     }
   })

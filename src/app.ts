@@ -19,6 +19,7 @@ import { VERSION } from './version.ts'
 import { Session, type SocketChannel } from './ws/session.ts'
 import { BridgeSession } from './claude/bridge.ts'
 import { mcpRoutes } from './mcp/server.ts'
+import { consoleRoutes } from './console/serve.ts'
 
 export interface ExecutorLimits {
   /** Concurrent WebSocket sessions (MAX_SESSIONS). */
@@ -92,6 +93,8 @@ export interface ExecutorAppOptions {
   mcp?: false | { allowedHostnames?: readonly string[] }
   /** Seconds between statusUpdate RUNNING on the seed-000 bridge at /ws/claude (BRIDGE_HEARTBEAT_INTERVAL, 30). */
   bridgeHeartbeatInterval?: number
+  /** The web console at `/`, `/console` and `/executions/<id>` (default true); false leaves it out, e.g. when embedding. */
+  console?: boolean
 }
 
 /** The app plus what its host needs to run it: graceful shutdown and live counts. */
@@ -114,7 +117,8 @@ const sendOnly = (ws: WSContext<any>): SocketChannel => ({
 })
 
 /**
- * Builds the cc-executor router: `/ws/mcp` (alias `/ws`), the `/v1` HTTP API, `/health`, `/healthz`.
+ * Builds the cc-executor router: `/ws/mcp` (alias `/ws`), the `/v1` HTTP API, `/health`, `/healthz`,
+ * and the web console at `/` (leave it out with `console: false`).
  *
  * @example
  * const exec = createExecutorApp({ executor, upgradeWebSocket })
@@ -140,6 +144,9 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
   let closing = false
 
   const app = new Hono<{ Variables: AuthVariables }>()
+
+  // Before the token check: the page and its assets carry no data, and the page asks for the token.
+  if (options.console !== false) app.route('/', consoleRoutes())
 
   // Tokens are digested once (an async Web Crypto call), before the first request is judged.
   let entries: Promise<readonly TokenEntry[]> | undefined

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Observer } from '../../src/index.ts'
+import { labelOutcome, type LabelStats, type Observer } from '../../src/index.ts'
 
 const SECRET_NAME = /token|secret|passw|key|auth|credential|cookie|session/i
 
@@ -17,6 +17,8 @@ export function redactEnv(env: Record<string, string> | undefined): Record<strin
 export interface Observability {
   observer: Observer
   metrics: Registry
+  /** Starts the per-label counters from the tallies of the restored records (call once, after `registry.restore()`). */
+  seedLabels(labels: readonly LabelStats[]): void
 }
 
 export function observability(logger: Logger): Observability {
@@ -56,6 +58,13 @@ export function observability(logger: Logger): Observability {
     registers: [metrics],
   })
 
+  const labelled = new Counter({
+    name: 'cc_executor_label_executions_total',
+    help: 'Finished executions with a label, by label and outcome (success: completed; failure: failed, timeout, killed); restored records included',
+    labelNames: ['label', 'outcome'] as const,
+    registers: [metrics],
+  })
+
   const observer: Observer = {
     sessionOpened(info) {
       sessions.inc()
@@ -91,6 +100,8 @@ export function observability(logger: Logger): Observability {
       bytesOut.inc({ stream: 'stderr' }, record.stderr_bytes ?? 0)
       dropped.inc(record.dropped_bytes ?? 0)
       if (record.execution_time !== null) duration.observe(record.execution_time)
+      const outcome = labelOutcome(record.status)
+      if (record.label && outcome) labelled.inc({ label: record.label, outcome })
       audit.info(
         {
           event: 'execution.end',
@@ -117,5 +128,11 @@ export function observability(logger: Logger): Observability {
       audit.warn({ event: 'auth.failure', ...info }, 'authentication failed')
     },
   }
-  return { observer, metrics }
+  const seedLabels = (labels: readonly LabelStats[]) => {
+    for (const { label, successes, failures } of labels) {
+      labelled.inc({ label, outcome: 'success' }, successes)
+      labelled.inc({ label, outcome: 'failure' }, failures)
+    }
+  }
+  return { observer, metrics, seedLabels }
 }

@@ -69,7 +69,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     memoryBytes: config.CHILD_MEMORY_MB === undefined ? undefined : config.CHILD_MEMORY_MB * 1024 * 1024,
     schedPolicy: config.CHILD_SCHED_POLICY,
   })
-  const { observer, metrics } = observability(logger)
+  const { observer, metrics, seedLabels } = observability(logger)
   checkDataDir(config.CC_EXECUTOR_DATA_DIR)
   let forget = (_id: string) => {} // the registry's, once the app exists
   const store = await FileStore.open(config.CC_EXECUTOR_DATA_DIR, {
@@ -114,6 +114,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
   app.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }))
   forget = (id) => app.registry.forget(id)
   await app.registry.restore()
+  seedLabels(app.registry.labels())
   const pruning = setInterval(() => void store.prune(), 3_600_000).unref()
   // maxPayload makes ws close an oversized frame with 1009 before it is buffered whole.
   const wss = new WebSocketServer({

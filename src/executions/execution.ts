@@ -38,6 +38,10 @@ export interface ExecutionOptions {
   label?: string | null
   /** Where Claude Code keeps a Claude task's own transcript, once its session id is known. */
   claudeTranscript?: (sessionId: string) => string
+  /** Whether its stdin stays open for `input` (stdin "pipe"). */
+  stdin?: 'pipe' | 'close'
+  /** Its state changed (paused, resumed): watchers of the list hear of it. */
+  onChange?: () => void
 }
 
 /** Events read together: at most this many per transcript write. */
@@ -151,7 +155,14 @@ export class Execution {
     )
     // Records of older versions lack the Claude task fields.
     const older: Partial<ExecutionRecord> = record
-    execution.#stored = { ...record, kind: older.kind ?? 'command', label: older.label ?? null, claude: older.claude ?? null, claude_transcript: older.claude_transcript ?? null }
+    execution.#stored = {
+      ...record,
+      kind: older.kind ?? 'command',
+      label: older.label ?? null,
+      stdin: older.stdin ?? 'close',
+      claude: older.claude ?? null,
+      claude_transcript: older.claude_transcript ?? null,
+    }
     execution.endedAt = record.ended_at ? new Date(record.ended_at) : null
     execution.#log.skipTo(record.last_seq)
     execution.#log.end()
@@ -248,6 +259,7 @@ export class Execution {
       execution_id: this.id,
       kind: this.#options.kind ?? 'command',
       label: this.#options.label ?? null,
+      stdin: this.#options.stdin ?? 'close',
       command: this.handle.command,
       state: this.handle.state,
       status: c?.status ?? (this.handle.state === 'paused' ? 'paused' : 'running'),
@@ -337,6 +349,7 @@ export class Execution {
         const written = transcript?.append(frames)
         if (written) await written.catch((error: unknown) => this.#transcriptFailed(error))
         for (let i = 0; i < events.length; i += 1) this.#log.append(events[i], frames[i])
+        if (events.some((e) => e.method === 'process.paused' || e.method === 'process.resumed')) this.#options.onChange?.()
         this.#log.trim(this.#keepFrom(), this.#retain)
         while (this.#lagging()) await new Promise<void>((resolve) => (this.#progress = resolve))
         this.#progress = undefined

@@ -68,6 +68,27 @@ export interface StartOptions {
 
 type Launch = (params: ExecuteParams & { execution_id: string }) => Promise<ExecutionHandle>
 
+/** A label's tally: finished executions that completed, and those that failed, timed out or were killed. */
+export interface LabelStats {
+  label: string
+  successes: number
+  failures: number
+  /** successes / failures; successes itself while there is no failure. */
+  ratio: number
+  /** successes >= 10 x failures, with at least 10 successes (the seeds' 10:1 rule). */
+  graduated: boolean
+}
+
+/** What a list watcher hears: an execution started, changed state (paused, resumed) or ended. */
+export type ListWatcher = (record: ExecutionRecord) => void
+
+/** How a finished execution counts for its label: a success, a failure, or (canceled, still running) not at all. */
+export function labelOutcome(status: ExecutionRecord['status']): 'success' | 'failure' | undefined {
+  if (status === 'completed') return 'success'
+  if (status === 'failed' || status === 'timeout' || status === 'killed') return 'failure'
+  return undefined
+}
+
 /** History a finished execution keeps in memory for a late replay. */
 const FINISHED_RETAIN = 64 * 1024
 
@@ -90,6 +111,9 @@ export class ExecutionRegistry {
   readonly #claude: ClaudeRuntime | undefined
   /** Start times within the last minute, per token. */
   readonly #starts = new Map<string, number[]>()
+  readonly #watchers = new Set<ListWatcher>()
+  /** Per label: successes and failures, from the restored records and every execution ended since. */
+  readonly #labels = new Map<string, { successes: number; failures: number }>()
 
   constructor({
     executor,
@@ -207,7 +231,9 @@ export class ExecutionRegistry {
       store: this.#store,
       kind: how.kind,
       label: params.label ?? null,
+      stdin: params.stdin === 'pipe' ? 'pipe' : 'close',
       claudeTranscript: how.transcriptPath,
+      onChange: () => this.#changed(execution),
     })
     if (this.#store) {
       try {
@@ -220,9 +246,13 @@ export class ExecutionRegistry {
     }
     this.#live.set(id, execution)
     this.#observer.executionStarted?.(execution.record(), requested)
+    this.#changed(execution)
     void execution.done.then(() => {
       this.#retire(execution)
-      this.#observer.executionEnded?.(execution.record())
+      const record = execution.record()
+      this.#count(record)
+      this.#observer.executionEnded?.(record)
+      this.#changed(execution)
     })
     return execution
   }
@@ -231,8 +261,47 @@ export class ExecutionRegistry {
   async restore(): Promise<void> {
     if (!this.#store) return
     for (const record of await this.#store.records()) {
-      if (!this.get(record.id)) this.#remember(Execution.restore(record, this.#store))
+      if (this.get(record.id)) continue
+      this.#remember(Execution.restore(record, this.#store))
+      this.#count(record)
     }
+  }
+
+  /**
+   * Calls `watcher` with the record of every execution that starts, pauses, resumes or ends, until
+   * the returned function is called. A watcher must not throw.
+   */
+  watch(watcher: ListWatcher): () => void {
+    this.#watchers.add(watcher)
+    return () => this.#watchers.delete(watcher)
+  }
+
+  /** Every label's tally, by label. */
+  labels(): LabelStats[] {
+    return [...this.#labels]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([label, { successes, failures }]) => ({
+        label,
+        successes,
+        failures,
+        ratio: failures === 0 ? successes : successes / failures,
+        graduated: successes >= 10 && successes >= 10 * failures,
+      }))
+  }
+
+  #count(record: ExecutionRecord): void {
+    const outcome = labelOutcome(record.status)
+    if (!record.label || outcome === undefined) return
+    const tally = this.#labels.get(record.label) ?? { successes: 0, failures: 0 }
+    if (outcome === 'success') tally.successes += 1
+    else tally.failures += 1
+    this.#labels.set(record.label, tally)
+  }
+
+  #changed(execution: Execution): void {
+    if (this.#watchers.size === 0) return
+    const record = execution.record()
+    for (const watcher of this.#watchers) watcher(record)
   }
 
   /** Drops a finished execution whose record and transcript were deleted (a running one stays). */

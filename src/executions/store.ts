@@ -13,6 +13,8 @@ export interface ExecutionRecord {
   /** "claude" for a Claude task (its events include claude.event), else "command". */
   kind: 'command' | 'claude'
   label: string | null
+  /** "pipe" while its stdin is open for `input`; "close" otherwise. */
+  stdin: 'pipe' | 'close'
   command: string
   state: 'running' | 'paused' | 'exited'
   status: CompletedParams['status'] | 'running' | 'paused'

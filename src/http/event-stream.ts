@@ -4,7 +4,7 @@
  * WebSocket client gets. The reader's pace is the back-pressure: one that does not read holds
  * this subscriber back like a full socket.
  */
-import type { Execution, Subscriber } from '../executions/registry.ts'
+import type { Execution, ExecutionRegistry, ExecutionRecord, Subscriber } from '../executions/registry.ts'
 import type { Frame } from '../protocol/frame.ts'
 import { notification } from '../protocol/jsonrpc.ts'
 
@@ -140,5 +140,58 @@ export function eventStream(
     },
     // No queue of its own: a chunk is made when the reader asks for one.
     { highWaterMark: 0 },
+  )
+}
+
+/** Changes a list watcher may hold for a reader that does not read; beyond it the stream ends (the reader lists again). */
+const WATCH_BACKLOG = 10_000
+
+/**
+ * The list of executions, then its changes: first `executions.list {executions}` (the newest
+ * `limit` records, as `list` returns them), then `execution.changed {execution}` with the whole
+ * record each time one starts, pauses, resumes or ends, and heartbeats while nothing happens.
+ * A reader that falls WATCH_BACKLOG changes behind is cut off rather than buffered for.
+ */
+export function watchStream(
+  registry: ExecutionRegistry,
+  { format, limit, heartbeatMs, onEnd }: { format: StreamFormat; limit: number; heartbeatMs: number; onEnd?: () => void },
+): ReadableStream<Uint8Array> {
+  const streamId = crypto.randomUUID()
+  const encode = (method: string, params: unknown) => {
+    const text = notification(method, params)
+    return encoder.encode(format === 'ndjson' ? `${text}\n` : `data: ${text}\n\n`)
+  }
+  let unwatch = () => {}
+  let heartbeat: ReturnType<typeof setInterval> | undefined
+  let ended = false
+  const stop = () => {
+    if (ended) return
+    ended = true
+    unwatch()
+    clearInterval(heartbeat)
+    onEnd?.()
+  }
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        controller.enqueue(encode('executions.list', { executions: registry.list(limit) }))
+        unwatch = registry.watch((record: ExecutionRecord) => {
+          if (ended) return
+          if ((controller.desiredSize ?? 0) <= -WATCH_BACKLOG) {
+            stop()
+            controller.close()
+            return
+          }
+          controller.enqueue(encode('execution.changed', { execution: record }))
+        })
+        heartbeat = setInterval(
+          () => controller.enqueue(encode('heartbeat', { timestamp: Date.now() / 1000, session_id: streamId, status: 'alive' })),
+          heartbeatMs,
+        )
+      },
+      cancel: stop,
+    },
+    // Counted in chunks: one per change.
+    { highWaterMark: 1 },
   )
 }

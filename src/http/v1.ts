@@ -10,7 +10,7 @@ import type { Observer } from '../observer.ts'
 import type { AuthVariables } from '../security/auth.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { ControlParams, HttpExecuteBody, InputParams, ListParams, parseParams } from '../protocol/schemas.ts'
-import { CONTENT_TYPE, eventStream, type StreamFormat } from './event-stream.ts'
+import { CONTENT_TYPE, eventStream, watchStream, type StreamFormat } from './event-stream.ts'
 
 export interface V1Options {
   observer?: Observer
@@ -91,6 +91,12 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
     .post('/claude', async (c) => {
       const { detach, ...params } = parseParams(HttpClaudeBody, await jsonBody(c))
       return started(c, detach, (options) => registry.startClaude(params, options))
+    })
+    .get('/labels', (c) => c.json({ labels: registry.labels() }))
+    // Before /executions/:id, which would take "watch" for an id.
+    .get('/executions/watch', (c) => {
+      const format = formatOf(c)
+      return stream(c, watchStream(registry, { format, limit: limitOf(c), heartbeatMs, onEnd: reserveStream() }), format)
     })
     .get('/executions/:id/verify', async (c) => c.json(await registry.verify(c.req.param('id'))))
     .get('/executions', (c) => c.json({ executions: registry.list(limitOf(c)) }))

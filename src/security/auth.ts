@@ -3,6 +3,7 @@
  * Accepted as `Authorization: Bearer <token>`, `X-API-Key: <token>`, or — for browsers, which cannot
  * set headers on a WebSocket — the subprotocol `bearer.<token>` (offered beside `bearer`, which the
  * server then selects). Missing credentials: 401; wrong ones: 403, before any WebSocket upgrade.
+ * The web console's page and assets are routed before this check (app.ts): they hold no data.
  */
 import type { MiddlewareHandler } from 'hono'
 import { ErrorCode } from '../protocol/errors.ts'

@@ -30,7 +30,7 @@ export interface SocketChannel {
   close(code: number, reason: string): void
 }
 
-export const CAPABILITIES = ['execute', 'control', 'stream', 'heartbeat', 'attach', 'input', 'claude', 'verify'] as const
+export const CAPABILITIES = ['execute', 'control', 'stream', 'heartbeat', 'attach', 'input', 'claude', 'verify', 'labels'] as const
 
 export interface SessionOptions {
   registry: ExecutionRegistry
@@ -91,6 +91,7 @@ export class Session {
     },
     status: (p) => ({ result: this.#execution(parseParams(ExecutionRef, p).execution_id).record() }),
     list: (p) => ({ result: { executions: this.#registry.list(parseParams(ListParams, p ?? {}).limit) } }),
+    labels: () => ({ result: { labels: this.#registry.labels() } }),
     ping: () => ({ result: { pong: Date.now() / 1000 } }),
     // A client's pong is accepted and ignored: liveness is the transport's ping frames' job.
     pong: () => ({ result: null }),

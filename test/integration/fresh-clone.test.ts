@@ -3,7 +3,8 @@
  * edits) is cloned into a temporary directory that has no ../shared beside it, and reuses this
  * checkout's node_modules through a symlink (an `npm ci` there would fetch some 300 MB again). There:
  * - `npm install` (a dry run, offline) prints no install-scripts warning: package.json's
- *   allowScripts covers every installed package that has an install script;
+ *   allowScripts covers every installed package that has an install script; then `npm run
+ *   prepare`, which a real install runs, bundles the web console (its generated module is not committed);
  * - the seed stress test reports itself skipped, naming where the seed goes, and neither fails nor
  *   passes;
  * - a real-server integration file (execute) and the startup errors (`npm start` on a busy port)
@@ -62,6 +63,10 @@ test('a clone in a folder of its own installs without warnings, skips the seed t
     const install = await run('npm', ['install', '--dry-run', '--offline', '--no-audit', '--no-fund'], clone, 60_000)
     assert.equal(install.code, 0, install.output)
     assert.doesNotMatch(install.output, /install-scripts|allowScripts/, `npm install warns about install scripts:\n${install.output}`)
+    // What a real install runs last (the dry run does not): `prepare` bundles the web console.
+    const prepare = await run('npm', ['run', 'prepare'], clone, 60_000)
+    assert.equal(prepare.code, 0, prepare.output)
+    assert.ok(existsSync(join(clone, 'src', 'console', 'assets.generated.ts')), `prepare wrote the console's assets:\n${prepare.output}`)
 
     const tests = await run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', '--test-concurrency=1', ...CLONED_TESTS], clone, 180_000)
     const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tests.output)?.[1])

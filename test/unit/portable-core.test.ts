@@ -19,9 +19,18 @@ const FORBIDDEN_CODE: [RegExp, string][] = [
   [/\b(Deno|Bun)\./, 'a runtime global'],
 ]
 
+/** The console page's source runs in the browser (esbuild bundles it with xterm); the core serves only its bundle. */
+const BROWSER_SOURCE = join(ROOT, 'src', 'console', 'page')
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+    entry.isDirectory()
+      ? join(dir, entry.name) === BROWSER_SOURCE
+        ? []
+        : sourceFiles(join(dir, entry.name))
+      : entry.name.endsWith('.ts')
+        ? [join(dir, entry.name)]
+        : [],
   )
 }
 
@@ -44,4 +53,10 @@ test('src/ uses no runtime-specific API and imports only hono and valibot, and s
       })
   }
   assert.deepEqual(violations, [])
+})
+
+test("the core never imports the console page's browser source, only its generated bundle", () => {
+  const importers = sourceFiles(join(ROOT, 'src')).filter((file) => /from\s+['"][^'"]*console\/page\//.test(readFileSync(file, 'utf8')))
+  assert.deepEqual(importers.map((f) => relative(ROOT, f)), [])
+  assert.ok(sourceFiles(join(ROOT, 'src')).some((f) => f.endsWith(join('console', 'assets.generated.ts'))), 'npm run build has written src/console/assets.generated.ts')
 })

@@ -1,0 +1,2 @@
+/** Stylesheets are imported for esbuild, which bundles them into the console's CSS asset. */
+declare module '*.css'

@@ -1,0 +1,176 @@
+/**
+ * @module console/page/main — the console's shell: the token prompt, the header, the router
+ * (`/` and `/console`: the list; `/executions/<id>`: one execution; `#labels`, `#new`), and the
+ * one watch stream that keeps every view's list of executions current.
+ */
+import '@xterm/xterm/css/xterm.css'
+import './style.css'
+import { AuthError, base, get, stream, token, type ExecutionRecord, type Notification } from './api.ts'
+import { executionView } from './execution.ts'
+import { h } from './dom.ts'
+import { labelsView, listView, newView } from './views.ts'
+
+const root = document.getElementById('app')!
+
+/** The executions the watch stream has told of, by id; views re-render from it on change. */
+export const store = {
+  executions: new Map<string, ExecutionRecord>(),
+  listeners: new Set<(changed: ExecutionRecord | null) => void>(),
+  connected: false,
+  notify(changed: ExecutionRecord | null) {
+    for (const listener of this.listeners) listener(changed)
+  },
+}
+
+let watching: AbortController | undefined
+
+async function watch(): Promise<void> {
+  watching?.abort()
+  const controller = (watching = new AbortController())
+  for (let attempt = 0; !controller.signal.aborted; attempt++) {
+    try {
+      await stream(
+        'v1/executions/watch?limit=500',
+        (message: Notification) => {
+          if (message.method === 'executions.list') {
+            store.executions.clear()
+            for (const record of message.params.executions as ExecutionRecord[]) store.executions.set(record.id, record)
+            store.connected = true
+            attempt = 0
+            store.notify(null)
+          } else if (message.method === 'execution.changed') {
+            const record = message.params.execution as ExecutionRecord
+            store.executions.set(record.id, record)
+            store.notify(record)
+          }
+        },
+        controller.signal,
+      )
+    } catch (error) {
+      if (controller.signal.aborted) return
+      if (error instanceof AuthError) return askToken(error.message)
+    }
+    store.connected = false
+    store.notify(null)
+    // The stream ended (server restart, a proxy's idle cut): list again, soon.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)))
+  }
+}
+
+type Route = { view: 'list' } | { view: 'labels' } | { view: 'new' } | { view: 'execution'; id: string }
+
+function route(): Route {
+  const path = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : location.pathname
+  const match = /^executions\/([^/]+)\/?$/.exec(path)
+  if (match) return { view: 'execution', id: decodeURIComponent(match[1]) }
+  if (location.hash === '#labels') return { view: 'labels' }
+  if (location.hash === '#new') return { view: 'new' }
+  return { view: 'list' }
+}
+
+/** Navigates inside the page (links and forms call this instead of loading a page). */
+export function go(href: string): void {
+  history.pushState(null, '', href)
+  render()
+}
+
+export const hrefs = {
+  list: () => `${base}`,
+  labels: () => `${base}#labels`,
+  create: () => `${base}#new`,
+  execution: (id: string) => `${base}executions/${encodeURIComponent(id)}`,
+}
+
+/** A link that navigates inside the page. */
+export function link(href: string, attributes: Record<string, string>, ...children: (Node | string)[]): HTMLAnchorElement {
+  return h(
+    'a',
+    {
+      ...attributes,
+      href,
+      onclick: (event: MouseEvent) => {
+        if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return
+        event.preventDefault()
+        go(href)
+      },
+    },
+    ...children,
+  )
+}
+
+let teardown: (() => void) | undefined
+
+function header(current: Route['view']): HTMLElement {
+  const item = (label: string, href: string, view: Route['view']) =>
+    link(href, { class: current === view ? 'nav-item current' : 'nav-item', ...(current === view ? { 'aria-current': 'page' } : {}) }, label)
+  const status = h('span', { class: store.connected ? 'live on' : 'live', title: store.connected ? 'Live: the list updates as executions change' : 'Reconnecting' }, store.connected ? 'live' : 'offline')
+  store.listeners.add(() => {
+    status.className = store.connected ? 'live on' : 'live'
+    status.textContent = store.connected ? 'live' : 'offline'
+  })
+  return h(
+    'header',
+    { class: 'topbar' },
+    link(hrefs.list(), { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, '▶'), 'cc-executor'),
+    h('nav', { 'aria-label': 'Main' }, item('Executions', hrefs.list(), 'list'), item('Labels', hrefs.labels(), 'labels')),
+    h('div', { class: 'spacer' }),
+    status,
+    link(hrefs.create(), { class: 'button primary', role: 'button' }, 'New'),
+  )
+}
+
+function render(): void {
+  teardown?.()
+  teardown = undefined
+  store.listeners.clear()
+  const current = route()
+  const main = h('main', { id: 'main' })
+  root.replaceChildren(header(current.view), main)
+  if (current.view === 'list') teardown = listView(main)
+  else if (current.view === 'labels') teardown = labelsView(main)
+  else if (current.view === 'new') teardown = newView(main)
+  else teardown = executionView(main, current.id)
+  document.title = current.view === 'execution' ? `${current.id.slice(0, 8)} · cc-executor` : 'cc-executor console'
+}
+
+/** Asks for the token (again, with `message` when one was refused), then starts over. */
+export function askToken(message?: string): void {
+  teardown?.()
+  teardown = undefined
+  watching?.abort()
+  const input = h('input', { id: 'token', type: 'password', name: 'token', autocomplete: 'current-password', required: true, 'aria-describedby': 'token-help' })
+  const form = h(
+    'form',
+    {
+      class: 'card token-card',
+      onsubmit: (event: SubmitEvent) => {
+        event.preventDefault()
+        token.set(input.value.trim())
+        void start()
+      },
+    },
+    h('h1', {}, 'Sign in'),
+    h('p', { id: 'token-help', class: 'muted' }, 'This cc-executor needs its API token. It is kept for this tab only (sessionStorage).'),
+    message && token.get() ? h('p', { class: 'error', role: 'alert' }, message) : null,
+    h('label', { for: 'token' }, 'Token'),
+    input,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Sign in')),
+  )
+  root.replaceChildren(h('main', { id: 'main', class: 'centered' }, form))
+  input.focus()
+}
+
+async function start(): Promise<void> {
+  try {
+    // One cheap request tells whether a token is needed, and whether the one kept is right.
+    await get('v1/executions?limit=1')
+  } catch (error) {
+    if (error instanceof AuthError) return askToken(error.message)
+  }
+  render()
+  void watch()
+}
+
+window.addEventListener('popstate', render)
+window.addEventListener('hashchange', render)
+void start()
