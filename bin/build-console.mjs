@@ -10,13 +10,13 @@ import { build } from 'esbuild'
 const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 
 const result = await build({
-  entryPoints: { console: here('./page/main.ts') },
+  entryPoints: { console: here('../src/console/page/main.ts') },
   bundle: true,
   minify: true,
   format: 'esm',
   target: 'es2022',
   platform: 'browser',
-  outdir: here('./out'),
+  outdir: here('../src/console/out'),
   write: false,
   legalComments: 'none',
   logLevel: 'warning',
@@ -34,7 +34,7 @@ for (const file of result.outputFiles) {
 }
 
 const lines = [
-  '/** @module console/assets.generated — written by src/console/build.mjs (`npm run build`); do not edit, it is not committed. */',
+  '/** @module console/assets.generated — written by bin/build-console.mjs (`npm run build`); do not edit, it is not committed. */',
   `export const SCRIPT = ${JSON.stringify(names['.js'])}`,
   `export const STYLE = ${JSON.stringify(names['.css'])}`,
   '/** Each asset by its content-hashed name: its media type and its bytes in base64. */',
@@ -43,6 +43,6 @@ const lines = [
   '}',
   '',
 ]
-writeFileSync(here('./assets.generated.ts'), lines.join('\n'))
+writeFileSync(here('../src/console/assets.generated.ts'), lines.join('\n'))
 const kib = (ext) => (Buffer.from(assets[names[ext]].base64, 'base64').length / 1024).toFixed(0)
 console.log(`console: ${names['.js']} (${kib('.js')} KiB), ${names['.css']} (${kib('.css')} KiB) -> src/console/assets.generated.ts`)

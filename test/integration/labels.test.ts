@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { createExecutorApp, type Executor } from '../src/index.ts'
-import { TestClient } from './helpers/client.ts'
-import { post, type Notification } from './helpers/http.ts'
-import { startServer } from './helpers/server.ts'
+import { createExecutorApp, type Executor } from '../../src/index.ts'
+import { TestClient } from '../helpers/client.ts'
+import { post, type Notification } from '../helpers/http.ts'
+import { startServer } from '../helpers/server.ts'
 
 async function labels(url: string) {
   return ((await (await fetch(`${url}/v1/labels`)).json()) as { labels: Record<string, unknown>[] }).labels

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { BrowserContext, Page } from 'playwright-core'
-import { collectErrors, launchChromium, terminalText, type LaunchedBrowser } from './helpers/browser.ts'
-import { post } from './helpers/http.ts'
-import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi, type MessagesApi } from './helpers/messages-api.ts'
-import { eventually, sleep } from './helpers/proc.ts'
-import { startServer, type RunningServer } from './helpers/server.ts'
+import { collectErrors, launchChromium, terminalText, type LaunchedBrowser } from '../helpers/browser.ts'
+import { post } from '../helpers/http.ts'
+import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi, type MessagesApi } from '../helpers/messages-api.ts'
+import { eventually, sleep } from '../helpers/proc.ts'
+import { startServer, type RunningServer } from '../helpers/server.ts'
 
 export const SHOTS = mkdtempSync(join(tmpdir(), 'cc-executor-console-shots-'))
 
