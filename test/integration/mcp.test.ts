@@ -179,7 +179,7 @@ describe('the MCP server at /mcp', () => {
     assert.equal(deleted.status, 200)
     const gone = await postMcp(server.url, { jsonrpc: '2.0', id: 5, method: 'tools/list' }, { 'mcp-session-id': session })
     assert.equal(gone.status, 404)
-    // The older protocol versions initialize too; JSON answers when the client accepts only JSON.
+    // The protocol versions before the SDK's latest initialize too.
     for (const version of ['2025-03-26', '2025-06-18']) assert.equal((await postMcp(server.url, initialize(version))).status, 200)
     // The server and the first client's session are unaffected.
     assert.equal((await call(client, 'execute', { command: 'echo still fine' })).structuredContent.stdout, 'still fine\n')
