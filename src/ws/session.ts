@@ -37,10 +37,10 @@ export interface SessionOptions {
   version: string
   /** Seconds between heartbeat notifications. */
   heartbeatInterval: number
-  /** Executions this session may follow at once (MAX_FOLLOWED); one more attach gets -32005. */
+  /** Executions a session may follow at once (MAX_FOLLOWED); one more attach gets -32005. */
   maxFollowed: number
   logger: Logger
-  /** The token this session authenticated with (null on an open server). */
+  /** The token the session authenticated with (null on an open server). */
   tokenId?: string | null
   observer?: Observer
 }
@@ -55,7 +55,7 @@ export class Session {
   readonly #registry: ExecutionRegistry
   readonly #options: SessionOptions
   readonly #subscriptions = new Map<Execution, Subscriber>()
-  /** The execution that holds this session's lock, and whether one is being started. */
+  /** The execution that holds the session's lock, and whether one is being started. */
   #current: Execution | undefined
   #starting = false
   #heartbeat: ReturnType<typeof setInterval> | undefined
@@ -165,7 +165,7 @@ export class Session {
 
   /**
    * Watches another execution (or re-attaches to one): replay after `after_seq`, then live events.
-   * Attaching to an execution this session already follows restarts its stream at `after_seq`.
+   * Attaching to an execution the session already follows restarts its stream at `after_seq`.
    */
   #attach(raw: unknown): Reply {
     const { execution_id, after_seq } = parseParams(AttachParams, raw)
@@ -173,7 +173,7 @@ export class Session {
     const state = execution.ended ? 'exited' : execution.handle.state
     const { maxFollowed } = this.#options
     if (!this.#subscriptions.has(execution) && this.#subscriptions.size >= maxFollowed) {
-      throw new RpcError(ErrorCode.RATE_LIMITED, `This session already follows ${maxFollowed} executions; detach from one, or wait for a replay to finish`)
+      throw new RpcError(ErrorCode.RATE_LIMITED, `The session already follows ${maxFollowed} executions; detach from one, or wait for a replay to finish`)
     }
     const after = () => {
       // Looked up now, not when the request arrived: another attach handled meanwhile may have replaced it.
@@ -185,11 +185,11 @@ export class Session {
     return { result: { status: 'attached', state }, after }
   }
 
-  /** The named execution, or this session's current one. */
+  /** The named execution, or the session's current one. */
   #execution(id: string | undefined): Execution {
     if (id !== undefined) return this.#registry.lookup(id)
     if (this.#current) return this.#current
-    throw new RpcError(ErrorCode.NO_SUCH_PROCESS, 'No process is running in this session')
+    throw new RpcError(ErrorCode.NO_SUCH_PROCESS, 'No process is running in the session')
   }
 
   #subscribe(execution: Execution, afterSeq: number): void {
