@@ -6,27 +6,8 @@
 const TOKEN_KEY = 'cc-executor-token'
 export const base = document.querySelector<HTMLMetaElement>('meta[name="cc-executor-base"]')?.content ?? '/'
 
-export interface ExecutionRecord {
-  id: string
-  kind: 'command' | 'claude'
-  label: string | null
-  stdin?: 'pipe' | 'close'
-  command: string
-  state: 'running' | 'paused' | 'exited'
-  status: string
-  pid: number | null
-  started_at: string
-  ended_at: string | null
-  exit_code: number | null
-  signal: string | null
-  reason: string | null
-  execution_time: number | null
-  stdout_bytes: number | null
-  stderr_bytes: number | null
-  claude: { session_id: string; is_error: boolean; num_turns: number; total_cost_usd: number; duration_ms: number; subtype: string; result?: string } | null
-  last_seq: number
-  subscribers: number
-}
+/** The wire record, as the server defines it (a type only: nothing of the server is bundled). */
+export type { ExecutionRecord } from '../../executions/store.ts'
 
 export interface Notification {
   method: string
