@@ -137,10 +137,7 @@ type EventReader = ReadableStreamDefaultReader<RawEvent>
 
 function eventsOf(response: Response): EventReader {
   if (!response.body) throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor sent no stream')
-  return response.body
-    .pipeThrough(new TextDecoderStream())
-    .pipeThrough(new NdjsonParseStream(parseReceived) as TransformStream<string, RawEvent>)
-    .getReader()
+  return response.body.pipeThrough(new NdjsonParseStream(parseReceived) as TransformStream<Uint8Array, RawEvent>).getReader()
 }
 
 class RemoteExecution implements ExecutionHandle {

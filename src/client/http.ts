@@ -107,10 +107,7 @@ export async function openStream(options: HttpOptions, method: string, path: str
     clearTimeout(timer)
     throw new ConnectionError('The server sent no stream', 'protocol')
   }
-  const reader = response.body
-    .pipeThrough(new TextDecoderStream())
-    .pipeThrough(new NdjsonParseStream() as TransformStream<string, Message>)
-    .getReader()
+  const reader = response.body.pipeThrough(new NdjsonParseStream() as TransformStream<Uint8Array, Message>).getReader()
 
   const closed = (async (): Promise<ConnectionError> => {
     try {
