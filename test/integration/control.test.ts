@@ -34,7 +34,11 @@ describe('PAUSE, RESUME, CANCEL reach the whole process group', () => {
     const paused = await client.request('control', { type: 'pause' })
     assert.deepEqual(paused.result, { status: 'paused' })
     await client.waitFor((f) => f.method === 'process.paused' && f.params.execution_id === id)
-    await eventually(() => members.every((pid) => processState(pid) === 'T'), 2000, 'every member stopped')
+    // The group as it is now: a `sleep 0.05` seen before the pause may have ended before it.
+    await eventually(() => {
+      const now = groupMembers(pgid)
+      return now.length >= 2 && now.every((pid) => processState(pid) === 'T')
+    }, 2000, 'every member stopped')
     await sleep(100) // anything read before the stop has arrived by now
     const before = outputs(client, id)
     await sleep(400)
