@@ -5,7 +5,7 @@
  * the bytes Claude printed); seqs are renumbered so the record stays 1, 2, 3, … The completion gets
  * the task's summary (`claude`), and is "completed" only for exit 0 with a result that is no error.
  */
-import type { ExecutionHandle } from '../executor.ts'
+import type { ExecutionHandle } from '../executor/executor.ts'
 import type { ClaudeSummary, CompletedEvent, ExecutionEvent } from '../protocol/schemas.ts'
 import { StreamJsonParser, type ClaudeEventFields } from './stream-json.ts'
 

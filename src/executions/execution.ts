@@ -5,7 +5,7 @@
  * Lossless back-pressure stops reading from the executor while every subscriber is `maxLag`
  * characters behind (without a transcript: while the slowest one is), and the child blocks.
  */
-import type { ExecutionHandle } from '../executor.ts'
+import type { ExecutionHandle } from '../executor/executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { Frame } from '../protocol/frame.ts'
 import { eventFrame, notification } from '../protocol/jsonrpc.ts'

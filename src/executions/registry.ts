@@ -2,7 +2,7 @@
 import { claudeArgv, type ClaudeParams } from '../claude/params.ts'
 import { claudeTask } from '../claude/task.ts'
 import { verifyExecution, type VerifyResult } from '../claude/verify.ts'
-import type { ExecutionHandle, Executor } from '../executor.ts'
+import type { ExecutionHandle, Executor } from '../executor/executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { Observer } from '../observer.ts'
 import type { ExecuteParams } from '../protocol/schemas.ts'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { OutputFramer, type OutputPiece } from '../../src/executions/output-framer.ts'
+import { OutputFramer, type OutputPiece } from '../../src/executor/output-framer.ts'
 
 const utf8 = (s: string) => new TextEncoder().encode(s)
 const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms))

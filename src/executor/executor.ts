@@ -2,9 +2,9 @@
  * @module executor — what the portable app needs from whatever runs processes: the Node adapter's
  * LocalExecutor spawns them, a gateway's RemoteExecutor forwards to another cc-executor.
  */
-import type { ClaudeParams } from './claude/params.ts'
-import type { VerifyResult } from './claude/verify.ts'
-import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from './protocol/schemas.ts'
+import type { ClaudeParams } from '../claude/params.ts'
+import type { VerifyResult } from '../claude/verify.ts'
+import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from '../protocol/schemas.ts'
 
 export type ExecutionState = 'running' | 'paused' | 'exited'
 

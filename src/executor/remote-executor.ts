@@ -4,13 +4,13 @@
  * edge gateways (Workers, Deno, Bun). When the upstream stream breaks mid-execution it reconnects
  * with `after_seq`, so subscribers see no gap and no duplicate.
  */
-import type { ClaudeParams } from './claude/params.ts'
-import type { VerifyResult } from './claude/verify.ts'
+import type { ClaudeParams } from '../claude/params.ts'
+import type { VerifyResult } from '../claude/verify.ts'
 import type { ExecutionHandle, ExecutionState, Executor } from './executor.ts'
-import { ErrorCode, RpcError, type ErrorCode as Code } from './protocol/errors.ts'
-import { parseReceived } from './protocol/jsonrpc.ts'
-import { NdjsonParseStream } from './protocol/ndjson.ts'
-import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent, StartedParams } from './protocol/schemas.ts'
+import { ErrorCode, RpcError, type ErrorCode as Code } from '../protocol/errors.ts'
+import { parseReceived } from '../protocol/jsonrpc.ts'
+import { NdjsonParseStream } from '../protocol/ndjson.ts'
+import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent, StartedParams } from '../protocol/schemas.ts'
 
 export interface RemoteExecutorOptions {
   /** Base URL of the upstream cc-executor, e.g. `http://10.0.0.5:8003`. */
