@@ -3,7 +3,7 @@
  * hook is optional and must not throw; the Node server turns them into pino lines and prom-client
  * series. Token values never appear here: only their ids.
  */
-import type { ExecutionRecord } from './executions/store.ts'
+import type { ExecutionRecord } from './protocol/records.ts'
 import type { ControlType, ExecuteParams } from './protocol/schemas.ts'
 
 export interface Observer {

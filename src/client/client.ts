@@ -4,7 +4,7 @@
  */
 import type { ClaudeParams } from '../claude/params.ts'
 import type { VerifyResult } from '../claude/verify.ts'
-import type { ExecutionRecord } from '../executions/store.ts'
+import type { ExecutionRecord } from '../protocol/records.ts'
 import { ErrorCode } from '../protocol/errors.ts'
 import type { ControlType, ExecutionEvent } from '../protocol/schemas.ts'
 import { endpoints, type Endpoints } from './endpoints.ts'

@@ -4,43 +4,9 @@
  * in files under CC_EXECUTOR_DATA_DIR; an app without a store keeps recent events in memory only.
  */
 import type { Frame } from '../protocol/frame.ts'
-import type { ClaudeSummary, CompletedParams } from '../protocol/schemas.ts'
+import type { ExecutionRecord } from '../protocol/records.ts'
 
-/** What is known of an execution, live or finished; also what `list` and `status` return. */
-export interface ExecutionRecord {
-  id: string
-  execution_id: string
-  /** "claude" for a Claude task (its events include claude.event), else "command". */
-  kind: 'command' | 'claude'
-  label: string | null
-  /** "pipe" while its stdin is open for `input`; "close" otherwise. */
-  stdin: 'pipe' | 'close'
-  command: string
-  state: 'running' | 'paused' | 'exited'
-  status: CompletedParams['status'] | 'running' | 'paused'
-  pid: number | null
-  pgid: number | null
-  /** Who started it: a WebSocket session id, or "http". */
-  started_by: string
-  /** The id of the token it was started with (never the token), or null on an open server. */
-  token_id: string | null
-  started_at: string
-  ended_at: string | null
-  exit_code: number | null
-  signal: string | null
-  reason: string | null
-  execution_time: number | null
-  stdout_bytes: number | null
-  stderr_bytes: number | null
-  dropped_bytes: number | null
-  transcript_sha256: CompletedParams['transcript_sha256']
-  /** A finished Claude task's summary (its completion's `claude`). */
-  claude: ClaudeSummary | null
-  /** Where Claude Code keeps that session's own transcript, on the executor's host. */
-  claude_transcript: string | null
-  last_seq: number
-  subscribers: number
-}
+export type { ExecutionRecord } from '../protocol/records.ts'
 
 export interface TranscriptWriter {
   /** Appends events (their wire forms, in seq order); resolves once they are written (before any is sent). */

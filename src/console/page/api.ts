@@ -7,7 +7,7 @@ const TOKEN_KEY = 'cc-executor-token'
 export const base = document.querySelector<HTMLMetaElement>('meta[name="cc-executor-base"]')?.content ?? '/'
 
 /** The wire record, as the server defines it (a type only: nothing of the server is bundled). */
-export type { ExecutionRecord } from '../../executions/store.ts'
+export type { ExecutionRecord } from '../../protocol/records.ts'
 
 export interface Notification {
   method: string
