@@ -7,6 +7,7 @@
 import type { Execution, ExecutionStore } from '../executions/registry.ts'
 import type { ClaudeRuntime } from '../executions/registry.ts'
 import type { ExecutionEvent } from '../protocol/schemas.ts'
+import { outputHashes } from '../verify.ts'
 import { contentText } from './stream-json.ts'
 
 export interface Check {
@@ -21,12 +22,10 @@ export interface VerifyResult {
   checks: Check[]
 }
 
-const hex = (buffer: ArrayBuffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('')
-const sha256 = async (text: string) => hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
 
 /** What our transcript says: its output hashes, whether its seqs run 1..n, and the tool results it streamed. */
 async function readOurs(store: ExecutionStore, id: string) {
-  const output = { stdout: [] as string[], stderr: [] as string[] }
+  const output: ExecutionEvent[] = []
   const toolResults: { tool_use_id: string; content: string; content_length?: number }[] = []
   let expected = 1
   let gap: string | null = null
@@ -34,13 +33,13 @@ async function readOurs(store: ExecutionStore, id: string) {
     const event = JSON.parse(line) as ExecutionEvent
     if (event.params.seq !== expected && gap === null) gap = `seq ${event.params.seq} where ${expected} was due`
     expected = event.params.seq + 1
-    if (event.method === 'process.output') output[event.params.type].push(event.params.data)
+    if (event.method === 'process.output') output.push(event)
     else if (event.method === 'claude.event' && event.params.kind === 'tool_result') {
       const { tool_use_id, content, content_length } = event.params as unknown as { tool_use_id: string; content: string; content_length?: number }
       toolResults.push({ tool_use_id, content, content_length })
     }
   }
-  return { hashes: { stdout: await sha256(output.stdout.join('')), stderr: await sha256(output.stderr.join('')) }, lastSeq: expected - 1, gap, toolResults }
+  return { hashes: await outputHashes(output), lastSeq: expected - 1, gap, toolResults }
 }
 
 /** What Claude Code's own transcript holds: tool results by id, and the text of every assistant message. */
