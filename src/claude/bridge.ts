@@ -70,9 +70,10 @@ export class BridgeSession {
     this.#starting = true
     try {
       const execution = await this.#options.registry.startClaude(parsed.value, { startedBy: this.id, tokenId: this.#options.tokenId })
-      if (this.#closed) return execution.open()
       this.#follow(execution, id)
       execution.open()
+      // The connection went while the task was starting: leave it now, so that it ends as on any close.
+      if (this.#closed) this.#end()
     } catch (error) {
       this.#error(error instanceof RpcError ? error.message : 'Internal error', id)
       if (!(error instanceof RpcError)) this.#options.logger.error({ err: error, session_id: this.id }, 'bridge execute failed')

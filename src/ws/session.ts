@@ -83,10 +83,7 @@ export class Session {
     },
     attach: (p) => this.#attach(p),
     detach: (p) => {
-      const execution = this.#registry.lookup(parseParams(DetachParams, p).execution_id)
-      const subscriber = this.#subscriptions.get(execution)
-      if (subscriber) execution.unsubscribe(subscriber)
-      this.#subscriptions.delete(execution)
+      this.#leave(this.#registry.lookup(parseParams(DetachParams, p).execution_id))
       return { result: { status: 'detached' } }
     },
     status: (p) => ({ result: this.#execution(parseParams(ExecutionRef, p).execution_id).record() }),
@@ -131,6 +128,12 @@ export class Session {
     }
   }
 
+  #leave(execution: Execution): void {
+    const subscriber = this.#subscriptions.get(execution)
+    this.#subscriptions.delete(execution)
+    if (subscriber) execution.unsubscribe(subscriber)
+  }
+
   /** The socket is gone: stop timers and leave every execution (their detach grace starts). */
   close(): void {
     if (this.#closed) return
@@ -157,7 +160,12 @@ export class Session {
       this.#subscribe(execution, 0)
       const { id, pid, pgid } = execution.handle
       // Events flow only once the result is sent, so that it precedes every notification.
-      return { result: { status: 'started', execution_id: id, pid, pgid }, after: () => execution.open() }
+      const after = () => {
+        execution.open()
+        // The socket went while the execution was starting: leave it now, so that it ends as on any close.
+        if (this.#closed) this.#leave(execution)
+      }
+      return { result: { status: 'started', execution_id: id, pid, pgid }, after }
     } finally {
       this.#starting = false
     }

@@ -355,6 +355,28 @@ describe('the seed-000 bridge dialect at /ws/claude', () => {
     await client.close()
   })
 
+  test('a connection that closes while its task is starting still cancels it', async () => {
+    ctx.setScript(runThenReport)
+    const client = await TestClient.connect(bridgeUrl())
+    await client.waitFor((f) => f.method === 'connected')
+    // The execute and the close reach the server together: the close lands while the task starts.
+    client.sendRaw(JSON.stringify({ jsonrpc: '2.0', method: 'execute', params: { command: 'sleep 619' } }))
+    client.ws.terminate()
+    const ws = await TestClient.open(ctx.server.wsUrl)
+    try {
+      let record: { status: string } | undefined
+      for (let i = 0; i < 200 && record?.status !== 'canceled'; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        record = (await ws.request('list', {})).result.executions.find((r: { command: string }) => r.command.endsWith("'sleep 619'"))
+      }
+      assert.equal(record?.status, 'canceled')
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      assert.deepEqual(processesRunning('sleep 619'), [], 'nothing of the task runs on')
+    } finally {
+      await ws.close()
+    }
+  })
+
   test('closing the connection cancels the task and its tool processes', async () => {
     ctx.setScript(runThenReport)
     const client = await TestClient.connect(bridgeUrl())

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from '../helpers/client.ts'
 import { freePort } from '../helpers/net.ts'
-import { eventually, groupMembers, processState, sleep } from '../helpers/proc.ts'
+import { eventually, groupMembers, processesRunning, processState, sleep } from '../helpers/proc.ts'
 import { ROOT, startServer, type RunningServer } from '../helpers/server.ts'
 import { killOnExit } from '../helpers/tracker.ts'
 
@@ -164,6 +164,25 @@ describe('no process is left behind', () => {
     assert.ok(groupMembers(pgid).length >= 2)
     client.ws.terminate()
     await eventually(() => groupMembers(pgid).length === 0, 5000, 'the group to be gone')
+  })
+
+  test('a client that goes while its execute is starting leaves nothing running (detach_grace 0)', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    // The request and the close reach the server together: the close lands while the execution starts.
+    client.sendRaw(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'execute', params: { argv: ['sleep', '623'] } }))
+    client.ws.terminate()
+    const watcher = await TestClient.open(server.wsUrl)
+    try {
+      let record: { status: string } | undefined
+      for (let i = 0; i < 100 && record?.status !== 'canceled'; i += 1) {
+        await sleep(50)
+        record = (await watcher.request('list', {})).result.executions.find((r: { command: string }) => r.command === 'sleep 623')
+      }
+      assert.equal(record?.status, 'canceled')
+      assert.deepEqual(processesRunning('sleep 623'), [])
+    } finally {
+      await watcher.close()
+    }
   })
 
   test('detach_grace keeps the execution running for that long after the client goes', async () => {
