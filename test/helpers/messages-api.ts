@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT } from './server.ts'
+import { ROOT, startServer, type RunningServer } from './server.ts'
 
 export type Block = { type: 'text'; text: string } | { type: 'tool_use'; name: string; input: Record<string, unknown> }
 export type Reply =
@@ -156,4 +156,32 @@ export function claudeHome(api: MessagesApi, { maxRetries = 0 }: { maxRetries?: 
     DISABLE_AUTOUPDATER: '1',
   }
   return { home, configDir, env, remove: () => rmSync(home, { recursive: true, force: true }) }
+}
+
+export interface ClaudeServer {
+  api: MessagesApi
+  home: ReturnType<typeof claudeHome>
+  server: RunningServer
+  /** Changes what the scripted model answers from now on. */
+  setScript(script: Script): void
+  close(): Promise<void>
+}
+
+/** The real Node server whose Claude Code (the pinned CLI) talks to a scripted API in a home of its own. */
+export async function startClaudeServer(env: Record<string, string> = {}, maxRetries = 0, script: Script = runThenReport): Promise<ClaudeServer> {
+  let current = script
+  const api = await startMessagesApi((request) => current(request))
+  const home = claudeHome(api, { maxRetries })
+  const server = await startServer({ ...home.env, CLAUDE_BIN, ...env })
+  return {
+    api,
+    home,
+    server,
+    setScript: (next) => (current = next),
+    async close() {
+      await server.stop()
+      await api.close()
+      home.remove()
+    },
+  }
 }

@@ -12,30 +12,11 @@ import { verifyTranscript } from '../../src/index.ts'
 import { runCli } from '../helpers/cli.ts'
 import { TestClient, type Frame } from '../helpers/client.ts'
 import { readNdjson, post } from '../helpers/http.ts'
-import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi, type MessagesApi, type Script } from '../helpers/messages-api.ts'
+import { CLAUDE_BIN, runThenReport, startClaudeServer, type ClaudeServer } from '../helpers/messages-api.ts'
 import { eventually, processesRunning, processState } from '../helpers/proc.ts'
-import { startServer, type RunningServer } from '../helpers/server.ts'
+import { startServer } from '../helpers/server.ts'
 
 const TASK_TIMEOUT = 60_000
-
-/** A server whose Claude Code talks to a scripted API; `script` may change per test. */
-async function claudeServer(env: Record<string, string> = {}, maxRetries = 0) {
-  let script: Script = runThenReport
-  const api = await startMessagesApi((request) => script(request))
-  const home = claudeHome(api, { maxRetries })
-  const server = await startServer({ ...home.env, CLAUDE_BIN, ...env })
-  return {
-    api,
-    home,
-    server,
-    setScript: (s: Script) => (script = s),
-    async close() {
-      await server.stop()
-      await api.close()
-      home.remove()
-    },
-  }
-}
 
 async function runClaude(client: TestClient, params: Record<string, unknown>) {
   const reply = await client.request('claude', params)
@@ -48,9 +29,9 @@ async function runClaude(client: TestClient, params: Record<string, unknown>) {
 }
 
 describe('Claude tasks with the real Claude Code CLI', () => {
-  let ctx: Awaited<ReturnType<typeof claudeServer>>
+  let ctx: ClaudeServer
   before(async () => {
-    ctx = await claudeServer({ ACTIVITY_TIMEOUT: '1' }, 2)
+    ctx = await startClaudeServer({ ACTIVITY_TIMEOUT: '1' }, 2)
   })
   after(async () => {
     await ctx.close()
@@ -262,7 +243,7 @@ describe('Claude tasks with the real Claude Code CLI', () => {
 
 describe('Claude tasks that fail', () => {
   test('a 401 from the API is an is_error result: the task completes as failed, saying why', async () => {
-    const ctx = await claudeServer()
+    const ctx = await startClaudeServer()
     try {
       ctx.setScript(() => ({ status: 401, errorType: 'authentication_error', message: 'invalid x-api-key' }))
       const client = await TestClient.open(ctx.server.wsUrl)
@@ -307,9 +288,9 @@ describe('Claude tasks that fail', () => {
 })
 
 describe('the seed-000 bridge dialect at /ws/claude', () => {
-  let ctx: Awaited<ReturnType<typeof claudeServer>>
+  let ctx: ClaudeServer
   before(async () => {
-    ctx = await claudeServer({ BRIDGE_HEARTBEAT_INTERVAL: '0.5' })
+    ctx = await startClaudeServer({ BRIDGE_HEARTBEAT_INTERVAL: '0.5' })
   })
   after(async () => {
     await ctx.close()

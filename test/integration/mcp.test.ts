@@ -9,7 +9,7 @@ import { request } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { claudeHome, CLAUDE_BIN, startMessagesApi, type MessagesApi } from '../helpers/messages-api.ts'
+import { CLAUDE_BIN, startClaudeServer, type ClaudeServer } from '../helpers/messages-api.ts'
 import { eventually, processesRunning } from '../helpers/proc.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
 import { TestClient } from '../helpers/client.ts'
@@ -268,25 +268,17 @@ describe('MCP auth and limits', () => {
 })
 
 describe('Claude Code and /mcp', () => {
-  let api: MessagesApi
-  let home: ReturnType<typeof claudeHome>
+  let ctx: ClaudeServer
   let server: RunningServer
-  let turn = 0
   before(async () => {
-    api = await startMessagesApi(({ toolResults, prompt }) => {
-      turn += 1
+    ctx = await startClaudeServer({}, 0, ({ toolResults, prompt }) => {
       if (toolResults.length > 0) return { blocks: [{ type: 'text', text: `cc-executor said: ${toolResults.map((r) => r.content).join(' | ')}` }] }
       if (prompt.startsWith('mcp:')) return { blocks: [{ type: 'tool_use', name: 'mcp__cc__execute', input: { command: prompt.slice(4) } }] }
       return { blocks: [{ type: 'tool_use', name: 'Bash', input: { command: prompt } }] }
     })
-    home = claudeHome(api)
-    server = await startServer({ ...home.env, CLAUDE_BIN })
+    server = ctx.server
   })
-  after(async () => {
-    await server.stop()
-    await api.close()
-    home.remove()
-  })
+  after(() => ctx.close())
 
   test('the claude tool runs a Claude Code task and returns its result, session and cost', async () => {
     const client = await connect(server.url)
