@@ -9,7 +9,7 @@
 export type ClaudeEventFields =
   | { kind: 'init'; session_id: string | null; model: string | null; cwd: string | null; tools: string[] }
   | { kind: 'text'; text: string; text_truncated?: true; text_length?: number; parent_tool_use_id?: string }
-  | { kind: 'tool_use'; id: string; name: string; input: unknown; parent_tool_use_id?: string }
+  | { kind: 'tool_use'; id: string; name: string; input: unknown; input_truncated?: true; parent_tool_use_id?: string }
   | { kind: 'tool_result'; tool_use_id: string; content: string; content_truncated?: true; content_length?: number; is_error: boolean; parent_tool_use_id?: string }
   | { kind: 'retry'; attempt: number | null; retry_delay_ms: number | null; error_status: number | null; error: string | null }
   | { kind: 'rate_limit'; status: string | null; resets_at: number | null; error: string | null }
@@ -29,6 +29,8 @@ export interface ClaudeResult {
   terminal_reason: string | null
 }
 
+import { LongLine } from './long-line.ts'
+
 type Json = Record<string, unknown>
 
 /**
@@ -38,9 +40,29 @@ type Json = Record<string, unknown>
  */
 export const MAX_EVENT_TEXT = 65_536
 
-function clipped<K extends string>(key: K, text: string): Record<K, string> {
-  if (text.length <= MAX_EVENT_TEXT) return { [key]: text } as Record<K, string>
-  return { [key]: text.slice(0, MAX_EVENT_TEXT), [`${key}_truncated`]: true, [`${key}_length`]: text.length } as Record<K, string>
+/**
+ * A line longer than this is read as its skeleton (claude/long-line) rather than held whole: its
+ * strings are cut at MAX_EVENT_TEXT as it comes, which is all of them an event carries.
+ */
+export const LONG_LINE = 1024 * 1024
+
+/** The largest skeleton of a long line; a line whose structure alone is larger stays plain output. */
+const MAX_SKELETON = 4 * 1024 * 1024
+
+/** A string's full length: its own, or for one cut in a long line's skeleton, the length it had. */
+type LengthOf = (text: string) => number
+const ownLength: LengthOf = (text) => text.length
+
+function clipped<K extends string>(key: K, text: string, length = text.length): Record<K, string> {
+  if (length <= MAX_EVENT_TEXT) return { [key]: text } as Record<K, string>
+  return { [key]: text.slice(0, MAX_EVENT_TEXT), [`${key}_truncated`]: true, [`${key}_length`]: length } as Record<K, string>
+}
+
+/** Whether a value holds a string that a long line's skeleton cut. */
+function holdsCut(value: unknown, lengthOf: LengthOf): boolean {
+  if (typeof value === 'string') return lengthOf(value) !== value.length
+  if (Array.isArray(value)) return value.some((item) => holdsCut(item, lengthOf))
+  return isObject(value) && Object.values(value).some((item) => holdsCut(item, lengthOf))
 }
 
 const str = (value: unknown): string | null => (typeof value === 'string' ? value : null)
@@ -53,17 +75,31 @@ const RATE_ERRORS = new Set(['rate_limit', 'overloaded', 'overloaded_error', 'ra
 export function contentText(content: unknown): string {
   if (typeof content === 'string') return content
   if (!Array.isArray(content)) return content === undefined || content === null ? '' : JSON.stringify(content)
-  return content
-    .map((block) => (isObject(block) && block.type === 'text' && typeof block.text === 'string' ? block.text : ''))
-    .join('')
+  return textBlocks(content).join('')
+}
+
+const textBlocks = (content: unknown[]): string[] =>
+  content.map((block) => (isObject(block) && block.type === 'text' && typeof block.text === 'string' ? block.text : ''))
+
+/** contentText() with its full length (which a long line's cut strings make longer than the text). */
+function contentClipped(content: unknown, lengthOf: LengthOf): Record<'content', string> {
+  if (!Array.isArray(content)) {
+    const text = contentText(content)
+    return clipped('content', text, lengthOf(text))
+  }
+  const blocks = textBlocks(content)
+  return clipped('content', blocks.join(''), blocks.reduce((sum, text) => sum + lengthOf(text), 0))
 }
 
 function parent(line: Json): { parent_tool_use_id?: string } {
   return typeof line.parent_tool_use_id === 'string' ? { parent_tool_use_id: line.parent_tool_use_id } : {}
 }
 
-/** The events of one parsed stream-json line (none for a type this does not know). */
-export function eventsOf(line: Json): ClaudeEventFields[] {
+/**
+ * The events of one parsed stream-json line (none for a type this does not know). `lengthOf` gives
+ * the full length of strings that were cut before parsing (a long line's skeleton).
+ */
+export function eventsOf(line: Json, lengthOf: LengthOf = ownLength): ClaudeEventFields[] {
   switch (line.type) {
     case 'system':
       if (line.subtype === 'init') {
@@ -84,8 +120,12 @@ export function eventsOf(line: Json): ClaudeEventFields[] {
       if (typeof line.error === 'string' && RATE_ERRORS.has(line.error)) events.push({ kind: 'rate_limit', status: 'rejected', resets_at: null, error: line.error })
       for (const block of content) {
         if (!isObject(block)) continue
-        if (block.type === 'text' && typeof block.text === 'string') events.push({ kind: 'text', ...clipped('text', block.text), ...parent(line) })
-        else if (block.type === 'tool_use') events.push({ kind: 'tool_use', id: str(block.id) ?? '', name: str(block.name) ?? '', input: block.input ?? null, ...parent(line) })
+        if (block.type === 'text' && typeof block.text === 'string') events.push({ kind: 'text', ...clipped('text', block.text, lengthOf(block.text)), ...parent(line) })
+        else if (block.type === 'tool_use') {
+          const input = block.input ?? null
+          const cut = lengthOf !== ownLength && holdsCut(input, lengthOf) ? { input_truncated: true as const } : {}
+          events.push({ kind: 'tool_use', id: str(block.id) ?? '', name: str(block.name) ?? '', input, ...cut, ...parent(line) })
+        }
       }
       return events
     }
@@ -94,7 +134,7 @@ export function eventsOf(line: Json): ClaudeEventFields[] {
       const events: ClaudeEventFields[] = []
       for (const block of content) {
         if (!isObject(block) || block.type !== 'tool_result') continue
-        events.push({ kind: 'tool_result', tool_use_id: str(block.tool_use_id) ?? '', ...clipped('content', contentText(block.content)), is_error: block.is_error === true, ...parent(line) })
+        events.push({ kind: 'tool_result', tool_use_id: str(block.tool_use_id) ?? '', ...contentClipped(block.content, lengthOf), is_error: block.is_error === true, ...parent(line) })
       }
       return events
     }
@@ -132,6 +172,9 @@ export function resultOf(line: Json): ClaudeResult {
 export class StreamJsonParser {
   /** The current line's pieces, joined only once its newline comes. */
   #pieces: string[] = []
+  #piecesLength = 0
+  /** The current line once it is longer than LONG_LINE: read into its skeleton instead. */
+  #long: LongLine | undefined
   sessionId: string | null = null
   result: ClaudeResult | undefined
   /** The name of the last tool called whose result has not come yet. */
@@ -141,36 +184,63 @@ export class StreamJsonParser {
   write(text: string): ClaudeEventFields[] {
     let newline = text.indexOf('\n')
     if (newline === -1) {
-      if (text !== '') this.#pieces.push(text)
+      this.#add(text)
       return []
     }
     const events: ClaudeEventFields[] = []
     let start = 0
     while (newline !== -1) {
-      const tail = text.slice(start, newline)
-      let line = tail
-      if (this.#pieces.length > 0) {
-        this.#pieces.push(tail)
-        line = this.#pieces.join('')
-        this.#pieces = []
-      }
-      this.#line(line, events)
+      this.#endLine(text.slice(start, newline), events)
       start = newline + 1
       newline = text.indexOf('\n', start)
     }
-    if (start < text.length) this.#pieces.push(text.slice(start))
+    if (start < text.length) this.#add(text.slice(start))
     return events
   }
 
   /** stdout closed: a last line without its newline still counts. */
   end(): ClaudeEventFields[] {
     const events: ClaudeEventFields[] = []
-    if (this.#pieces.length > 0) this.#line(this.#pieces.join(''), events)
-    this.#pieces = []
+    if (this.#long || this.#pieces.length > 0) this.#endLine('', events)
     return events
   }
 
-  #line(line: string, into: ClaudeEventFields[]): void {
+  #add(piece: string): void {
+    if (piece === '') return
+    if (this.#long) {
+      this.#long.write(piece)
+      return
+    }
+    this.#pieces.push(piece)
+    this.#piecesLength += piece.length
+    if (this.#piecesLength > LONG_LINE) {
+      this.#long = new LongLine(MAX_EVENT_TEXT, MAX_SKELETON)
+      for (const held of this.#pieces) this.#long.write(held)
+      this.#pieces = []
+      this.#piecesLength = 0
+    }
+  }
+
+  #endLine(tail: string, into: ClaudeEventFields[]): void {
+    const long = this.#long
+    if (long) {
+      this.#long = undefined
+      long.write(tail)
+      const skeleton = long.end()
+      if (skeleton) this.#line(skeleton.text, into, (text) => (text.length === MAX_EVENT_TEXT ? skeleton.cutLengths.get(text) : undefined) ?? text.length)
+      return
+    }
+    let line = tail
+    if (this.#pieces.length > 0) {
+      this.#pieces.push(tail)
+      line = this.#pieces.join('')
+      this.#pieces = []
+      this.#piecesLength = 0
+    }
+    this.#line(line, into)
+  }
+
+  #line(line: string, into: ClaudeEventFields[], lengthOf?: LengthOf): void {
     // Every stream-json line is an object; anything else is a program's plain output.
     if (line.charCodeAt(0) !== 123 /* { */) return
     let json: unknown
@@ -180,7 +250,7 @@ export class StreamJsonParser {
       return
     }
     if (!isObject(json)) return
-    for (const event of eventsOf(json)) {
+    for (const event of eventsOf(json, lengthOf)) {
       this.#observe(event)
       into.push(event)
     }

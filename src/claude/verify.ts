@@ -8,7 +8,7 @@ import type { Execution, ExecutionStore } from '../executions/registry.ts'
 import type { ClaudeRuntime } from '../executions/registry.ts'
 import type { ExecutionEvent } from '../protocol/schemas.ts'
 import { outputHashes } from '../verify.ts'
-import { contentText } from './stream-json.ts'
+import { contentText, MAX_EVENT_TEXT } from './stream-json.ts'
 
 export interface Check {
   name: string
@@ -125,7 +125,8 @@ export async function verifyExecution(execution: Execution, { store, claude }: {
   const result = record.claude?.result ?? null
   if (result === null || result === '') check('result', true, 'the task reported no result text')
   else {
-    const found = theirs.texts.has(result)
+    // A result in a stream-json line longer than LONG_LINE is cut at MAX_EVENT_TEXT, like every string there.
+    const found = theirs.texts.has(result) || (result.length === MAX_EVENT_TEXT && [...theirs.texts].some((t) => t.startsWith(result)))
     check('result', found, found ? 'the final result is in Claude\'s transcript' : 'the final result is not in Claude\'s transcript')
   }
   return done()

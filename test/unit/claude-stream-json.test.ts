@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { claudeArgv, ClaudeParams, MAX_EVENT_TEXT, parseWith, StreamJsonParser, type ClaudeEventFields } from '../../src/index.ts'
+import { eventsOf, LONG_LINE } from '../../src/claude/stream-json.ts'
 
 const FIXTURE = readFileSync(new URL('../fixtures/stream-json.jsonl', import.meta.url), 'utf8')
 
@@ -57,6 +58,41 @@ test('a 5 MB line in 64 KiB pieces becomes one tool_result, its content cut at M
   assert.deepEqual(events[0], { kind: 'tool_result', tool_use_id: 't', content: content.slice(0, MAX_EVENT_TEXT), content_truncated: true, content_length: content.length, is_error: false })
   const short = feed([`${JSON.stringify({ type: 'assistant', message: { content: [{ type: 'text', text: 'y'.repeat(MAX_EVENT_TEXT) }] } })}\n`]).events
   assert.deepEqual(short, [{ kind: 'text', text: 'y'.repeat(MAX_EVENT_TEXT) }], 'exactly MAX_EVENT_TEXT is not cut')
+})
+
+/** `line` in pieces of `size` characters. */
+const pieces = (line: string, size: number) => line.match(new RegExp(`[^]{1,${size}}`, 'g'))!
+
+test('a line longer than LONG_LINE, read as it comes, gives the events its whole parse gives, escapes and all', () => {
+  // Escapes (\n, \", \\, \uXXXX) sit on both sides of the cut and of every piece boundary; two
+  // long blocks of one tool_result join, and a long text and a short one are blocks of one message.
+  const unit = 'ab\n"q"\\ \u00e9\u2603 \ud83d\ude00 \u0001x'
+  const long = unit.repeat(Math.ceil(LONG_LINE / unit.length) + 7)
+  const lines = [
+    { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: long }, { type: 'text', text: 'tail' }, { type: 'text', text: long }], is_error: true }] } },
+    { type: 'assistant', message: { content: [{ type: 'text', text: long.slice(0, 1000) }, { type: 'text', text: long }, { type: 'tool_use', id: 'u', name: 'Write', input: { file_path: '/x', content: long } }] } },
+    { type: 'result', subtype: 'success', is_error: false, result: 'short', session_id: 's', usage: { note: long.slice(5, LONG_LINE + 9) } },
+  ].map((json) => JSON.stringify(json))
+  for (const line of lines) {
+    assert.ok(line.length > LONG_LINE)
+    // What an event carries of any string is cut at MAX_EVENT_TEXT: a tool call's input too, saying so.
+    const whole = eventsOf(JSON.parse(line)).map((event) =>
+      event.kind === 'tool_use' ? { ...event, input: { file_path: '/x', content: long.slice(0, MAX_EVENT_TEXT) }, input_truncated: true } : event,
+    )
+    for (const size of [65_536, 4099, 1_000_003]) {
+      const { events } = feed([...pieces(line, size), '\n'])
+      const expected = whole.map((event) => (event.kind === 'result' ? { ...event, usage: { note: (event.usage as { note: string }).note.slice(0, MAX_EVENT_TEXT) } } : event))
+      assert.deepEqual(events, expected, `pieces of ${size}`)
+    }
+  }
+  const [first] = feed([lines[0], '\n']).events
+  assert.ok(first.kind === 'tool_result' && first.content_truncated && first.content_length === long.length * 2 + 4, 'the joined length counts the cut blocks whole')
+})
+
+test('a long line whose structure alone outgrows the skeleton stays plain output; the next line parses', () => {
+  const line = JSON.stringify({ type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't', content: 'ok' }] }, numbers: Array.from({ length: 2_500_000 }, (_, i) => i % 10) })
+  const after = JSON.stringify({ type: 'assistant', message: { content: [{ type: 'text', text: 'next' }] } })
+  assert.deepEqual(feed([...pieces(`${line}\n${after}\n`, 65_536)]).events, [{ kind: 'text', text: 'next' }])
 })
 
 test('lines that are not JSON, not objects, or of unknown types yield nothing; a last line without newline counts', () => {
