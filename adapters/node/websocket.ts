@@ -1,11 +1,21 @@
 /**
  * @module adapters/node/websocket — the Node socket as a flow-controlled channel. Bytes are counted
- * from send until ws's write callback, so back-pressure follows the kernel socket without polling,
- * and a ping frame every heartbeat interval ends connections whose peer stopped answering.
+ * from send until the socket's write callback, so back-pressure follows the kernel socket without
+ * polling, and a ping frame every heartbeat interval ends connections whose peer stopped answering.
  */
+
 import type { WSContext } from 'hono/ws'
+import * as ws from 'ws'
 import type { WebSocket } from 'ws'
 import type { SocketChannel } from '../../src/index.ts'
+
+/** Messages up to this size sent in one tick are framed into one buffer and written at once. */
+const SMALL_MESSAGE = 4096
+
+/** ws's framing of one unmasked, unfragmented, uncompressed text message (the server never compresses). */
+const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false } as const
+/** ws's Sender.frame (a public export of ws that its type definitions leave out): [header, payload]. */
+const frame = (ws as unknown as { Sender: { frame(data: Uint8Array, options: typeof TEXT_FRAME): Uint8Array[] } }).Sender.frame
 
 export interface ChannelOptions {
   /** Bytes queued for the socket above which the sender is asked to wait. */
@@ -16,8 +26,8 @@ export interface ChannelOptions {
   pingIntervalMs: number
 }
 
-export function nodeChannel(ws: WSContext<WebSocket>, { highWater, lowWater, pingIntervalMs }: ChannelOptions): SocketChannel {
-  const raw = ws.raw!
+export function nodeChannel(context: WSContext<WebSocket>, { highWater, lowWater, pingIntervalMs }: ChannelOptions): SocketChannel {
+  const raw = context.raw!
   let pending = 0
   let drain: { promise: Promise<void>; resolve: () => void } | undefined
   const release = () => {
@@ -38,11 +48,34 @@ export function nodeChannel(ws: WSContext<WebSocket>, { highWater, lowWater, pin
   })
 
   // Frames sent in one tick (a burst of small events) leave in one write: the socket is corked at the
-  // first and uncorked once the tick's work is done. ws's own cork per frame nests inside.
-  const socket = (raw as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
+  // first and uncorked once the tick's work is done. Small messages are framed (by ws's own framing)
+  // into one buffer meanwhile: a Claude task's thousands of events a second are then one write and
+  // one callback, not two buffers and a callback each. Larger ones go through ws as they come, after
+  // the small ones before them.
+  const socket = (raw as unknown as { _socket?: { cork(): void; uncork(): void; write(data: Uint8Array, cb: (error?: Error) => void): boolean } })._socket
   let corked = false
+  let small: Uint8Array[] = []
+  let smallBytes = 0
+  /** What the small messages waiting count in `pending`: their payloads. */
+  let smallPayload = 0
+  const written = (size: number) => () => {
+    pending -= size
+    if (pending <= lowWater) release()
+  }
+  const flushSmall = () => {
+    if (small.length === 0) return
+    const frames = Buffer.concat(small, smallBytes)
+    const size = smallPayload
+    small = []
+    smallBytes = 0
+    smallPayload = 0
+    // ws sent its close frame meanwhile (it answers a peer's close itself): nothing may follow it.
+    if (raw.readyState !== raw.OPEN) written(size)()
+    else socket!.write(frames, written(size))
+  }
   const uncork = () => {
     corked = false
+    flushSmall()
     socket?.uncork()
   }
 
@@ -57,10 +90,16 @@ export function nodeChannel(ws: WSContext<WebSocket>, { highWater, lowWater, pin
       const bytes = typeof message === 'string' ? Buffer.from(message) : message.bytes
       const size = bytes.byteLength
       pending += size
-      raw.send(bytes, { binary: false }, () => {
-        pending -= size
-        if (pending <= lowWater) release()
-      })
+      if (socket && size <= SMALL_MESSAGE) {
+        for (const part of frame(bytes, TEXT_FRAME)) {
+          small.push(part)
+          smallBytes += part.byteLength
+        }
+        smallPayload += size
+      } else {
+        flushSmall()
+        raw.send(bytes, { binary: false }, written(size))
+      }
       if (pending > highWater) {
         if (!drain) {
           let resolve!: () => void
@@ -70,6 +109,7 @@ export function nodeChannel(ws: WSContext<WebSocket>, { highWater, lowWater, pin
       }
     },
     close(code, reason) {
+      if (raw.readyState === raw.OPEN) flushSmall()
       raw.close(code, reason)
     },
   }

@@ -13,16 +13,29 @@ import type { RpcClient } from '../../test/helpers/rpc-client.ts'
 
 const SESSION = '0b9e3c1a-5f7d-4c1e-9a2b-7d8e6f5a4b3c'
 
-/** `events` stream-json lines: init, then assistant text / tool_use / user tool_result in turn, then a result. */
+/** A uuid-shaped id for line `i` (Claude Code gives every line one). */
+const uuid = (i: number, salt: number) => `${(i * 2654435761 + salt).toString(16).padStart(8, '0').slice(-8)}-5f7d-4c1e-9a2b-${i.toString(16).padStart(12, '0')}`
+
+/**
+ * `events` stream-json lines: init, then assistant text / tool_use / user tool_result in turn, then
+ * a result, each line with the envelope Claude Code 2.1 prints around its content block (message
+ * id, model, usage, uuid, session id; a tool result's `tool_use_result`), as recorded from the real
+ * CLI against the tests' scripted Messages API: about 450 bytes a line.
+ */
 export function recordedStream(events: number): string {
-  const lines = [JSON.stringify({ type: 'system', subtype: 'init', session_id: SESSION, cwd: '/work', model: 'claude-test', tools: ['Bash'] })]
+  const lines = [JSON.stringify({ type: 'system', subtype: 'init', cwd: '/work', session_id: SESSION, tools: ['Task', 'Bash', 'Edit', 'Read', 'Write'], mcp_servers: [], model: 'claude-test', permissionMode: 'default', apiKeySource: 'ANTHROPIC_API_KEY', claude_code_version: '2.1.197', output_style: 'default', uuid: uuid(0, 1) })]
+  const assistant = (i: number, block: unknown) =>
+    JSON.stringify({ type: 'assistant', message: { id: `msg_${uuid(Math.floor(i / 3), 7).replaceAll('-', '')}`, type: 'message', role: 'assistant', model: 'claude-test', content: [block], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10 + i, output_tokens: 1 }, context_management: null }, parent_tool_use_id: null, session_id: SESSION, uuid: uuid(i, 3) })
   for (let i = 1; i < events - 1; i += 1) {
     const kind = i % 3
-    if (kind === 0) lines.push(JSON.stringify({ type: 'assistant', message: { role: 'assistant', content: [{ type: 'text', text: `Step ${i}: looking at the build output and deciding what to run next.` }] }, session_id: SESSION }))
-    else if (kind === 1) lines.push(JSON.stringify({ type: 'assistant', message: { role: 'assistant', content: [{ type: 'tool_use', id: `toolu_${i}`, name: 'Bash', input: { command: `npm test -- --grep case-${i}` } }] }, session_id: SESSION }))
-    else lines.push(JSON.stringify({ type: 'user', message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: `toolu_${i - 1}`, content: `ok ${i} - case-${i - 1} passes\n# pass 1\n# fail 0`, is_error: false }] }, session_id: SESSION }))
+    if (kind === 0) lines.push(assistant(i, { type: 'text', text: `Step ${i}: looking at the build output and deciding what to run next.` }))
+    else if (kind === 1) lines.push(assistant(i, { type: 'tool_use', id: `toolu_${i}`, name: 'Bash', input: { command: `npm test -- --grep case-${i}`, description: 'run the failing case' } }))
+    else {
+      const stdout = `ok ${i} - case-${i - 1} passes\n# pass 1\n# fail 0`
+      lines.push(JSON.stringify({ type: 'user', message: { role: 'user', content: [{ tool_use_id: `toolu_${i - 1}`, type: 'tool_result', content: stdout, is_error: false }] }, parent_tool_use_id: null, session_id: SESSION, uuid: uuid(i, 5), timestamp: new Date(Date.UTC(2026, 11, 6) + i).toISOString(), tool_use_result: { stdout, stderr: '', interrupted: false, isImage: false, noOutputExpected: false } }))
+    }
   }
-  lines.push(JSON.stringify({ type: 'result', subtype: 'success', is_error: false, num_turns: events / 3, total_cost_usd: 1.25, duration_ms: 1000, duration_api_ms: 900, result: 'done', session_id: SESSION }))
+  lines.push(JSON.stringify({ type: 'result', subtype: 'success', is_error: false, api_error_status: null, duration_ms: 1000, duration_api_ms: 900, num_turns: events / 3, result: 'done', stop_reason: 'end_turn', session_id: SESSION, total_cost_usd: 1.25, usage: { input_tokens: 20, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 24, service_tier: 'standard' }, modelUsage: {}, permission_denials: [], terminal_reason: 'completed', fast_mode_state: 'off', uuid: uuid(events, 9) }))
   return `${lines.join('\n')}\n`
 }
 

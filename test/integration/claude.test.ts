@@ -107,10 +107,12 @@ describe('Claude tasks with the real Claude Code CLI', () => {
     const client = await TestClient.open(ctx.server.wsUrl)
     const reply = await client.request('claude', { prompt: 'sleep 613; echo never' })
     const id = reply.result.execution_id
-    await client.waitFor((f) => f.method === 'claude.event' && f.params.execution_id === id && f.params.kind === 'tool_use', TASK_TIMEOUT)
+    const toolUse = await client.waitFor((f) => f.method === 'claude.event' && f.params.execution_id === id && f.params.kind === 'tool_use', TASK_TIMEOUT)
     await eventually(() => processesRunning('sleep 613').length === 1, 10_000, 'the tool\'s sleep runs')
     const [sleeper] = processesRunning('sleep 613')
-    const status = await client.waitFor((f) => f.method === 'process.status' && f.params.execution_id === id, 10_000)
+    // A status from before the call (a slow start of Claude Code) says nothing of the tool: the first one after it.
+    const after = client.frames.indexOf(toolUse)
+    const status = await client.waitFor((f) => f.method === 'process.status' && f.params.execution_id === id && client.frames.indexOf(f) > after, 10_000)
     assert.match(status.params.message, /tool in use: Bash/)
     assert.equal((await client.request('control', { type: 'CANCEL' })).result.status, 'canceled')
     const completed = (await client.completion(id, TASK_TIMEOUT)).params
