@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { test } from 'node:test'
 import { ROOT } from '../helpers/server.ts'
 
@@ -59,4 +59,49 @@ test("the core never imports the console page's browser source, only its generat
   const importers = sourceFiles(join(ROOT, 'src')).filter((file) => /from\s+['"][^'"]*console\/page\//.test(readFileSync(file, 'utf8')))
   assert.deepEqual(importers.map((f) => relative(ROOT, f)), [])
   assert.ok(sourceFiles(join(ROOT, 'src')).some((f) => f.endsWith(join('console', 'assets.generated.ts'))), 'npm run build has written src/console/assets.generated.ts')
+})
+
+/**
+ * The layers of src/, lowest first: a module imports only from its own layer or lower ones, so
+ * that the wire (protocol/) and the clients never depend on the server's internals. The longest
+ * matching prefix places a file.
+ */
+const LAYERS: string[][] = [
+  ['protocol/'],
+  ['claude/params.ts', 'claude/stream-json.ts', 'version.ts', 'logger.ts', 'verify.ts'],
+  ['security/', 'observer.ts'],
+  ['client/'],
+  ['executor/'],
+  ['executions/', 'claude/task.ts', 'claude/verify.ts'],
+  ['ws/'],
+  ['http/', 'mcp/', 'console/', 'claude/bridge.ts'],
+  ['app.ts', 'index.ts'],
+]
+
+function layerOf(path: string): number {
+  let best = -1
+  let length = 0
+  LAYERS.forEach((prefixes, layer) => {
+    for (const prefix of prefixes) if (path.startsWith(prefix) && prefix.length > length) [best, length] = [layer, prefix.length]
+  })
+  return best
+}
+
+test('no module in src/ imports one from a higher layer (protocol, the Claude wire types, security, client, executor, executions, front ends, app)', () => {
+  const src = join(ROOT, 'src')
+  const violations: string[] = []
+  for (const file of sourceFiles(src)) {
+    const from = relative(src, file)
+    const layer = layerOf(from)
+    if (layer === -1) {
+      violations.push(`${from}: in no layer (add it to LAYERS)`)
+      continue
+    }
+    for (const match of readFileSync(file, 'utf8').matchAll(new RegExp(IMPORTS, 'g'))) {
+      if (!match[1].startsWith('.')) continue
+      const to = relative(src, join(dirname(file), match[1]))
+      if (layerOf(to) > layer) violations.push(`${from} imports ${to}`)
+    }
+  }
+  assert.deepEqual(violations, [])
 })
