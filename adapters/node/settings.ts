@@ -1,56 +1,73 @@
 /**
  * @module adapters/node/settings — the Node server's settings, all in one place: the table of
  * environment variables, overridden by the matching CLI flags (`MAX_SESSIONS` ↔ `--max-sessions`),
- * validated by zod; and what some of them name: the tokens (from env or a file), the allow-list
+ * validated by valibot; and what some of them name: the tokens (from env or a file), the allow-list
  * (with real PATH resolution), and the refusal to serve other hosts without a token. A bad value
  * stops startup with one line naming the setting.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { z } from 'zod'
+import * as v from 'valibot'
 import { AllowList } from '../../src/index.ts'
 import { which } from './spawn/which.ts'
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max)
-const seconds = (min: number) => z.coerce.number().finite().min(min).max(2_147_483)
+/** A whole number, from the text the environment or a flag gives. */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  v.pipe(
+    v.string(),
+    v.transform(Number),
+    v.number('expected a number'),
+    v.safeInteger('expected a whole number'),
+    v.minValue(min, `expected at least ${min}`),
+    v.maxValue(max, `expected at most ${max}`),
+  )
+const number = (min: number, max: number) =>
+  v.pipe(v.string(), v.transform(Number), v.number('expected a number'), v.finite('expected a number'), v.minValue(min, `expected at least ${min}`), v.maxValue(max, `expected at most ${max}`))
+/** The largest delay a timer can hold, in seconds. */
+const seconds = (min: number) => number(min, 2_147_483)
+const text = v.pipe(v.string(), v.minLength(1))
+const oneOf = <const T extends string[]>(...options: T) => v.picklist(options, `expected ${options.join(', ')}`)
 
-/** Every setting, by its environment variable name, with its default: a new setting is one more line here. */
-export const ConfigSchema = z.object({
-  PORT: int(0, 65_535).default(8003),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  MAX_SESSIONS: int(1).default(100),
-  MAX_STREAMS: int(1).default(1000),
-  MAX_FOLLOWED: int(1).default(256),
-  WS_MAX_SIZE: int(1024).default(10 * 1024 * 1024),
-  WEBSOCKET_HEARTBEAT_INTERVAL: seconds(0.01).default(20),
-  ACTIVITY_TIMEOUT: seconds(0.01).default(30),
-  DETACH_GRACE: seconds(0).default(0),
-  KILL_GRACE_MS: int(0, 600_000).default(2000),
-  MAX_BUFFER_SIZE: int(65_536).default(8 * 1024 * 1024),
-  MAX_CHUNK_SIZE: int(1024).default(65_536),
-  CC_EXECUTOR_SHELL: z.string().min(1).default('bash'),
-  CC_EXECUTOR_DATA_DIR: z.string().min(1).default('./data'),
-  RETENTION_HOURS: z.coerce.number().finite().positive().default(168),
-  MAX_RECORDS: int(1).default(10_000),
-  MAX_DATA_MB: int(1).default(10_240),
-  CC_EXECUTOR_AUTH_TOKEN: z.string().optional(),
-  CC_EXECUTOR_AUTH_TOKEN_FILE: z.string().min(1).optional(),
-  CC_EXECUTOR_INSECURE: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
-  ALLOWED_COMMANDS: z.string().optional(),
-  ALLOWED_COMMANDS_FILE: z.string().min(1).optional(),
-  MAX_EXECUTIONS: int(1).default(1024),
-  MAX_EXECUTIONS_PER_TOKEN: int(1).default(1024),
-  EXECUTIONS_PER_MINUTE: int(1).default(6000),
-  MAX_OUTPUT_BYTES: int(1024).default(1024 ** 3),
-  CHILD_CPU_SECONDS: int(1).optional(),
-  CHILD_MEMORY_MB: int(16).optional(),
-  CHILD_SCHED_POLICY: z.enum(['batch', 'normal']).default('batch'),
-  CLAUDE_BIN: z.string().min(1).default('claude'),
-  BRIDGE_HEARTBEAT_INTERVAL: seconds(0.01).default(30),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+/**
+ * Every setting, by its environment variable name: a new setting is one more line here. A default
+ * is written as the environment would give it (text), and read like any value given.
+ */
+export const ConfigSchema = v.object({
+  PORT: v.optional(int(0, 65_535), '8003'),
+  HOST: v.optional(text, '127.0.0.1'),
+  MAX_SESSIONS: v.optional(int(1), '100'),
+  MAX_STREAMS: v.optional(int(1), '1000'),
+  MAX_FOLLOWED: v.optional(int(1), '256'),
+  WS_MAX_SIZE: v.optional(int(1024), String(10 * 1024 * 1024)),
+  WEBSOCKET_HEARTBEAT_INTERVAL: v.optional(seconds(0.01), '20'),
+  ACTIVITY_TIMEOUT: v.optional(seconds(0.01), '30'),
+  DETACH_GRACE: v.optional(seconds(0), '0'),
+  KILL_GRACE_MS: v.optional(int(0, 600_000), '2000'),
+  MAX_BUFFER_SIZE: v.optional(int(65_536), String(8 * 1024 * 1024)),
+  MAX_CHUNK_SIZE: v.optional(int(1024), '65536'),
+  CC_EXECUTOR_SHELL: v.optional(text, 'bash'),
+  CC_EXECUTOR_DATA_DIR: v.optional(text, './data'),
+  RETENTION_HOURS: v.optional(v.pipe(number(0, Number.MAX_VALUE), v.gtValue(0, 'expected more than 0')), '168'),
+  MAX_RECORDS: v.optional(int(1), '10000'),
+  MAX_DATA_MB: v.optional(int(1), '10240'),
+  CC_EXECUTOR_AUTH_TOKEN: v.optional(v.string()),
+  CC_EXECUTOR_AUTH_TOKEN_FILE: v.optional(text),
+  CC_EXECUTOR_INSECURE: v.optional(v.pipe(oneOf('true', 'false', '1', '0'), v.transform((value) => value === 'true' || value === '1')), 'false'),
+  ALLOWED_COMMANDS: v.optional(v.string()),
+  ALLOWED_COMMANDS_FILE: v.optional(text),
+  MAX_EXECUTIONS: v.optional(int(1), '1024'),
+  MAX_EXECUTIONS_PER_TOKEN: v.optional(int(1), '1024'),
+  EXECUTIONS_PER_MINUTE: v.optional(int(1), '6000'),
+  MAX_OUTPUT_BYTES: v.optional(int(1024), String(1024 ** 3)),
+  CHILD_CPU_SECONDS: v.optional(int(1)),
+  CHILD_MEMORY_MB: v.optional(int(16)),
+  CHILD_SCHED_POLICY: v.optional(oneOf('batch', 'normal'), 'batch'),
+  CLAUDE_BIN: v.optional(text, 'claude'),
+  BRIDGE_HEARTBEAT_INTERVAL: v.optional(seconds(0.01), '30'),
+  LOG_LEVEL: v.optional(oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'info'),
 })
 
-export type Config = z.infer<typeof ConfigSchema>
+export type Config = v.InferOutput<typeof ConfigSchema>
 export type ConfigKey = keyof Config
 
 /** `MAX_SESSIONS` → `max-sessions`. */
@@ -62,7 +79,7 @@ export class ConfigError extends Error {
 
 /** Reads the settings from env and argv; throws ConfigError with a one-line message. */
 export function loadConfig(env: Record<string, string | undefined> = process.env, argv: string[] = process.argv.slice(2)): Config {
-  const keys = Object.keys(ConfigSchema.shape) as ConfigKey[]
+  const keys = Object.keys(ConfigSchema.entries) as ConfigKey[]
   let flags: Record<string, string | boolean | undefined>
   try {
     flags = parseArgs({
@@ -84,10 +101,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const value = flags[flagOf(key)] ?? env[key]
     if (value !== undefined && value !== '') input[key] = String(value)
   }
-  const parsed = ConfigSchema.safeParse(input)
-  if (parsed.success) return parsed.data
-  const issue = parsed.error.issues[0]
-  const key = String(issue.path[0])
+  const parsed = v.safeParse(ConfigSchema, input)
+  if (parsed.success) return parsed.output
+  const issue = parsed.issues[0]
+  const key = String(issue.path?.[0]?.key)
   throw new ConfigError(`invalid ${key} (--${flagOf(key)}): ${issue.message} (got ${JSON.stringify(input[key])})`)
 }
 

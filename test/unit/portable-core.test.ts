@@ -6,11 +6,13 @@ import { ROOT } from '../helpers/server.ts'
 
 /**
  * src/ runs unchanged on Node, workerd, Deno and Bun: Web-standard APIs, hono and valibot only;
- * src/mcp/ also the MCP SDK's Web-standard server parts and zod (the SDK's tool schemas).
+ * src/mcp/ also the MCP SDK's Web-standard server parts, and @valibot/to-json-schema (the tools'
+ * inputs, valibot schemas, listed to clients as JSON Schema). Valibot is the one validation library:
+ * no zod, which only the SDK uses inside.
  */
 const IMPORTS = /from\s+['"]([^'"]+)['"]/
 const ALLOWED_IMPORT = /^(\.{1,2}\/|hono(\/[\w-]+)*$|valibot$)/
-const ALLOWED_IN_MCP = /^(@modelcontextprotocol\/sdk\/(server\/(mcp|webStandardStreamableHttp)|types|shared\/protocol)\.js|zod)$/
+const ALLOWED_IN_MCP = /^(@modelcontextprotocol\/sdk\/(server\/(mcp|webStandardStreamableHttp)|types|shared\/protocol)\.js|@valibot\/to-json-schema)$/
 const FORBIDDEN_CODE: [RegExp, string][] = [
   [/(?<![.\w])require\(/, 'require()'],
   [/\bprocess\./, 'process'],
@@ -34,7 +36,7 @@ function sourceFiles(dir: string): string[] {
   )
 }
 
-test('src/ uses no runtime-specific API and imports only hono and valibot, and src/mcp/ the MCP SDK\'s Web-standard parts (the portable core rule)', () => {
+test('src/ uses no runtime-specific API and imports only hono and valibot, and src/mcp/ the MCP SDK\'s Web-standard parts and valibot\'s JSON Schema converter (the portable core rule)', () => {
   const files = sourceFiles(join(ROOT, 'src'))
   assert.ok(files.length > 5)
   const violations: string[] = []
@@ -105,3 +107,17 @@ test('no module in src/ imports one from a higher layer (protocol, the Claude wi
   }
   assert.deepEqual(violations, [])
 })
+
+test('valibot is the one validation library: nothing of ours imports zod (only the MCP SDK uses it, inside)', () => {
+  const ours = ['src', 'adapters', 'bin', 'bench'].flatMap((dir) => allFiles(join(ROOT, dir)))
+  const importers = ours.filter((file) => /from\s+['"]zod(\/[^'"]*)?['"]|import\(\s*['"]zod/.test(readFileSync(file, 'utf8')))
+  assert.deepEqual(importers.map((f) => relative(ROOT, f)), [])
+  assert.ok(ours.some((f) => f.endsWith(join('adapters', 'node', 'settings.ts'))))
+})
+
+/** Every .ts, .mjs and .js file below dir (the console page's browser source included). */
+function allFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? allFiles(join(dir, entry.name)) : /\.(ts|mjs|js)$/.test(entry.name) ? [join(dir, entry.name)] : [],
+  )
+}

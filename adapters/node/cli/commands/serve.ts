@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 
 /**
  * `cc-executor serve`: the options are the server's settings (each also an environment variable).
- * The settings' schema (zod) is loaded only when `serve` is asked for: the client commands start faster.
+ * The settings' schema is loaded only when `serve` is asked for: the client commands start faster.
  */
 export async function registerServe(program: Command, wanted: boolean): Promise<void> {
   const serve = program
@@ -12,7 +12,7 @@ export async function registerServe(program: Command, wanted: boolean): Promise<
   if (!wanted) return
   const { ConfigSchema, flagOf } = await import('../../settings.ts')
   serve.option('--insecure', 'allow an open server on a non-loopback HOST (CC_EXECUTOR_INSECURE=true)')
-  const keys = Object.keys(ConfigSchema.shape)
+  const keys = Object.keys(ConfigSchema.entries)
   for (const key of keys) serve.option(`--${flagOf(key)} <value>`, `env ${key}`)
   serve.action(async (flags: Record<string, string | boolean | undefined>) => {
     const argv: string[] = []
