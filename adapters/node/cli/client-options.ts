@@ -27,7 +27,7 @@ export function clientOptions(command: Command): Command {
     .option('--heartbeat-interval <seconds>', "the server's WEBSOCKET_HEARTBEAT_INTERVAL (default 20): a connection silent for 3x this long is replaced", positiveNumber)
 }
 
-export function clientFrom(command: Command, extra: Partial<ClientOptions> = {}): ExecutorClient {
+function clientFrom(command: Command, extra: Partial<ClientOptions> = {}): ExecutorClient {
   const flags = command.optsWithGlobals() as ClientFlags
   const env = process.env
   const transport = flags.transport ?? (env.CC_EXECUTOR_TRANSPORT as 'ws' | 'http' | undefined) ?? 'ws'
@@ -52,5 +52,15 @@ export function clientFrom(command: Command, extra: Partial<ClientOptions> = {})
     })
   } catch (error) {
     throw new CliError((error as Error).message, 2)
+  }
+}
+
+/** Runs `work` with a client made from the command's options, and closes the client afterwards, whatever happens. */
+export async function withClient<T>(command: Command, work: (client: ExecutorClient) => Promise<T>, extra: Partial<ClientOptions> = {}): Promise<T> {
+  const client = clientFrom(command, extra)
+  try {
+    return await work(client)
+  } finally {
+    await client.close()
   }
 }

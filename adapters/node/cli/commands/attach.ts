@@ -3,22 +3,19 @@
  * output from the start on stdout/stderr, then its exit code; Ctrl-C cancels it.
  */
 import type { Command } from 'commander'
-import { clientFrom, clientOptions } from '../client-options.ts'
+import { clientOptions, withClient } from '../client-options.ts'
 import { follow } from '../follow.ts'
 import { runFailure, type Settle } from '../outcome.ts'
 import { nonNegativeInteger } from '../parse.ts'
 
 async function attachCommand(id: string, flags: { afterSeq: number; status: boolean; quiet?: boolean }, command: Command): Promise<number> {
-  const client = clientFrom(command)
-  try {
+  // The client's close() at the end leaves an attached run running: it is not ours to cancel.
+  return withClient(command, async (client) => {
     const run = await client.attach(id, { afterSeq: flags.afterSeq })
     return await follow(run, { interrupt: 'cancel', status: flags.status, quiet: flags.quiet === true })
-  } catch (error) {
+  }).catch((error: unknown) => {
     throw runFailure(error)
-  } finally {
-    // Not ours to cancel: an attached run is only left.
-    await client.close()
-  }
+  })
 }
 
 export function registerAttach(program: Command, settle: Settle): void {

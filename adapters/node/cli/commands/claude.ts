@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander'
 import { ExecutorError, type ClaudeParams, type ExecutorClient } from '../../../../src/client/index.ts'
-import { clientFrom, clientOptions } from '../client-options.ts'
+import { clientOptions, withClient } from '../client-options.ts'
 import { CliError, describe, type Settle } from '../outcome.ts'
 import { writeAll } from '../output.ts'
 import { envPair, positiveInteger, positiveNumber } from '../parse.ts'
@@ -108,16 +108,9 @@ export function registerClaude(program: Command, settle: Settle): void {
       .option('-q, --quiet', 'only the text, no tool calls or summary on stderr'),
   ).action((prompt: string, flags: ClaudeFlags, command: Command) =>
     settle(
-      (async () => {
-        const client = clientFrom(command)
-        try {
-          return await showTask(client, prompt, flags)
-        } catch (error) {
-          throw error instanceof CliError ? error : new CliError(describe(error), error instanceof ExecutorError ? 125 : 1)
-        } finally {
-          await client.close()
-        }
-      })(),
+      withClient(command, (client) => showTask(client, prompt, flags)).catch((error: unknown) => {
+        throw error instanceof CliError ? error : new CliError(describe(error), error instanceof ExecutorError ? 125 : 1)
+      }),
     ),
   )
 }

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander'
 import { ErrorCode, ExecutorError } from '../../../../src/client/index.ts'
-import { clientFrom, clientOptions } from '../client-options.ts'
+import { clientOptions, withClient } from '../client-options.ts'
 import { follow } from '../follow.ts'
 import type { Settle } from '../outcome.ts'
 import { writeAll } from '../output.ts'
@@ -14,8 +14,7 @@ async function writeOutput(type: 'stdout' | 'stderr', data: string): Promise<voi
 }
 
 async function logsCommand(id: string, flags: { follow?: boolean }, command: Command): Promise<number> {
-  const client = clientFrom(command)
-  try {
+  return withClient(command, async (client) => {
     if (flags.follow) {
       const run = await client.attach(id)
       const code = await follow(run, { interrupt: 'detach', status: false, quiet: true })
@@ -40,9 +39,7 @@ async function logsCommand(id: string, flags: { follow?: boolean }, command: Com
     }
     for (const event of events) if (event.method === 'process.output') await writeOutput(event.params.type, event.params.data)
     return 0
-  } finally {
-    await client.close()
-  }
+  })
 }
 
 export function registerLogs(program: Command, settle: Settle): void {

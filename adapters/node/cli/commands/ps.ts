@@ -1,7 +1,7 @@
 /** @module adapters/node/cli/commands/ps — `cc-executor ps`: the executions the server knows, as a table or JSON. */
 import type { Command } from 'commander'
 import type { ExecutionRecord } from '../../../../src/client/index.ts'
-import { clientFrom, clientOptions } from '../client-options.ts'
+import { clientOptions, withClient } from '../client-options.ts'
 import type { Settle } from '../outcome.ts'
 import { table } from '../output.ts'
 
@@ -19,8 +19,7 @@ const duration = (r: ExecutionRecord) => {
 }
 
 async function psCommand(flags: { json?: boolean; running?: boolean }, command: Command): Promise<number> {
-  const client = clientFrom(command)
-  try {
+  return withClient(command, async (client) => {
     let records = (await client.list()).sort((a, b) => a.started_at.localeCompare(b.started_at))
     if (flags.running) records = records.filter((r) => r.state !== 'exited')
     if (flags.json) {
@@ -37,9 +36,7 @@ async function psCommand(flags: { json?: boolean; running?: boolean }, command: 
     if (columns) text = text.split('\n').map((line) => (line.length > columns ? `${line.slice(0, columns - 1)}…` : line)).join('\n')
     process.stdout.write(text)
     return 0
-  } finally {
-    await client.close()
-  }
+  })
 }
 
 export function registerPs(program: Command, settle: Settle): void {

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander'
 import type { ExecuteRequest, Run } from '../../../../src/client/index.ts'
-import { clientFrom, clientOptions } from '../client-options.ts'
+import { clientOptions, withClient } from '../client-options.ts'
 import { follow } from '../follow.ts'
 import { runFailure, type Settle } from '../outcome.ts'
 import { envPair, nonNegativeNumber, positiveNumber } from '../parse.ts'
@@ -43,9 +43,9 @@ function forwardStdin(run: Run): void {
 }
 
 async function runCommand(words: string[], flags: RunFlags, command: Command): Promise<number> {
-  const client = clientFrom(command, flags.detachGrace === undefined ? {} : { detachGrace: flags.detachGrace })
   const request = requestFor(words, flags)
-  try {
+  const options = flags.detachGrace === undefined ? {} : { detachGrace: flags.detachGrace }
+  return withClient(command, async (client) => {
     if (flags.detach) {
       const started = await client.startDetached(request)
       process.stdout.write(`${started.execution_id}\n`)
@@ -69,11 +69,9 @@ async function runCommand(words: string[], flags: RunFlags, command: Command): P
     }
     if (flags.interactive) forwardStdin(run)
     return await follow(run, { interrupt: 'cancel', status: flags.status, quiet: flags.quiet === true })
-  } catch (error) {
+  }, options).catch((error: unknown) => {
     throw runFailure(error)
-  } finally {
-    await client.close()
-  }
+  })
 }
 
 export function registerRun(program: Command, settle: Settle): void {

@@ -1,19 +1,16 @@
 /** @module adapters/node/cli/commands/signal — `cc-executor signal <id> <type>`: pause, resume, cancel, kill or interrupt an execution's process group. */
 import { Argument, type Command } from 'commander'
-import { clientFrom, clientOptions } from '../client-options.ts'
+import { clientOptions, withClient } from '../client-options.ts'
 import type { Settle } from '../outcome.ts'
 
 const CONTROL_TYPES = ['pause', 'resume', 'cancel', 'kill', 'interrupt'] as const
 
 async function signalCommand(id: string, type: string, command: Command): Promise<number> {
-  const client = clientFrom(command)
-  try {
+  return withClient(command, async (client) => {
     const result = await client.control(id, type.toUpperCase() as 'PAUSE')
     process.stdout.write(`${result.status}\n`)
     return 0
-  } finally {
-    await client.close()
-  }
+  })
 }
 
 export function registerSignal(program: Command, settle: Settle): void {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander'
 import { ErrorCode, ExecutorError } from '../../../../src/client/index.ts'
 import { verifyTranscript } from '../../../../src/verify.ts'
-import { clientFrom, clientOptions } from '../client-options.ts'
+import { clientOptions, withClient } from '../client-options.ts'
 import type { Settle } from '../outcome.ts'
 
 /**
@@ -12,8 +12,7 @@ import type { Settle } from '../outcome.ts'
  * checked here only.
  */
 async function verifyCommand(id: string, command: Command): Promise<number> {
-  const client = clientFrom(command)
-  try {
+  return withClient(command, async (client) => {
     const { events, sha256 } = await client.transcript(id)
     const verification = await verifyTranscript(events)
     let { ok, reason } = verification
@@ -32,9 +31,7 @@ async function verifyCommand(id: string, command: Command): Promise<number> {
     } else process.stdout.write(`FAILED ${id}: ${reason}\n`)
     for (const check of server?.checks ?? []) process.stdout.write(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}\n`)
     return ok && (server?.verified ?? true) ? 0 : 1
-  } finally {
-    await client.close()
-  }
+  })
 }
 
 export function registerVerify(program: Command, settle: Settle): void {
