@@ -15,6 +15,7 @@ import type { Executor } from './executor/executor.ts'
 import { silentLogger, type Logger } from './logger.ts'
 import { ErrorCode, httpStatusOf, RpcError, toRpcError } from './protocol/errors.ts'
 import * as rpc from './protocol/jsonrpc.ts'
+import { V1_PREFIX } from './protocol/routes.ts'
 import { VERSION } from './version.ts'
 import { Session, type SocketChannel } from './ws/session.ts'
 import { BridgeSession } from './claude/bridge.ts'
@@ -245,13 +246,13 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
   )
 
   app.use(
-    '/v1/*',
+    `${V1_PREFIX}/*`,
     bodyLimit({
       maxSize: limits.wsMaxSize,
       onError: (c) => c.json({ error: { code: ErrorCode.INVALID_REQUEST, message: `Request body larger than ${limits.wsMaxSize} bytes` } }, 413),
     }),
   )
-  app.route('/v1', v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams }))
+  app.route(V1_PREFIX, v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams }))
 
   let mcp: ReturnType<typeof mcpRoutes> | undefined
   if (options.mcp !== false) {

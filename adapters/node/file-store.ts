@@ -15,7 +15,7 @@ import { open, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import type { CompletedEvent, ExecutionRecord, ExecutionStore, Logger, TranscriptWriter } from '../../src/index.ts'
-import { groupAlive, signalGroup } from './process-group.ts'
+import { groupAlive, signalGroup } from './spawn/process-group.ts'
 
 export interface FileStoreOptions {
   /** Records (and transcripts) older than this many hours after their end are deleted. */

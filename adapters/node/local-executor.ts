@@ -23,9 +23,9 @@ import {
   type Hasher,
   type Utf8Decoder,
 } from '../../src/index.ts'
-import { escapedGroups, groupAlive, signalGroup, waitForGroupExit } from './process-group.ts'
-import { Spawner, type ExitStatus, type SchedPolicy, type SpawnedChild } from './spawner.ts'
-import { which } from './which.ts'
+import { escapedGroups, groupAlive, signalGroup, waitForGroupExit } from './spawn/process-group.ts'
+import { Spawner, type ExitStatus, type SchedPolicy, type SpawnedChild } from './spawn/spawner.ts'
+import { which } from './spawn/which.ts'
 
 export interface LocalExecutorOptions {
   /** Shell for `command` strings (CC_EXECUTOR_SHELL); falls back to sh when it is not installed. */

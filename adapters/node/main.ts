@@ -1,7 +1,7 @@
 /**
- * @module adapters/node/main — `npm start`: the server with its settings from env and flags (see
- * serve.ts, shared with `cc-executor serve`).
+ * @module adapters/node/main — the process entry of `npm start` (and the image's CMD): the server
+ * with its settings from env and flags (server-process.ts, shared with `cc-executor serve`).
  */
-import { serve } from './serve.ts'
+import { runServerProcess } from './server-process.ts'
 
-await serve()
+await runServerProcess()

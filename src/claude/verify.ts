@@ -6,22 +6,12 @@
  */
 import type { Execution, ExecutionStore } from '../executions/registry.ts'
 import type { ClaudeRuntime } from '../executions/registry.ts'
+import type { Check, VerifyResult } from '../protocol/records.ts'
 import type { ExecutionEvent } from '../protocol/schemas.ts'
 import { outputHashes } from '../verify.ts'
 import { contentText, MAX_EVENT_TEXT } from './stream-json.ts'
 
-export interface Check {
-  name: string
-  ok: boolean
-  detail: string
-}
-
-export interface VerifyResult {
-  execution_id: string
-  verified: boolean
-  checks: Check[]
-}
-
+export type { Check, VerifyResult } from '../protocol/records.ts'
 
 /** What our transcript says: its output hashes, whether its seqs run 1..n, and the tool results it streamed. */
 async function readOurs(store: ExecutionStore, id: string) {

@@ -3,9 +3,10 @@
  * WebSocket (JSON-RPC at /ws/mcp) or HTTP (/v1, NDJSON), surviving dropped connections.
  */
 import type { ClaudeParams } from '../claude/params.ts'
-import type { VerifyResult } from '../claude/verify.ts'
+import type { VerifyResult } from '../protocol/records.ts'
 import type { ExecutionRecord } from '../protocol/records.ts'
 import { ErrorCode } from '../protocol/errors.ts'
+import { v1Path } from '../protocol/routes.ts'
 import type { ControlType, ExecutionEvent } from '../protocol/schemas.ts'
 import { endpoints, type Endpoints } from './endpoints.ts'
 import { ConnectionError, ExecutorError } from './errors.ts'
@@ -67,7 +68,6 @@ function randomId(): string {
   return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-const path = (id: string, tail = '') => `/v1/executions/${encodeURIComponent(id)}${tail}`
 const isNoSuchExecution = (error: unknown) => error instanceof ExecutorError && error.code === ErrorCode.NO_SUCH_PROCESS
 
 /**
@@ -161,7 +161,7 @@ export class ExecutorClient {
   /** Checks an execution against its transcript (and a Claude task against Claude Code's own): GET …/verify. */
   verify(id: string): Promise<VerifyResult> {
     if (this.transport === 'ws') return this.#request('verify', { execution_id: id })
-    return callJson(this.#http, 'GET', path(id, '/verify'))
+    return callJson(this.#http, 'GET', v1Path.verify(id))
   }
 
   /** Follows an existing execution: events after `afterSeq` (default 0: all of them), then live ones. */
@@ -177,32 +177,32 @@ export class ExecutorClient {
   /** Starts a command that runs until it ends by itself, whoever watches it (HTTP `detach: true`, on either transport). */
   startDetached(params: ExecuteRequest): Promise<Started> {
     this.#assertOpen()
-    return callJson<Started>(this.#http, 'POST', '/v1/executions', { ...params, detach: true })
+    return callJson<Started>(this.#http, 'POST', v1Path.executions(), { ...params, detach: true })
   }
 
   control(id: string, type: ControlType): Promise<{ status: string }> {
     if (this.transport === 'ws') return this.#request('control', { type, execution_id: id })
-    return callJson(this.#http, 'POST', path(id, '/control'), { type })
+    return callJson(this.#http, 'POST', v1Path.control(id), { type })
   }
 
   input(id: string, data: string, eof = false): Promise<{ written: number }> {
     if (this.transport === 'ws') return this.#request('input', { data, eof, execution_id: id })
-    return callJson(this.#http, 'POST', path(id, '/input'), { data, eof })
+    return callJson(this.#http, 'POST', v1Path.input(id), { data, eof })
   }
 
   async list(): Promise<ExecutionRecord[]> {
     if (this.transport === 'ws') return (await this.#request<{ executions: ExecutionRecord[] }>('list')).executions
-    return (await callJson<{ executions: ExecutionRecord[] }>(this.#http, 'GET', '/v1/executions')).executions
+    return (await callJson<{ executions: ExecutionRecord[] }>(this.#http, 'GET', v1Path.executions())).executions
   }
 
   status(id: string): Promise<ExecutionRecord> {
     if (this.transport === 'ws') return this.#request('status', { execution_id: id })
-    return callJson(this.#http, 'GET', path(id))
+    return callJson(this.#http, 'GET', v1Path.execution(id))
   }
 
   /** Every event the server recorded for the execution (GET /v1/executions/{id}/transcript; HTTP on either transport). */
   async transcript(id: string): Promise<Transcript> {
-    const response = await call(this.#http, 'GET', path(id, '/transcript'))
+    const response = await call(this.#http, 'GET', v1Path.transcript(id))
     const text = await response.text()
     const events = text
       .split('\n')
@@ -325,17 +325,17 @@ export class ExecutorClient {
     }
     if (mode.kind !== 'execute') {
       try {
-        return await open('GET', path(target.id, `/events?after_seq=${mode.kind === 'attach' ? mode.afterSeq : 0}`))
+        return await open('GET', v1Path.events(target.id, mode.kind === 'attach' ? mode.afterSeq : 0))
       } catch (error) {
         if (mode.kind === 'attach' || !isNoSuchExecution(error)) throw error
       }
     }
     try {
-      return await open('POST', mode.method === 'claude' ? '/v1/claude' : '/v1/executions', mode.params)
+      return await open('POST', mode.method === 'claude' ? v1Path.claude() : v1Path.executions(), mode.params)
     } catch (error) {
       // Whether the POST reached the server is unknown: ask, so that a lost answer is never a lost run.
       if (error instanceof ConnectionError) {
-        error.requestSent = await call(this.#http, 'GET', path(target.id)).then(
+        error.requestSent = await call(this.#http, 'GET', v1Path.execution(target.id)).then(
           () => true,
           () => false,
         )

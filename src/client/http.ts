@@ -1,26 +1,29 @@
 /**
- * @module client/http — calls to the `/v1` API with fetch: JSON requests, and NDJSON event streams
- * read under a watchdog. A stream is read only as fast as its consumer takes events, so a slow
- * consumer holds the server back through TCP (the server's lossless back-pressure).
+ * @module client/http — the one client of the `/v1` API, with fetch: JSON requests, and NDJSON event
+ * streams. ExecutorClient reads a stream under a watchdog (openStream); RemoteExecutor, in the
+ * gateways, pulls it (eventReader) and resumes it after the last seq when it breaks. A stream is
+ * read only as fast as its consumer takes events, so a slow consumer holds the server back through
+ * TCP (the server's lossless back-pressure).
  */
 import { NdjsonParseStream } from '../protocol/ndjson.ts'
 import { ConnectionError, ExecutorError } from './errors.ts'
 import type { Message } from './ws.ts'
 
 export interface HttpOptions {
+  /** `http(s)://host:port[/prefix]`, no trailing slash. */
   base: string
   token?: string
   fetch: typeof fetch
 }
 
-function headersOf(options: HttpOptions, body: boolean, accept: string): Record<string, string> {
-  const headers: Record<string, string> = { accept }
+function headersOf(options: HttpOptions, body: boolean): Record<string, string> {
+  const headers: Record<string, string> = { accept: 'application/json, application/x-ndjson' }
   if (body) headers['content-type'] = 'application/json'
   if (options.token) headers.authorization = `Bearer ${options.token}`
   return headers
 }
 
-/** A failed response as the error it carries: the server's JSON error body, else the status. */
+/** A failed response as the error it carries: the server's JSON error body (an ExecutorError), else the status (a ConnectionError). */
 export async function errorOf(response: Response): Promise<Error> {
   let payload: { error?: { code?: unknown; message?: unknown; data?: unknown } } | undefined
   try {
@@ -32,14 +35,16 @@ export async function errorOf(response: Response): Promise<Error> {
   return new ConnectionError(`HTTP ${response.status} ${response.statusText} from ${response.url}`, 'failed')
 }
 
-/** One HTTP call; resolves with the response when it is 2xx, else throws its error. */
-export async function call(options: HttpOptions, method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<Response> {
-  let response: Response
+/**
+ * One HTTP request, whatever its status; throws only when the server cannot be reached (a
+ * ConnectionError whose `cause` is fetch's own error).
+ */
+export async function send(options: HttpOptions, method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<Response> {
   try {
-    response = await options.fetch(`${options.base}${path}`, {
+    return await options.fetch(`${options.base}${path}`, {
       ...init,
       method,
-      headers: headersOf(options, body !== undefined, 'application/json, application/x-ndjson'),
+      headers: headersOf(options, body !== undefined),
       body: body === undefined ? undefined : JSON.stringify(body),
     })
   } catch (error) {
@@ -47,6 +52,11 @@ export async function call(options: HttpOptions, method: string, path: string, b
     const detail = cause?.code ?? cause?.message ?? (error as Error).message
     throw new ConnectionError(`Cannot reach ${options.base}: ${detail}`, 'failed', { cause: error })
   }
+}
+
+/** One HTTP call; resolves with the response when it is 2xx, else throws its error. */
+export async function call(options: HttpOptions, method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<Response> {
+  const response = await send(options, method, path, body, init)
   if (!response.ok) throw await errorOf(response)
   return response
 }
@@ -54,6 +64,24 @@ export async function call(options: HttpOptions, method: string, path: string, b
 /** A JSON call's parsed result. */
 export async function callJson<T>(options: HttpOptions, method: string, path: string, body?: unknown): Promise<T> {
   return (await (await call(options, method, path, body)).json()) as T
+}
+
+/**
+ * The events of an NDJSON response, one per read. The body's bytes go straight into the parser:
+ * one stage, no decoder stage before it (each stage costs a hop per chunk, which a gateway pays on
+ * every event it relays). `parse` turns a line into its value (default JSON.parse).
+ */
+export function eventReader<T>(response: Response, parse?: (line: string) => unknown): ReadableStreamDefaultReader<T> {
+  if (!response.body) throw new ConnectionError('The server sent no stream', 'protocol')
+  return response.body.pipeThrough(new NdjsonParseStream(parse) as TransformStream<Uint8Array, T>).getReader()
+}
+
+/**
+ * How long to wait before reconnection attempt `attempt` after a loss (1: the first): the first
+ * is at once, then `baseMs` doubling, at most `capMs`.
+ */
+export function reconnectDelayMs(attempt: number, baseMs: number, capMs = Infinity): number {
+  return attempt <= 1 ? 0 : Math.min(capMs, baseMs * 2 ** (attempt - 2))
 }
 
 export interface EventStream {
@@ -103,11 +131,13 @@ export async function openStream(options: HttpOptions, method: string, path: str
     if (abortReason) throw abortReason
     throw error
   }
-  if (!response.body) {
+  let reader: ReadableStreamDefaultReader<Message>
+  try {
+    reader = eventReader<Message>(response)
+  } catch (error) {
     clearTimeout(timer)
-    throw new ConnectionError('The server sent no stream', 'protocol')
+    throw error
   }
-  const reader = response.body.pipeThrough(new NdjsonParseStream() as TransformStream<Uint8Array, Message>).getReader()
 
   const closed = (async (): Promise<ConnectionError> => {
     try {

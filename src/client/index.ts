@@ -15,7 +15,6 @@ export { ConnectionError, ErrorCode, ExecutorError, RpcError, type ConnectionFau
 export { endpoints, type Endpoints } from './endpoints.ts'
 export type { WebSocketConstructor, WebSocketLike } from './ws.ts'
 export type { CompletedParams, ControlType, ExecutionEvent } from '../protocol/schemas.ts'
-export type { ExecutionRecord } from '../protocol/records.ts'
+export type { Check, ExecutionRecord, VerifyResult } from '../protocol/records.ts'
 export type { ClaudeParams } from '../claude/params.ts'
 export type { ClaudeEventFields, ClaudeResult } from '../claude/stream-json.ts'
-export type { Check, VerifyResult } from '../claude/verify.ts'

@@ -8,6 +8,7 @@ import type { CompletedParams, ControlType, ExecuteParams, ExecutionEvent, GapPa
 import type { ClaudeParams } from '../claude/params.ts'
 import { EventBuffer, type View } from './buffer.ts'
 import { ConnectionError, isFatal } from './errors.ts'
+import { reconnectDelayMs } from './http.ts'
 import type { Message } from './ws.ts'
 
 /** What the events iterator yields: the execution's seq'd events, and `process.gap` when the server lost some. */
@@ -318,7 +319,8 @@ export class Run implements AsyncIterable<ClientEvent> {
       this.#failures += 1
       this.#context.reconnected?.({ execution_id: this.id, attempt: this.#failures, error: reason })
       // The first retry is immediate; then 100 ms doubling to 3 s. Messages reset the count.
-      if (this.#failures > 1) await sleep(Math.min(3000, 100 * 2 ** (this.#failures - 2)))
+      const delay = reconnectDelayMs(this.#failures, 100, 3000)
+      if (delay > 0) await sleep(delay)
       if (this.#finished) return
       try {
         await this.#connect(this.#resumeMode())

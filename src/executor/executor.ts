@@ -3,7 +3,7 @@
  * LocalExecutor spawns them, a gateway's RemoteExecutor forwards to another cc-executor.
  */
 import type { ClaudeParams } from '../claude/params.ts'
-import type { VerifyResult } from '../claude/verify.ts'
+import type { VerifyResult } from '../protocol/records.ts'
 import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from '../protocol/schemas.ts'
 
 export type ExecutionState = 'running' | 'paused' | 'exited'

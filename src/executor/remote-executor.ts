@@ -1,15 +1,17 @@
 /**
  * @module remote-executor — an Executor that runs nothing itself: it forwards each execution to
- * another cc-executor's `/v1` HTTP API and streams the events back (NDJSON over fetch). Used by the
- * edge gateways (Workers, Deno, Bun). When the upstream stream breaks mid-execution it reconnects
- * with `after_seq`, so subscribers see no gap and no duplicate.
+ * another cc-executor's `/v1` HTTP API and streams the events back (NDJSON over fetch), through the
+ * same HTTP client as ExecutorClient (client/http.ts). Used by the edge gateways (Workers, Deno,
+ * Bun). When the upstream stream breaks mid-execution it reconnects with `after_seq`, so
+ * subscribers see no gap and no duplicate.
  */
 import type { ClaudeParams } from '../claude/params.ts'
-import type { VerifyResult } from '../claude/verify.ts'
+import { errorOf, eventReader, reconnectDelayMs, send, type HttpOptions } from '../client/http.ts'
 import type { ExecutionHandle, ExecutionState, Executor } from './executor.ts'
-import { ErrorCode, RpcError, type ErrorCode as Code } from '../protocol/errors.ts'
+import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { parseReceived } from '../protocol/jsonrpc.ts'
-import { NdjsonParseStream } from '../protocol/ndjson.ts'
+import type { VerifyResult } from '../protocol/records.ts'
+import { v1Path } from '../protocol/routes.ts'
 import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent, StartedParams } from '../protocol/schemas.ts'
 
 export interface RemoteExecutorOptions {
@@ -37,25 +39,26 @@ type RawEvent = { method?: string; params?: { seq?: number } }
  * const app = createExecutorApp({ executor, upgradeWebSocket, runtime: 'workerd' })
  */
 export class RemoteExecutor implements Executor {
-  readonly #options: Required<Omit<RemoteExecutorOptions, 'token'>> & { token?: string }
+  readonly #http: HttpOptions
+  readonly #options: { retries: number; retryDelayMs: number; upstreamGrace: number }
   readonly #live = new Set<RemoteExecution>()
 
   constructor({ url, token, fetch: fetchFn = globalThis.fetch.bind(globalThis), retries = 5, retryDelayMs = 100, upstreamGrace = 30 }: RemoteExecutorOptions) {
-    this.#options = { url: url.replace(/\/+$/, ''), token, fetch: fetchFn, retries, retryDelayMs, upstreamGrace }
+    this.#http = { base: url.replace(/\/+$/, ''), token, fetch: fetchFn }
+    this.#options = { retries, retryDelayMs, upstreamGrace }
   }
 
   start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
-    return this.#open('/v1/executions', params)
+    return this.#open(v1Path.executions(), params)
   }
 
   /** A Claude task runs on the upstream, which parses it: its events already carry claude.event and the summary. */
   startClaude(params: ClaudeParams & { execution_id: string }): Promise<ExecutionHandle> {
-    return this.#open('/v1/claude', params)
+    return this.#open(v1Path.claude(), params)
   }
 
-  async verify(id: string): Promise<VerifyResult> {
-    const response = await this.request('GET', `/v1/executions/${encodeURIComponent(id)}/verify`)
-    return (await response.json()) as VerifyResult
+  verify(id: string): Promise<VerifyResult> {
+    return json(this.request('GET', v1Path.verify(id)))
   }
 
   async forward(request: Request, path: string): Promise<Response> {
@@ -65,7 +68,7 @@ export class RemoteExecutor implements Executor {
     headers.delete('authorization')
     headers.delete('x-api-key')
     headers.delete('host')
-    if (this.#options.token) headers.set('authorization', `Bearer ${this.#options.token}`)
+    if (this.#http.token) headers.set('authorization', `Bearer ${this.#http.token}`)
     const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, signal: request.signal }
     if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') {
       init.body = request.body
@@ -73,17 +76,16 @@ export class RemoteExecutor implements Executor {
     }
     let response: Response
     try {
-      response = await this.#options.fetch(`${this.#options.url}${path}${url.search}`, init)
+      response = await this.#http.fetch(`${this.#http.base}${path}${url.search}`, init)
     } catch (error) {
       throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor cannot be reached', { cause: String(error) })
     }
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers: response.headers })
   }
 
-  async #open(path: '/v1/executions' | '/v1/claude', params: { execution_id: string; detach_grace?: number }): Promise<ExecutionHandle> {
+  async #open(path: string, params: { execution_id: string; detach_grace?: number }): Promise<ExecutionHandle> {
     const body = { ...params, detach_grace: Math.max(params.detach_grace ?? 0, this.#options.upstreamGrace) }
-    const response = await this.request('POST', path, body)
-    const events = eventsOf(response)
+    const events = await eventsOf(this.request('POST', path, body))
     const first = await events.read()
     if (first.done || first.value.method !== 'process.started') {
       await events.cancel().catch(() => {})
@@ -109,35 +111,35 @@ export class RemoteExecutor implements Executor {
     return this.#options.retryDelayMs
   }
 
-  /** One call to the upstream API; a JSON error body becomes the same RpcError it stands for. */
+  /**
+   * One call to the upstream API. A JSON error body becomes the RpcError it stands for (an
+   * ExecutorError, the client's kind); a fault of the transport or a status without a body of ours
+   * is -32603, whose message does not say where the upstream is.
+   */
   async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
-    const headers: Record<string, string> = { accept: 'application/x-ndjson, application/json' }
-    if (body !== undefined) headers['content-type'] = 'application/json'
-    if (this.#options.token) headers.authorization = `Bearer ${this.#options.token}`
     let response: Response
     try {
-      response = await this.#options.fetch(`${this.#options.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+      response = await send(this.#http, method, path, body)
     } catch (error) {
-      throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor is unreachable', { cause: String((error as Error).message ?? error) })
+      const cause = (error as Error).cause ?? error
+      throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor is unreachable', { cause: String((cause as Error).message ?? cause) })
     }
     if (response.ok) return response
-    let payload: { error?: { code?: number; message?: string; data?: unknown } } | undefined
-    try {
-      payload = await response.json()
-    } catch {
-      // Not one of ours (a proxy's error page): report the status.
-    }
-    const err = payload?.error
-    if (err && typeof err.code === 'number' && typeof err.message === 'string') throw new RpcError(err.code as Code, err.message, err.data)
+    const error = await errorOf(response)
+    if (error instanceof RpcError) throw error
     throw new RpcError(ErrorCode.INTERNAL_ERROR, `The executor answered HTTP ${response.status}`)
   }
 }
 
 type EventReader = ReadableStreamDefaultReader<RawEvent>
 
-function eventsOf(response: Response): EventReader {
-  if (!response.body) throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor sent no stream')
-  return response.body.pipeThrough(new NdjsonParseStream(parseReceived) as TransformStream<Uint8Array, RawEvent>).getReader()
+const json = async <T>(response: Promise<Response>): Promise<T> => (await (await response).json()) as T
+
+/** An upstream event stream, its lines parsed with parseReceived (a gateway forwards their text as it came). */
+async function eventsOf(response: Promise<Response>): Promise<EventReader> {
+  const upstream = await response
+  if (!upstream.body) throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor sent no stream')
+  return eventReader<RawEvent>(upstream, parseReceived)
 }
 
 class RemoteExecution implements ExecutionHandle {
@@ -179,13 +181,11 @@ class RemoteExecution implements ExecutionHandle {
 
   async control(type: ControlType): Promise<{ status: string }> {
     if (this.#state === 'exited') throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${this.id} has already ended`)
-    const response = await this.#executor.request('POST', `/v1/executions/${encodeURIComponent(this.id)}/control`, { type })
-    return (await response.json()) as { status: string }
+    return json(this.#executor.request('POST', v1Path.control(this.id), { type }))
   }
 
-  async write(data: string, eof: boolean): Promise<{ written: number }> {
-    const response = await this.#executor.request('POST', `/v1/executions/${encodeURIComponent(this.id)}/input`, { data, eof })
-    return (await response.json()) as { written: number }
+  write(data: string, eof: boolean): Promise<{ written: number }> {
+    return json(this.#executor.request('POST', v1Path.input(this.id), { data, eof }))
   }
 
   /** Enqueues the next event with a new seq, reconnecting when the stream breaks before completion. */
@@ -216,11 +216,11 @@ class RemoteExecution implements ExecutionHandle {
 
   async #reconnect(controller: ReadableStreamDefaultController<ExecutionEvent>): Promise<void> {
     let lastError = 'the stream ended before process.completed'
-    for (let attempt = 0; attempt <= this.#executor.retries; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, this.#executor.retryDelayMs * 2 ** (attempt - 1)))
+    for (let attempt = 1; attempt <= this.#executor.retries + 1; attempt++) {
+      const delay = reconnectDelayMs(attempt, this.#executor.retryDelayMs)
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
       try {
-        const path = `/v1/executions/${encodeURIComponent(this.id)}/events?after_seq=${this.#lastSeq}`
-        this.#reader = eventsOf(await this.#executor.request('GET', path))
+        this.#reader = await eventsOf(this.#executor.request('GET', v1Path.events(this.id, this.#lastSeq)))
         return
       } catch (error) {
         lastError = error instanceof Error ? error.message : String(error)

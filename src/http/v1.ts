@@ -9,6 +9,7 @@ import type { Execution, ExecutionRegistry, ExecutionStore, StartOptions } from 
 import type { Observer } from '../observer.ts'
 import type { AuthVariables } from '../security/auth.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
+import { V1_ROUTES } from '../protocol/routes.ts'
 import { ControlParams, HttpExecuteBody, InputParams, ListParams, parseParams } from '../protocol/schemas.ts'
 import { CONTENT_TYPE, eventStream, watchStream, type StreamFormat } from './event-stream.ts'
 
@@ -84,30 +85,30 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
   }
 
   return new Hono<{ Variables: AuthVariables }>()
-    .post('/executions', async (c) => {
+    .post(V1_ROUTES.executions, async (c) => {
       const { detach, ...params } = parseParams(HttpExecuteBody, await jsonBody(c))
       return started(c, detach, (options) => registry.start(params, options))
     })
-    .post('/claude', async (c) => {
+    .post(V1_ROUTES.claude, async (c) => {
       const { detach, ...params } = parseParams(HttpClaudeBody, await jsonBody(c))
       return started(c, detach, (options) => registry.startClaude(params, options))
     })
-    .get('/labels', (c) => c.json({ labels: registry.labels() }))
-    // Before /executions/:id, which would take "watch" for an id.
-    .get('/executions/watch', (c) => {
+    .get(V1_ROUTES.labels, (c) => c.json({ labels: registry.labels() }))
+    // Before the execution route, which would take "watch" for an id.
+    .get(V1_ROUTES.watch, (c) => {
       const format = formatOf(c)
       return stream(c, watchStream(registry, { format, limit: limitOf(c), heartbeatMs, onEnd: reserveStream() }), format)
     })
-    .get('/executions/:id/verify', async (c) => c.json(await registry.verify(c.req.param('id'))))
-    .get('/executions', (c) => c.json({ executions: registry.list(limitOf(c)) }))
-    .get('/executions/:id', (c) => c.json(registry.lookup(c.req.param('id')).record()))
-    .get('/executions/:id/events', (c) => {
+    .get(V1_ROUTES.verify, async (c) => c.json(await registry.verify(c.req.param('id'))))
+    .get(V1_ROUTES.executions, (c) => c.json({ executions: registry.list(limitOf(c)) }))
+    .get(V1_ROUTES.execution, (c) => c.json(registry.lookup(c.req.param('id')).record()))
+    .get(V1_ROUTES.events, (c) => {
       const execution = registry.lookup(c.req.param('id'))
       const format = formatOf(c)
       const afterSeq = cursorOf(c)
       return stream(c, eventStream(execution, { format, afterSeq, heartbeatMs, onEnd: reserveStream() }), format)
     })
-    .get('/executions/:id/transcript', (c) => {
+    .get(V1_ROUTES.transcript, (c) => {
       const execution = registry.lookup(c.req.param('id'))
       if (!store) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, 'This server keeps no transcripts')
       // A download is read at its reader's pace, like an event stream, and counts among them.
@@ -135,14 +136,14 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
       if (hashes) headers['x-transcript-sha256'] = `stdout=${hashes.stdout}, stderr=${hashes.stderr}`
       return c.body(body, 200, headers)
     })
-    .post('/executions/:id/control', async (c) => {
+    .post(V1_ROUTES.control, async (c) => {
       const execution = registry.lookup(c.req.param('id'))
       const { type } = parseParams(ControlParams, await jsonBody(c))
       const result = await execution.running().control(type)
       observer.control?.({ execution_id: execution.id, type, token_id: c.get('tokenId') ?? null })
       return c.json(result)
     })
-    .post('/executions/:id/input', async (c) => {
+    .post(V1_ROUTES.input, async (c) => {
       const execution = registry.lookup(c.req.param('id'))
       const { data, eof } = parseParams(InputParams, await jsonBody(c))
       return c.json(await execution.running().write(data, eof))

@@ -90,7 +90,7 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
     sweep()
     if (sessions.size >= maxSessions) return jsonRpcError(c, 503, -32003, `Session limit exceeded: ${maxSessions} MCP sessions are open`)
 
-    const server = new McpServer({ name: 'cc-executor', version }, { capabilities: { tools: {}, resources: {}, logging: {} } })
+    const server = new McpServer({ name: 'cc-executor', version }, { capabilities: { resources: {}, logging: {} } })
     registerTools(server, { registry, tokenId: c.get('tokenId') ?? null })
     registerResources(server, registry)
     const transport = new WebStandardStreamableHTTPServerTransport({

@@ -6,9 +6,19 @@
  * (not allowed, no such execution, a limit) is a tool result with `isError: true`, never a crash.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js'
+import {
+  CallToolRequestSchema,
+  ErrorCode as McpErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type CallToolResult,
+  type ServerNotification,
+  type ServerRequest,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js'
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js'
-import * as z from 'zod'
+import { toJsonSchema } from '@valibot/to-json-schema'
+import * as v from 'valibot'
 import { ClaudeParams } from '../claude/params.ts'
 import type { Execution, ExecutionRegistry, StartOptions, Subscriber } from '../executions/registry.ts'
 import { RpcError } from '../protocol/errors.ts'
@@ -22,18 +32,75 @@ export const TAIL_CHARS = 64 * 1024
 const PROGRESS_EVERY_MS = 250
 const MESSAGE_CHARS = 200
 
-const seconds = z.number().positive().max(2_147_483)
-const commandFields = {
-  command: z.string().min(1).optional().describe('A shell command line, run by bash -c. Give this or argv.'),
-  argv: z.array(z.string()).min(1).optional().describe('A program and its arguments, run without a shell. Give this or command.'),
-  cwd: z.string().min(1).optional().describe('Working directory on the server.'),
-  env: z.record(z.string(), z.string()).optional().describe('Environment variables, merged over the server\'s.'),
-  timeout: seconds.optional().describe('Wall-clock limit in seconds; then the process group is terminated.'),
-  idle_timeout: seconds.optional().describe('Terminate after this many seconds without output.'),
-  stdin: z.string().optional().describe('"pipe" keeps stdin open for the input tool; any other text is written to stdin, then closed. Default: closed.'),
-  label: z.string().optional().describe('A label to group executions by (per-label success counts).'),
+/*
+ * Each tool's input as a valibot object: listed to clients as its JSON Schema, and checked before
+ * the tool runs. These describe the arguments for a model; the tools then parse them with the wire
+ * schemas (ExecuteParams, ClaudeParams...), exactly as a WebSocket or HTTP request is parsed.
+ */
+const described = <S extends v.GenericSchema>(schema: S, description: string) => v.pipe(schema, v.description(description))
+const seconds = v.pipe(v.number(), v.gtValue(0), v.maxValue(2_147_483))
+const idField = { execution_id: described(v.pipe(v.string(), v.minLength(1)), 'The execution id returned by start, execute or list.') }
+const CommandInput = v.object({
+  command: v.optional(described(v.pipe(v.string(), v.minLength(1)), 'A shell command line, run by bash -c. Give this or argv.')),
+  argv: v.optional(described(v.pipe(v.array(v.string()), v.minLength(1)), 'A program and its arguments, run without a shell. Give this or command.')),
+  cwd: v.optional(described(v.pipe(v.string(), v.minLength(1)), 'Working directory on the server.')),
+  env: v.optional(described(v.record(v.string(), v.string()), "Environment variables, merged over the server's.")),
+  timeout: v.optional(described(seconds, 'Wall-clock limit in seconds; then the process group is terminated.')),
+  idle_timeout: v.optional(described(seconds, 'Terminate after this many seconds without output.')),
+  stdin: v.optional(described(v.string(), '"pipe" keeps stdin open for the input tool; any other text is written to stdin, then closed. Default: closed.')),
+  label: v.optional(described(v.string(), 'A label to group executions by (per-label success counts).')),
+})
+const IdInput = v.object(idField)
+const OutputInput = v.object({
+  ...idField,
+  after_seq: v.optional(described(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 'Read events after this seq (default 0).')),
+  max_bytes: v.optional(described(v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(1_048_576)), 'About how much output to return (default 65536).')),
+})
+const ControlInput = v.object({ ...idField, type: v.picklist(['CANCEL', 'PAUSE', 'RESUME', 'INTERRUPT', 'KILL']) })
+const InputInput = v.object({ ...idField, data: v.pipe(v.string(), v.maxLength(1_048_576)), eof: v.optional(v.boolean()) })
+const ListInput = v.object({})
+const ClaudeInput = v.object({
+  prompt: v.pipe(v.string(), v.minLength(1)),
+  model: v.optional(v.string()),
+  max_turns: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
+  resume: v.optional(described(v.string(), 'A Claude session id to continue.')),
+  allowed_tools: v.optional(described(v.array(v.string()), 'Tools Claude may use without asking, e.g. ["Bash", "Read"].')),
+  cwd: v.optional(v.string()),
+  timeout: v.optional(seconds),
+  label: v.optional(v.string()),
+})
+
+type ToolInput = v.ObjectSchema<v.ObjectEntries, undefined>
+type ToolRun<S extends ToolInput> = (args: v.InferOutput<S>, extra: Extra) => Promise<CallToolResult>
+
+/** A tool call refused before it ran, worded as the MCP SDK words its own refusals (`MCP error -32602: …`). */
+const refusal = (message: string): CallToolResult => ({ content: [text(new McpError(McpErrorCode.InvalidParams, message).message)], isError: true })
+
+const issuesOf = (issues: v.BaseIssue<unknown>[]) =>
+  issues.map((issue) => (v.getDotPath(issue) ? `${issue.message} at ${v.getDotPath(issue)}` : issue.message)).join('; ')
+
+/**
+ * The tools of one session's server, on the SDK's low-level request handlers: tools/list lists
+ * each with its input's JSON Schema; tools/call checks the arguments against that input, and a
+ * refusal (unknown tool, invalid arguments) is a tool result with isError, as with registerTool.
+ */
+function toolTable(server: McpServer) {
+  const tools = new Map<string, { listed: Tool; input: ToolInput; run: ToolRun<ToolInput> }>()
+  server.server.registerCapabilities({ tools: {} })
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...tools.values()].map((tool) => tool.listed) }))
+  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const { name } = request.params
+    const tool = tools.get(name)
+    if (!tool) return refusal(`Tool ${name} not found`)
+    const parsed = v.safeParse(tool.input, request.params.arguments ?? {})
+    if (!parsed.success) return refusal(`Input validation error: Invalid arguments for tool ${name}: ${issuesOf(parsed.issues)}`)
+    return tool.run(parsed.output, extra)
+  })
+  return <S extends ToolInput>(name: string, { inputSchema, ...about }: { title: string; description: string; inputSchema: S }, run: ToolRun<S>): void => {
+    const listed = { name, ...about, inputSchema: toJsonSchema(inputSchema) as Tool['inputSchema'] }
+    tools.set(name, { listed, input: inputSchema, run: run as ToolRun<ToolInput> })
+  }
 }
-const idField = { execution_id: z.string().min(1).describe('The execution id returned by start, execute or list.') }
 
 const text = (value: string): CallToolResult['content'][number] => ({ type: 'text', text: value })
 
@@ -139,15 +206,16 @@ export interface ToolsOptions {
 export function registerTools(server: McpServer, { registry, tokenId }: ToolsOptions): void {
   const startOptions = (detached: boolean): StartOptions => ({ detached, startedBy: 'mcp', tokenId })
   const lookup = (id: string) => registry.lookup(id)
+  const registerTool = toolTable(server)
 
-  server.registerTool(
+  registerTool(
     'execute',
     {
       title: 'Run a command to completion',
       description:
         'Run a shell command (or argv) on the cc-executor server and wait until it ends. Returns exit code, status, duration, execution_id and the last 64 KiB of stdout and stderr. ' +
         'For anything that may outlast your tool-call timeout, use start and then poll output and status.',
-      inputSchema: commandFields,
+      inputSchema: CommandInput,
     },
     (args, extra) =>
       guarded(async () => {
@@ -185,12 +253,12 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
       }),
   )
 
-  server.registerTool(
+  registerTool(
     'start',
     {
       title: 'Start a command in the background',
       description: 'Start a command on the cc-executor server and return its execution_id at once; it runs until it ends by itself. Poll it with output and status, stop it with control.',
-      inputSchema: commandFields,
+      inputSchema: CommandInput,
     },
     (args) =>
       guarded(async () => {
@@ -201,9 +269,9 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
       }),
   )
 
-  server.registerTool(
+  registerTool(
     'status',
-    { title: 'An execution\'s state', description: 'The record of one execution: state, status, exit code, reason, times, byte counts; for a Claude task its summary.', inputSchema: idField },
+    { title: 'An execution\'s state', description: 'The record of one execution: state, status, exit code, reason, times, byte counts; for a Claude task its summary.', inputSchema: IdInput },
     ({ execution_id }) =>
       guarded(async () => {
         const record = lookup(execution_id).record()
@@ -211,17 +279,13 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
       }),
   )
 
-  server.registerTool(
+  registerTool(
     'output',
     {
       title: 'Read an execution\'s output',
       description:
         'Output of an execution after after_seq (default 0: from the start), at most about max_bytes characters. Returns the text and next_seq: pass next_seq as after_seq to read on. done is true once the execution has ended and everything was read.',
-      inputSchema: {
-        ...idField,
-        after_seq: z.number().int().min(0).optional().describe('Read events after this seq (default 0).'),
-        max_bytes: z.number().int().min(1).max(1_048_576).optional().describe('About how much output to return (default 65536).'),
-      },
+      inputSchema: OutputInput,
     },
     ({ execution_id, after_seq = 0, max_bytes = 65_536 }) =>
       guarded(async () => {
@@ -247,12 +311,12 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
       }),
   )
 
-  server.registerTool(
+  registerTool(
     'control',
     {
       title: 'Pause, resume, cancel or interrupt an execution',
       description: 'Send a signal to an execution\'s whole process group: PAUSE (SIGSTOP), RESUME (SIGCONT), CANCEL (SIGTERM, then SIGKILL), INTERRUPT (SIGINT), KILL (SIGKILL).',
-      inputSchema: { ...idField, type: z.enum(['CANCEL', 'PAUSE', 'RESUME', 'INTERRUPT', 'KILL']) },
+      inputSchema: ControlInput,
     },
     ({ execution_id, type }) =>
       guarded(async () => {
@@ -261,12 +325,12 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
       }),
   )
 
-  server.registerTool(
+  registerTool(
     'input',
     {
       title: 'Write to an execution\'s stdin',
       description: 'Write text to the stdin of an execution started with stdin "pipe"; eof: true closes it afterwards.',
-      inputSchema: { ...idField, data: z.string().max(1_048_576), eof: z.boolean().optional() },
+      inputSchema: InputInput,
     },
     ({ execution_id, data, eof = false }) =>
       guarded(async () => {
@@ -275,9 +339,9 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
       }),
   )
 
-  server.registerTool(
+  registerTool(
     'list',
-    { title: 'List executions', description: 'The executions this server knows (the newest 100), oldest first, one line each.', inputSchema: {} },
+    { title: 'List executions', description: 'The executions this server knows (the newest 100), oldest first, one line each.', inputSchema: ListInput },
     () =>
       guarded(async () => {
         const records = registry.list(100)
@@ -286,12 +350,12 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
       }),
   )
 
-  server.registerTool(
+  registerTool(
     'verify',
     {
       title: 'Verify an execution\'s output',
       description: 'Check that the recorded output is exactly what the process printed (transcript hash), and for a Claude task that Claude Code\'s own transcript holds every tool result and the final result.',
-      inputSchema: idField,
+      inputSchema: IdInput,
     },
     ({ execution_id }) =>
       guarded(async () => {
@@ -301,22 +365,13 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
       }),
   )
 
-  server.registerTool(
+  registerTool(
     'claude',
     {
       title: 'Run a Claude Code task',
       description:
         'Run Claude Code headless on the server with this prompt and wait until it ends. Returns the result text, session_id (pass it as resume to continue the conversation), num_turns, cost and is_error.',
-      inputSchema: {
-        prompt: z.string().min(1),
-        model: z.string().optional(),
-        max_turns: z.number().int().min(1).optional(),
-        resume: z.string().optional().describe('A Claude session id to continue.'),
-        allowed_tools: z.array(z.string()).optional().describe('Tools Claude may use without asking, e.g. ["Bash", "Read"].'),
-        cwd: z.string().optional(),
-        timeout: seconds.optional(),
-        label: z.string().optional(),
-      },
+      inputSchema: ClaudeInput,
     },
     (args, extra) =>
       guarded(async () => {

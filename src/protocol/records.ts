@@ -1,6 +1,7 @@
 /**
  * @module protocol/records — an execution's record on the wire: what `status` and `list` return, what
- * the HTTP API serves and what the file store keeps. Clients read it; the server makes it.
+ * the HTTP API serves and what the file store keeps; and what `verify` answers. Clients read them;
+ * the server makes them.
  */
 import type { ClaudeSummary, CompletedParams } from './schemas.ts'
 
@@ -38,4 +39,18 @@ export interface ExecutionRecord {
   claude_transcript: string | null
   last_seq: number
   subscribers: number
+}
+
+/** One check of `verify`; a failed one says why in `detail`. */
+export interface Check {
+  name: string
+  ok: boolean
+  detail: string
+}
+
+/** What `verify` (GET /v1/executions/{id}/verify) answers. */
+export interface VerifyResult {
+  execution_id: string
+  verified: boolean
+  checks: Check[]
 }

@@ -1,5 +1,5 @@
 /**
- * Test-only fault injection for the spawn helper (adapters/node/spawner-helper.mjs), loaded with
+ * Test-only fault injection for the spawn helper (adapters/node/spawn/spawner-helper.mjs), loaded with
  * NODE_OPTIONS=--import into every Node process a test server starts; it acts only in the helper.
  * A request whose arguments contain the text in CC_TEST_HELPER_DIES_ON makes the helper SIGKILL
  * itself after handing over the child's pid and stdout pipe and before the stderr pipe: the

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { WebSocketServer } from 'ws'
-import { LocalExecutor } from '../../adapters/node/index.ts'
+import { LocalExecutor } from '../../adapters/node/embed.ts'
 import { createExecutorApp } from '../../src/index.ts'
 import { TestClient } from '../helpers/client.ts'
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { LocalExecutor } from '../../adapters/node/index.ts'
+import { LocalExecutor } from '../../adapters/node/embed.ts'
 import { upgradeWebSocket } from '@hono/node-server'
 import type { Execution, Subscriber } from '../../src/executions/registry.ts'
 import { eventStream } from '../../src/http/event-stream.ts'

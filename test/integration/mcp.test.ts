@@ -58,6 +58,22 @@ describe('the MCP server at /mcp', () => {
     assert.equal(execute.inputSchema.type, 'object')
     assert.ok('command' in execute.inputSchema.properties! && 'argv' in execute.inputSchema.properties!)
     assert.ok(tools.every((t) => (t.description ?? '').length > 20), 'every tool is described for a model')
+    // Each input's properties and required members, as a client reads them from the JSON Schema.
+    const inputs = Object.fromEntries(tools.map((t) => [t.name, { properties: Object.keys(t.inputSchema.properties ?? {}).sort(), required: [...(t.inputSchema.required ?? [])].sort() }]))
+    const command = { properties: ['argv', 'command', 'cwd', 'env', 'idle_timeout', 'label', 'stdin', 'timeout'], required: [] }
+    assert.deepEqual(inputs, {
+      execute: command,
+      start: command,
+      status: { properties: ['execution_id'], required: ['execution_id'] },
+      output: { properties: ['after_seq', 'execution_id', 'max_bytes'], required: ['execution_id'] },
+      control: { properties: ['execution_id', 'type'], required: ['execution_id', 'type'] },
+      input: { properties: ['data', 'eof', 'execution_id'], required: ['data', 'execution_id'] },
+      list: { properties: [], required: [] },
+      verify: { properties: ['execution_id'], required: ['execution_id'] },
+      claude: { properties: ['allowed_tools', 'cwd', 'label', 'max_turns', 'model', 'prompt', 'resume', 'timeout'], required: ['prompt'] },
+    })
+    const control = tools.find((t) => t.name === 'control')!.inputSchema.properties!.type as { enum?: string[] }
+    assert.deepEqual(control.enum, ['CANCEL', 'PAUSE', 'RESUME', 'INTERRUPT', 'KILL'])
   })
 
   test('execute returns the exit code, status and both streams\' tails, isError for a non-zero exit', async () => {
@@ -152,7 +168,10 @@ describe('the MCP server at /mcp', () => {
     assert.match(missing.content[0].text, /exactly one of command|command/)
     const wrongType = await call(client, 'execute', { command: 42 })
     assert.equal(wrongType.isError, true)
-    assert.match(wrongType.content[0].text, /Input validation error/)
+    assert.match(wrongType.content[0].text, /Input validation error: Invalid arguments for tool execute: .* at command/)
+    const noId = await call(client, 'status', {})
+    assert.equal(noId.isError, true)
+    assert.match(noId.content[0].text, /Invalid arguments for tool status: .* at execution_id/)
     const unknown = await call(client, 'no_such_tool', {})
     assert.equal(unknown.isError, true)
     assert.match(unknown.content[0].text, /not found/)

@@ -1,5 +1,5 @@
 /**
- * The spawn helper (adapters/node/spawner.ts): children are forked by a small helper process, not
+ * The spawn helper (adapters/node/spawn/spawner.ts): children are forked by a small helper process, not
  * by the server, and the server survives the helper's death without losing output or processes.
  */
 import assert from 'node:assert/strict'
@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import { TestClient } from '../helpers/client.ts'
 import { childrenOf, commandLine, eventually, groupMembers, processState, processesWhere, sleep } from '../helpers/proc.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
-import { FIFO_BASE, Spawner } from '../../adapters/node/spawner.ts'
+import { FIFO_BASE, Spawner } from '../../adapters/node/spawn/spawner.ts'
 
 /** Makes the spawn helper die at a chosen point (see the file). */
 const FAULT_PRELOAD = new URL('../helpers/helper-fault.mjs', import.meta.url).href

@@ -1,5 +1,5 @@
 /**
- * @module adapters/node/server — the Node executor server: the portable app with a LocalExecutor,
+ * @module adapters/node/start-server — startNodeServer(settings): the Node executor server: the portable app with a LocalExecutor,
  * served by @hono/node-server v2 and its built-in upgradeWebSocket on a ws server.
  */
 import { serve, upgradeWebSocket, type ServerType } from '@hono/node-server'
@@ -9,11 +9,10 @@ import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { createExecutorApp, LOOPBACK_HOSTNAMES, type ExecutorApp } from '../../src/index.ts'
 import { nodeClaudeRuntime } from './claude.ts'
-import { ConfigError, type Config } from './config.ts'
+import { checkExposure, ConfigError, isLoopback, loadAllowList, loadTokens, type Config } from './settings.ts'
 import { FileStore } from './file-store.ts'
 import { LocalExecutor } from './local-executor.ts'
 import { observability } from './observability.ts'
-import { checkExposure, isLoopback, loadAllowList, loadTokens } from './security.ts'
 import { nodeChannel } from './websocket.ts'
 
 export interface NodeServer {

@@ -1,4 +1,4 @@
-/** @module adapters/node/which — where a program really is: PATH for a bare name, cwd for a relative path. */
+/** @module adapters/node/spawn/which — where a program really is: PATH for a bare name, cwd for a relative path. */
 import { accessSync, constants, realpathSync, statSync } from 'node:fs'
 import { delimiter, isAbsolute, join, resolve } from 'node:path'
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { ConfigError, loadConfig } from '../../adapters/node/config.ts'
+import { ConfigError, loadConfig } from '../../adapters/node/settings.ts'
 
 describe('configuration from env and flags', () => {
   test('defaults match the protocol', () => {

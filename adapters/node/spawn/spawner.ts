@@ -1,5 +1,5 @@
 /**
- * @module adapters/node/spawner — starts children from a small helper process (spawner-helper.mjs)
+ * @module adapters/node/spawn/spawner — starts children from a small helper process (spawner-helper.mjs)
  * instead of from the server itself. fork() copies the page tables of the process that calls it,
  * and Node's event loop waits meanwhile, so a spawn costs more the more memory the caller maps: a
  * loaded server maps far more than the small helper, and a burst of starts would stall it. The helper

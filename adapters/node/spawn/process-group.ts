@@ -1,4 +1,4 @@
-/** @module adapters/node/process-group — signals and liveness for a whole process group. */
+/** @module adapters/node/spawn/process-group — signals and liveness for a whole process group. */
 import { readdirSync, readFileSync } from 'node:fs'
 
 /** Sends a signal to every process of the group; false when the group is already gone. */

@@ -1,13 +1,17 @@
 /**
- * @module adapters/node/cli/claude — `cc-executor claude "prompt"`: a Claude Code task on the
+ * @module adapters/node/cli/commands/claude — `cc-executor claude "prompt"`: a Claude Code task on the
  * server, shown as a conversation: the assistant's text on stdout, each tool call and its result
  * on stderr, then a summary line (session, turns, cost, time). `--json` prints Claude Code's own
  * stream-json instead. Ctrl-C cancels the task. The exit code is 0 only for a task that completed.
  */
-import type { ClaudeParams, ExecutorClient } from '../../../src/client/index.ts'
-import { writeAll } from './output.ts'
+import type { Command } from 'commander'
+import { ExecutorError, type ClaudeParams, type ExecutorClient } from '../../../../src/client/index.ts'
+import { clientOptions, withClient } from '../client-options.ts'
+import { CliError, describe, type Settle } from '../outcome.ts'
+import { writeAll } from '../output.ts'
+import { envPair, positiveInteger, positiveNumber } from '../parse.ts'
 
-export interface ClaudeFlags {
+interface ClaudeFlags {
   model?: string
   maxTurns?: number
   resume?: string
@@ -46,7 +50,7 @@ const oneLine = (text: string, max = 200) => {
 }
 
 /** Runs the task and shows it; resolves with the exit code. */
-export async function claudeCommand(client: ExecutorClient, prompt: string, flags: ClaudeFlags): Promise<number> {
+async function showTask(client: ExecutorClient, prompt: string, flags: ClaudeFlags): Promise<number> {
   const out = (text: string) => writeAll(process.stdout, Buffer.from(text, 'utf8'))
   const note = (text: string) => {
     if (!flags.quiet) process.stderr.write(text)
@@ -81,4 +85,32 @@ export async function claudeCommand(client: ExecutorClient, prompt: string, flag
   } finally {
     process.off('SIGINT', onInterrupt)
   }
+}
+
+export function registerClaude(program: Command, settle: Settle): void {
+  clientOptions(
+    program
+      .command('claude')
+      .description("run a Claude Code task on the server: Claude's text on stdout, tool calls and a summary on stderr")
+      .argument('<prompt>', 'the prompt (one argument: quote it)')
+      .option('-m, --model <model>', 'model name or alias')
+      .option('--max-turns <n>', 'stop after this many turns', positiveInteger)
+      .option('--resume <session-id>', 'continue a Claude session')
+      .option('--continue <execution-id>', 'continue the session of an earlier task on this server')
+      .option('--allowed-tools <rules...>', 'tools Claude may use without asking, e.g. Bash "Bash(git:*)" Read')
+      .option('--append-system-prompt <text>', 'added to the system prompt')
+      .option('-C, --cwd <dir>', 'working directory on the server')
+      .option('-e, --env <NAME=value>', 'environment variable for Claude Code (repeatable)', envPair)
+      .option('-t, --timeout <seconds>', 'wall-clock limit', positiveNumber)
+      .option('--idle-timeout <seconds>', 'terminate after this long without output', positiveNumber)
+      .option('-l, --label <label>', 'group the task under a label (per-label success counts)')
+      .option('--json', "print Claude Code's own stream-json instead")
+      .option('-q, --quiet', 'only the text, no tool calls or summary on stderr'),
+  ).action((prompt: string, flags: ClaudeFlags, command: Command) =>
+    settle(
+      withClient(command, (client) => showTask(client, prompt, flags)).catch((error: unknown) => {
+        throw error instanceof CliError ? error : new CliError(describe(error), error instanceof ExecutorError ? 125 : 1)
+      }),
+    ),
+  )
 }

@@ -1,12 +1,13 @@
 /**
- * @module adapters/node/serve — the server as a command (`npm start`, `cc-executor serve`):
- * configuration from env and flags, the server, and a graceful shutdown on SIGTERM/SIGINT that
- * leaves no child process behind. A setting that cannot work (a bad value, a busy port, a HOST that
- * is not this machine's, an unusable data directory) stops startup with one line and exit code 2.
+ * @module adapters/node/server-process — the server as this process's whole job (`npm start`,
+ * `cc-executor serve`): settings from env and flags, the server (start-server.ts), its log on
+ * stdout, and a graceful shutdown on SIGTERM/SIGINT that leaves no child process behind. A setting
+ * that cannot work (a bad value, a busy port, a HOST that is not this machine's, an unusable data
+ * directory) stops startup with one line and exit code 2.
  */
 import { pino } from 'pino'
-import { ConfigError, loadConfig, type Config } from './config.ts'
-import { startNodeServer, type NodeServer } from './server.ts'
+import { ConfigError, loadConfig, type Config } from './settings.ts'
+import { startNodeServer, type NodeServer } from './start-server.ts'
 
 /** Log bytes held for a stdout that does not keep up; lines beyond are dropped. */
 const LOG_BUFFER_BYTES = 16 * 1024 * 1024
@@ -19,7 +20,7 @@ function fail(error: unknown): never {
 }
 
 /** Loads the settings, starts the server, and stops it gracefully on SIGTERM or SIGINT (then exits). */
-export async function serve(env: Record<string, string | undefined> = process.env, argv: string[] = process.argv.slice(2)): Promise<NodeServer> {
+export async function runServerProcess(env: Record<string, string | undefined> = process.env, argv: string[] = process.argv.slice(2)): Promise<NodeServer> {
   let config: Config
   try {
     config = loadConfig(env, argv)
