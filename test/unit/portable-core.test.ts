@@ -70,7 +70,7 @@ test("the core never imports the console page's browser source, only its generat
  */
 const LAYERS: string[][] = [
   ['protocol/'],
-  ['claude/params.ts', 'claude/stream-json.ts', 'version.ts', 'logger.ts', 'verify.ts'],
+  ['claude/params.ts', 'claude/stream-json.ts', 'claude/long-line.ts', 'version.ts', 'logger.ts', 'verify.ts'],
   ['security/', 'observer.ts'],
   ['client/'],
   ['executor/'],
