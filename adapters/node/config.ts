@@ -33,7 +33,8 @@ export const ConfigSchema = z.object({
   CC_EXECUTOR_INSECURE: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
   ALLOWED_COMMANDS: z.string().optional(),
   ALLOWED_COMMANDS_FILE: z.string().min(1).optional(),
-  MAX_EXECUTIONS: int(1).default(1024),
+  // Unset: no limit of its own (MAX_EXECUTIONS_PER_TOKEN still applies). A pool places by it (/health).
+  MAX_EXECUTIONS: int(1).optional(),
   MAX_EXECUTIONS_PER_TOKEN: int(1).default(1024),
   EXECUTIONS_PER_MINUTE: int(1).default(6000),
   MAX_OUTPUT_BYTES: int(1024).default(1024 ** 3),

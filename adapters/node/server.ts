@@ -96,7 +96,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     mcp: isLoopback(config.HOST) ? { allowedHostnames: [...LOOPBACK_HOSTNAMES, config.HOST.includes(':') && !config.HOST.startsWith('[') ? `[${config.HOST}]` : config.HOST] } : {},
     bridgeHeartbeatInterval: config.BRIDGE_HEARTBEAT_INTERVAL,
     executionLimits: {
-      maxExecutions: config.MAX_EXECUTIONS,
+      maxExecutions: config.MAX_EXECUTIONS ?? Infinity,
       maxExecutionsPerToken: config.MAX_EXECUTIONS_PER_TOKEN,
       startsPerMinute: config.EXECUTIONS_PER_MINUTE,
     },

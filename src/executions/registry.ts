@@ -89,6 +89,9 @@ export function labelOutcome(status: ExecutionRecord['status']): 'success' | 'fa
   return undefined
 }
 
+/** Seconds a refused client is told to wait (Retry-After) when the server is at capacity. */
+export const RETRY_AFTER = 1
+
 /** History a finished execution keeps in memory for a late replay. */
 const FINISHED_RETAIN = 64 * 1024
 
@@ -97,6 +100,8 @@ export class ExecutionRegistry {
   readonly #executor: Executor
   readonly #live = new Map<string, Execution>()
   readonly #starting = new Set<string>()
+  /** Executions being adopted (see find), so that concurrent requests for one follow it once. */
+  readonly #adopting = new Map<string, Promise<Execution>>()
   readonly #finished = new Map<string, Execution>()
   /** Finished executions beyond keepFinished, served from the store: records, no history in memory. */
   readonly #archived = new Map<string, Execution>()
@@ -137,6 +142,11 @@ export class ExecutionRegistry {
     this.#activityMs = activityTimeout * 1000
     this.#detachGrace = detachGrace
     this.#keepFinished = keepFinished
+  }
+
+  /** Executions that may run at once (MAX_EXECUTIONS); Infinity without a limit. */
+  get capacity(): number {
+    return this.#limits.maxExecutions
   }
 
   get running(): number {
@@ -181,7 +191,7 @@ export class ExecutionRegistry {
 
   /** Checks an execution against its transcripts (claude/verify); an executor that keeps them elsewhere checks it there. */
   async verify(id: string): Promise<VerifyResult> {
-    const execution = this.lookup(id)
+    const execution = await this.find(id)
     if (this.#executor.verify) return this.#executor.verify(id)
     return verifyExecution(execution, { store: this.#store, claude: this.#claude })
   }
@@ -208,7 +218,7 @@ export class ExecutionRegistry {
       if (error instanceof RpcError) this.#observer.refused?.({ code: error.code, reason: error.message, token_id: tokenId })
       throw error
     }
-    const id = params.execution_id ?? crypto.randomUUID()
+    const id = params.execution_id ?? (await this.#executor.newId?.()) ?? crypto.randomUUID()
     // Also an id whose record is on disk: its transcript must never get a second execution's events.
     if (this.get(id) || this.#starting.has(id) || this.#store?.has(id)) {
       throw new RpcError(ErrorCode.INVALID_PARAMS, `execution_id ${id} is already in use`)
@@ -314,6 +324,60 @@ export class ExecutionRegistry {
     return this.#live.get(id) ?? this.#finished.get(id) ?? this.#archived.get(id)
   }
 
+  /**
+   * An execution a client names, for requests by id: one held here, or (with an executor that can
+   * adopt, a pool's) one found where it runs, followed from then on. -32002 when there is none,
+   * -32003 naming its executor when that is down.
+   */
+  async find(id: string): Promise<Execution> {
+    const held = this.get(id)
+    if (held) {
+      this.#executor.reachable?.(id)
+      return held
+    }
+    const adopt = this.#executor.adopt?.bind(this.#executor)
+    if (!adopt) throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `No execution ${id}`)
+    let adopting = this.#adopting.get(id)
+    if (!adopting) {
+      adopting = this.#adopt(id, adopt).finally(() => this.#adopting.delete(id))
+      this.#adopting.set(id, adopting)
+    }
+    return adopting
+  }
+
+  async #adopt(id: string, adopt: NonNullable<Executor['adopt']>): Promise<Execution> {
+    const { handle, record } = await adopt(id)
+    const execution = new Execution(
+      handle,
+      {
+        // Not started here: whoever watches it or not, its lifetime is its starter's business.
+        detachGraceMs: Infinity,
+        activityMs: this.#activityMs,
+        maxLag: this.#bufferBytes / 4,
+        retain: this.#bufferBytes / 8,
+        startedBy: record.started_by,
+        tokenId: record.token_id,
+        kind: record.kind,
+        label: record.label,
+        stdin: record.stdin,
+        onChange: () => this.#changed(execution),
+      },
+      new Date(record.started_at),
+    )
+    this.#live.set(id, execution)
+    execution.open()
+    void execution.done.then(() => {
+      this.#retire(execution)
+      this.#changed(execution)
+    })
+    return execution
+  }
+
+  /** The newest `limit` records, oldest first: of every executor when the executor is a pool (with those that did not answer). */
+  async listAll(limit = Infinity): Promise<{ executions: ExecutionRecord[]; unavailable?: string[] }> {
+    return this.#executor.list ? this.#executor.list(limit) : { executions: this.list(limit) }
+  }
+
   /** Like get, but throws the protocol's -32002 for an unknown id. */
   lookup(id: string): Execution {
     const execution = this.get(id)
@@ -339,7 +403,8 @@ export class ExecutionRegistry {
 
   #checkLimits(tokenId: string | null): void {
     const { maxExecutions, maxExecutionsPerToken, startsPerMinute } = this.#limits
-    if (this.running >= maxExecutions) throw new RpcError(ErrorCode.RATE_LIMITED, `Too many running executions (at most ${maxExecutions})`)
+    // Full is not misuse: -32003 (HTTP 503 with Retry-After) tells a client or a pool to try later or elsewhere.
+    if (this.running >= maxExecutions) throw new RpcError(ErrorCode.SESSION_LIMIT, `At capacity: ${maxExecutions} executions are running`, { retry_after: RETRY_AFTER })
     const key = tokenId ?? ''
     let mine = 0
     for (const e of this.#live.values()) if ((e.tokenId ?? '') === key) mine += 1

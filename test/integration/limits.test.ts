@@ -24,7 +24,7 @@ after(async () => {
 })
 
 describe('limits', () => {
-  test('per-token and global concurrency: -32005 over WebSocket, 429 over HTTP; others are unaffected', async () => {
+  test('per-token concurrency: -32005 / 429; at capacity (MAX_EXECUTIONS): -32003 / 503 with Retry-After, and /health says so; others are unaffected', async () => {
     const a1 = await TestClient.open(server.wsUrl, auth(A))
     const a2 = await TestClient.open(server.wsUrl, auth(A))
     const a3 = await TestClient.open(server.wsUrl, auth(A))
@@ -36,11 +36,16 @@ describe('limits', () => {
     assert.equal(third.error?.code, -32005)
     assert.match(third.error!.message, /for this token/)
     const rb = await b1.execute({ command: 'sleep 5' })
-    const global = await b2.request('execute', { command: 'sleep 5' })
-    assert.equal(global.error?.code, -32005)
+    const full = await b2.request('execute', { command: 'sleep 5' })
+    assert.equal(full.error?.code, -32003)
+    assert.match(full.error!.message, /capacity/)
     const http = await fetch(`${server.url}/v1/executions`, { method: 'POST', ...auth(B), body: JSON.stringify({ command: 'true' }) })
-    assert.equal(http.status, 429)
-    assert.equal((await http.json()).error.code, -32005)
+    assert.equal(http.status, 503)
+    assert.equal(http.headers.get('retry-after'), '1')
+    assert.equal((await http.json()).error.code, -32003)
+    const health = await (await fetch(`${server.url}/health`, auth(A))).json()
+    assert.equal(health.running_executions, 3)
+    assert.equal(health.max_executions, 3)
     const pong = await a3.request('ping')
     assert.equal(typeof pong.result.pong, 'number', 'the refused session is still served')
     for (const [client, r] of [[a1, r1], [a2, r2], [b1, rb]] as const) {
