@@ -331,10 +331,9 @@ export class ExecutionRegistry {
    */
   async find(id: string): Promise<Execution> {
     const held = this.get(id)
-    if (held) {
-      this.#executor.reachable?.(id)
-      return held
-    }
+    if (held && (!this.#executor.vouch || (await this.#executor.vouch(id)))) return held
+    if (held?.ended) this.forget(id)
+    else if (held) return held
     const adopt = this.#executor.adopt?.bind(this.#executor)
     if (!adopt) throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `No execution ${id}`)
     let adopting = this.#adopting.get(id)

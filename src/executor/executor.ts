@@ -4,6 +4,7 @@
  */
 import type { ClaudeParams } from '../claude/params.ts'
 import type { VerifyResult } from '../claude/verify.ts'
+import type { ExecutionRecord } from '../protocol/records.ts'
 import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from '../protocol/schemas.ts'
 
 export type ExecutionState = 'running' | 'paused' | 'exited'
@@ -24,6 +25,8 @@ export interface ExecutionHandle {
   readonly state: ExecutionState
   /** What it is doing while it prints nothing (e.g. a Claude task's tool in use), for process.status. */
   readonly activity?: string | null
+  /** Where it runs, when that is one of several places (a pool's executor URL): its record's `executor`. */
+  readonly owner?: string
   /** Sends a signal to the process group. Throws RpcError(-32002) once the execution has ended. */
   control(type: ControlType): Promise<{ status: string }>
   /** Writes to the child's stdin (needs `stdin: "pipe"`); resolves once the pipe accepted it. */
@@ -47,6 +50,25 @@ export interface Executor {
    * RemoteExecutor sends `/mcp` to its upstream). With it the app serves `/mcp` by forwarding.
    */
   forward?(request: Request, path: string): Promise<Response>
+  /**
+   * An id for an execution whose client named none. A pool chooses the executor here and names it in
+   * the id, so that the id alone routes back to it.
+   */
+  newId?(): Promise<string>
+  /**
+   * An execution the app does not hold (a pool's: started through another gateway, or before a
+   * restart), found where it runs: a handle that follows it from its first event, and its record.
+   * Throws -32002 when no executor has it, -32003 naming the executor that could have it but is down.
+   */
+  adopt?(id: string): Promise<{ handle: ExecutionHandle; record: ExecutionRecord }>
+  /**
+   * Whether the app's own copy of an execution it holds may be served. Throws -32003 naming its
+   * executor when that is down; false: the copy is stale (its stream broke before its end), and the
+   * execution is to be adopted afresh from where it runs.
+   */
+  vouch?(id: string): Promise<boolean>
+  /** The records of every executor (a pool asks them all), newest `limit`, and the executors that did not answer. */
+  list?(limit: number): Promise<{ executions: ExecutionRecord[]; unavailable: string[] }>
   /** Ends every execution and waits for their process groups (server shutdown). */
   close?(): Promise<void>
 }
