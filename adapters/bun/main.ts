@@ -25,7 +25,7 @@ let app: ReturnType<typeof createGateway>
 try {
   app = createGateway({
     executorUrls: Bun.env.EXECUTOR_URLS,
-    executorUrl: Bun.env.EXECUTOR_URL ?? 'http://127.0.0.1:8003',
+    executorUrl: Bun.env.EXECUTOR_URL || 'http://127.0.0.1:8003',
     tokens: Bun.env.EXECUTOR_TOKEN,
     upgradeWebSocket,
     runtime: 'bun',

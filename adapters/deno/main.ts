@@ -29,7 +29,7 @@ let app: ReturnType<typeof createGateway>
 try {
   app = createGateway({
     executorUrls: env('EXECUTOR_URLS'),
-    executorUrl: env('EXECUTOR_URL', 'http://127.0.0.1:8003'),
+    executorUrl: env('EXECUTOR_URL') || 'http://127.0.0.1:8003',
     tokens: env('EXECUTOR_TOKEN'),
     upgradeWebSocket: withIdleTimeout,
     runtime: 'deno',

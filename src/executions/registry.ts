@@ -166,17 +166,19 @@ export class ExecutionRegistry {
    * claude/task). `continue` names an earlier execution whose session is resumed. The allow-list
    * applies to the CLI; an executor that runs Claude tasks itself (a gateway's) applies its own.
    */
-  startClaude(requested: ClaudeParams, options: StartOptions = {}): Promise<Execution> {
+  async startClaude(requested: ClaudeParams, options: StartOptions = {}): Promise<Execution> {
     const runtime = this.#claude
     const native = this.#executor.startClaude?.bind(this.#executor)
     if (!runtime && !native) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, 'This server runs no Claude tasks (no Claude Code configured)')
-    const session = requested.continue === undefined ? requested.resume : this.#sessionOf(requested.continue)
+    const session = requested.continue === undefined ? requested.resume : await this.#sessionOf(requested.continue)
     const { cwd, env, timeout, idle_timeout, execution_id, detach_grace, label } = requested
     const bin = runtime?.bin ?? 'claude'
     const params: ExecuteParams = { argv: claudeArgv(bin, requested, session), cwd, env, timeout, idle_timeout, execution_id, detach_grace, label }
     const transcriptPath = runtime && ((session_id: string) => runtime.transcriptPath({ session_id, cwd, env }))
     if (native) {
       const forwarded = { ...requested, continue: undefined, resume: session }
+      // Where the continued task ran: its session's files are there.
+      if (requested.continue !== undefined && execution_id === undefined && this.#executor.newId) params.execution_id = await this.#executor.newId(requested.continue)
       return this.#launch(params, options, { kind: 'claude', checked: false, transcriptPath, launch: ({ execution_id }) => native({ ...forwarded, execution_id }) })
     }
     const launch: Launch = async (p) => {
@@ -197,8 +199,8 @@ export class ExecutionRegistry {
   }
 
   /** The Claude session of an earlier Claude task, for `continue`. */
-  #sessionOf(executionId: string): string {
-    const record = this.lookup(executionId).record()
+  async #sessionOf(executionId: string): Promise<string> {
+    const record = (await this.find(executionId)).record()
     const session = record.claude?.session_id
     if (record.kind !== 'claude') throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: continue: execution ${executionId} is not a Claude task`)
     if (!session) throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: continue: execution ${executionId} has no Claude session (yet)`)
@@ -345,7 +347,15 @@ export class ExecutionRegistry {
   }
 
   async #adopt(id: string, adopt: NonNullable<Executor['adopt']>): Promise<Execution> {
-    const { handle, record } = await adopt(id)
+    const adopted = await adopt(id)
+    const record = adopted.record
+    if ('history' in adopted) {
+      // Ended: its record as its executor has it, its events read from there when someone asks.
+      const ended = Execution.restore(record, adopted.history)
+      this.#remember(ended)
+      return ended
+    }
+    const handle = adopted.handle
     const execution = new Execution(
       handle,
       {

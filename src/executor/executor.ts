@@ -4,6 +4,7 @@
  */
 import type { ClaudeParams } from '../claude/params.ts'
 import type { VerifyResult } from '../claude/verify.ts'
+import type { ExecutionStore } from '../executions/store.ts'
 import type { ExecutionRecord } from '../protocol/records.ts'
 import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from '../protocol/schemas.ts'
 
@@ -52,15 +53,17 @@ export interface Executor {
   forward?(request: Request, path: string): Promise<Response>
   /**
    * An id for an execution whose client named none. A pool chooses the executor here and names it in
-   * the id, so that the id alone routes back to it.
+   * the id, so that the id alone routes back to it; `near`: an execution whose executor it must be
+   * (a Claude task that continues another needs that one's session files).
    */
-  newId?(): Promise<string>
+  newId?(near?: string): Promise<string>
   /**
    * An execution the app does not hold (a pool's: started through another gateway, or before a
-   * restart), found where it runs: a handle that follows it from its first event, and its record.
+   * restart), found where it runs, with its record: a running one with a handle that follows it
+   * from its first event, an ended one with a store that reads its events from there.
    * Throws -32002 when no executor has it, -32003 naming the executor that could have it but is down.
    */
-  adopt?(id: string): Promise<{ handle: ExecutionHandle; record: ExecutionRecord }>
+  adopt?(id: string): Promise<{ record: ExecutionRecord } & ({ handle: ExecutionHandle } | { history: ExecutionStore })>
   /**
    * Whether the app's own copy of an execution it holds may be served. Throws -32003 naming its
    * executor when that is down; false: the copy is stale (its stream broke before its end), and the

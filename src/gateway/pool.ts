@@ -10,6 +10,7 @@ import type { VerifyResult } from '../claude/verify.ts'
 import type { ExecutionHandle, Executor } from '../executor/executor.ts'
 import { RemoteExecutor, type RemoteExecutorOptions } from '../executor/remote-executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
+import type { ExecutionStore } from '../executions/store.ts'
 import type { ExecutionRecord } from '../protocol/records.ts'
 import type { ControlType, ExecuteParams } from '../protocol/schemas.ts'
 import type { PoolMemberConfig } from './config.ts'
@@ -54,6 +55,21 @@ function classify(error: unknown): Failure {
   const cause = String((error.data as { cause?: unknown } | undefined)?.cause ?? '')
   if (/no answer within/.test(cause)) return 'timeout'
   return /unreachable|cannot be reached/.test(error.message) ? 'down' : 'garbage'
+}
+
+/** Text split into its lines (NDJSON), without their newlines and without empty ones. */
+function lineSplitter(): TransformStream<string, string> {
+  let rest = ''
+  return new TransformStream({
+    transform(chunk, controller) {
+      const parts = (rest + chunk).split('\n')
+      rest = parts.pop()!
+      for (const line of parts) if (line !== '') controller.enqueue(line)
+    },
+    flush(controller) {
+      if (rest !== '') controller.enqueue(rest)
+    },
+  })
 }
 
 /** fetch that gives up when no response has begun within `ms` (a started stream is not timed). */
@@ -113,8 +129,9 @@ export class ExecutorPool implements Executor {
     return this.#members.map((m) => this.#view.get(m.tag) ?? { tag: m.tag, url: m.url, healthy: null, running: 0, max: null, error: null, checkedAt: 0, placements: 0, failures: 0, unavailable: 0 })
   }
 
-  async newId(): Promise<string> {
-    const tag = await this.#place([])
+  async newId(near?: string): Promise<string> {
+    const owner = near === undefined ? undefined : this.#ownerOf(near)
+    const tag = await this.#place(owner ? this.#members.filter((m) => m !== owner).map((m) => m.tag) : [])
     const id = `${tag}.${crypto.randomUUID()}`
     this.#reserved.set(id, tag)
     return id
@@ -139,11 +156,37 @@ export class ExecutorPool implements Executor {
     return !this.#lost.has(id)
   }
 
-  async adopt(id: string): Promise<{ handle: ExecutionHandle; record: ExecutionRecord }> {
+  async adopt(id: string): Promise<{ record: ExecutionRecord } & ({ handle: ExecutionHandle } | { history: ExecutionStore })> {
     const { member, record } = await this.#locate(id)
-    const handle = await this.#guard(member, id, () => member.remote.attach(id))
     this.#lost.delete(id)
+    if (record.state === 'exited') return { record: { ...record, executor: member.url }, history: this.#history(member) }
+    const handle = await this.#guard(member, id, () => member.remote.attach(id))
     return { handle: this.#wrap(handle, member), record }
+  }
+
+  /** An ended execution's events, read from its executor's transcript as they are asked for. */
+  #history(member: Upstream): ExecutionStore {
+    const guard = this.#guard.bind(this)
+    return {
+      has: () => true,
+      create: () => Promise.reject(new Error('an adopted execution is recorded by its executor')),
+      records: async () => [],
+      async *read(id, fromSeq, toSeq = Infinity) {
+        const response = await guard(member, id, () => member.remote.request('GET', `/v1/executions/${encodeURIComponent(id)}/events?after_seq=${fromSeq - 1}`))
+        const lines = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter()).getReader()
+        try {
+          for (let next = await lines.read(); !next.done; next = await lines.read()) {
+            const seq = (JSON.parse(next.value) as { params?: { seq?: unknown } }).params?.seq
+            // Heartbeats and other unnumbered lines are the stream's, not the transcript's.
+            if (typeof seq !== 'number') continue
+            if (seq > toSeq) break
+            yield next.value
+          }
+        } finally {
+          await lines.cancel().catch(() => {})
+        }
+      },
+    }
   }
 
   async list(limit: number): Promise<{ executions: ExecutionRecord[]; unavailable: string[] }> {
