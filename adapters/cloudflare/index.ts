@@ -33,6 +33,8 @@ export default {
         tokens: env.EXECUTOR_TOKEN,
         // One object per configuration: two gateways over different pools never share one.
         state: durablePoolState(env.POOL_STATE, `pool ${env.EXECUTOR_URLS || env.EXECUTOR_URL}`),
+        // A request's I/O ends with it: each request waits for the health checks it starts.
+        pool: { backgroundChecks: false },
         upgradeWebSocket,
         runtime: 'workerd',
         // An isolate has 128 MB. 1,000 finished executions with 64 KiB of history each would hold half of

@@ -27,6 +27,13 @@ export interface PoolOptions {
   healthTimeoutMs?: number
   /** An executor that has not begun to answer a request in this long is unhealthy (its streams may then last for ever). */
   requestTimeoutMs?: number
+  /**
+   * true (default): a stale health check runs in the background, shared by the requests that need
+   * it. false (Workers, where a request's I/O ends with it and no promise may be shared between
+   * requests): each request waits for the checks it starts (at most healthTimeoutMs), and the result
+   * reaches other requests through the state.
+   */
+  backgroundChecks?: boolean
   /** Passed to each RemoteExecutor (reconnection attempts, upstream grace). */
   remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace'>
 }
@@ -35,6 +42,8 @@ export interface PoolOptions {
 const RETRY_AFTER = 1
 /** Ids a client chose, and where they were found: a cache (losing it costs one more round of asking). */
 const LOCATED_MAX = 10_000
+/** A placement refused as full or down checks again the executors last checked longer ago than this. */
+const RECHECK_MS = 250
 /** How a RemoteExecution's made-up completion begins when its executor never came back. */
 const LOST = 'lost the connection to the executor'
 const OWNED_ID = /^([0-9a-f]{8})\.[0-9a-f]{8}-/
@@ -101,6 +110,7 @@ export class ExecutorPool implements Executor {
   readonly #fetch: typeof fetch
   readonly #healthIntervalMs: number
   readonly #healthTimeoutMs: number
+  readonly #backgroundChecks: boolean
   /** Ids made by newId, until their start: the executor placed for them. */
   readonly #reserved = new Map<string, string>()
   /** Executions whose id does not name their executor: where they are. */
@@ -111,7 +121,8 @@ export class ExecutorPool implements Executor {
    */
   readonly #lost = new Set<string>()
 
-  constructor({ members, state = new MemoryPoolState(), fetch: fetchFn = globalThis.fetch.bind(globalThis), healthIntervalMs = 2000, healthTimeoutMs = 2000, requestTimeoutMs = 10_000, remote = {} }: PoolOptions) {
+  constructor({ members, state = new MemoryPoolState(), fetch: fetchFn = globalThis.fetch.bind(globalThis), healthIntervalMs = 2000, healthTimeoutMs = 2000, requestTimeoutMs = 10_000, backgroundChecks = true, remote = {} }: PoolOptions) {
+    this.#backgroundChecks = backgroundChecks
     if (members.length === 0) throw new Error('a pool needs at least one executor')
     this.#state = state
     this.#healthIntervalMs = healthIntervalMs
@@ -260,8 +271,15 @@ export class ExecutorPool implements Executor {
   /** An executor for a new execution; -32003 with Retry-After when every one is full or down. */
   async #place(exclude: string[]): Promise<string> {
     await this.#fresh()
-    const { placement, members } = await this.#state.place(this.#members, exclude)
+    let { placement, members } = await this.#state.place(this.#members, exclude)
     this.#see(members)
+    if (!('tag' in placement)) {
+      // "Full" and "down" are worth a fresh look before a refusal: what ended since the last
+      // check (the pool does not always see an execution end) or came back.
+      await this.#fresh(this.#members, true)
+      ;({ placement, members } = await this.#state.place(this.#members, exclude))
+      this.#see(members)
+    }
     if ('tag' in placement) return placement.tag
     if ('full' in placement) throw new RpcError(ErrorCode.SESSION_LIMIT, 'Every executor of the pool is at capacity', { retry_after: RETRY_AFTER })
     const down = this.#members.map((m) => `${m.url} (${this.#view.get(m.tag)?.error ?? 'unknown'})`)
@@ -398,23 +416,32 @@ export class ExecutorPool implements Executor {
    * those never seen (at the first request, so that a placement has something to go on) and, among
    * `waitFor`, the unhealthy ones: a request for one of those hears of its recovery at once.
    */
-  async #fresh(waitFor: readonly Upstream[] = []): Promise<void> {
+  async #fresh(waitFor: readonly Upstream[] = [], recheck = false): Promise<void> {
     const now = Date.now()
+    // A recheck asks again what was asked more than a moment ago, and waits for every answer.
+    if (recheck) for (const m of this.#members) if (!m.polling && now - m.polled > RECHECK_MS) m.polled = 0
     const waits: Promise<void>[] = []
     for (const m of this.#members) {
       // A check begun by a request that has ended may never finish (Workers stop a request's I/O with it).
       if (m.polling && now - m.polled > 2 * this.#healthTimeoutMs) m.polling = undefined
       if (!m.polling && now - m.polled >= this.#healthIntervalMs) {
         m.polled = now
-        m.polling = this.#poll(m).finally(() => (m.polling = undefined))
+        const check = this.#poll(m)
+        if (!this.#backgroundChecks) {
+          waits.push(check)
+          continue
+        }
+        m.polling = check.finally(() => (m.polling = undefined))
       }
       const healthy = this.#view.get(m.tag)?.healthy
-      if (m.polling && (healthy == null || (healthy === false && waitFor.includes(m)))) waits.push(m.polling)
+      if (m.polling && (recheck || healthy == null || (healthy === false && waitFor.includes(m)))) waits.push(m.polling)
     }
     if (waits.length === 0) return
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([Promise.all(waits), new Promise((resolve) => (timer = setTimeout(resolve, this.#healthTimeoutMs)))])
     clearTimeout(timer)
+    // What other requests' checks found (Workers: through the Durable Object).
+    if (!this.#backgroundChecks) this.#see(await this.#state.snapshot())
   }
 
   /** Whether an executor is healthy as far as is known (false after a failed check that a fresh one confirmed). */
