@@ -212,49 +212,57 @@ export class ExecutionRegistry {
     { detached = false, startedBy = 'http', tokenId = null }: StartOptions,
     how: { kind: 'command' | 'claude'; checked: boolean; launch: Launch; transcriptPath?: (sessionId: string) => string },
   ): Promise<Execution> {
-    let params = requested
-    try {
-      if (this.#allowList && how.checked) params = { ...requested, command: undefined, argv: this.#allowList.check(requested) }
-      this.#checkLimits(tokenId)
-    } catch (error) {
-      if (error instanceof RpcError) this.#observer.refused?.({ code: error.code, reason: error.message, token_id: tokenId })
-      throw error
+    const refused = (check: () => void) => {
+      try {
+        check()
+      } catch (error) {
+        if (error instanceof RpcError) this.#observer.refused?.({ code: error.code, reason: error.message, token_id: tokenId })
+        throw error
+      }
     }
-    const id = params.execution_id ?? (await this.#executor.newId?.()) ?? crypto.randomUUID()
+    let params = requested
+    refused(() => {
+      if (this.#allowList && how.checked) params = { ...requested, command: undefined, argv: this.#allowList.check(requested) }
+    })
+    // A pool's id (which places the execution) is awaited before the limits are checked: from that
+    // check to the id's reservation below nothing may yield, or concurrent starts would all pass it.
+    const id = params.execution_id ?? (this.#executor.newId ? await this.#executor.newId() : crypto.randomUUID())
+    refused(() => this.#checkLimits(tokenId))
     // Also an id whose record is on disk: its transcript must never get a second execution's events.
     if (this.get(id) || this.#starting.has(id) || this.#store?.has(id)) {
       throw new RpcError(ErrorCode.INVALID_PARAMS, `execution_id ${id} is already in use`)
     }
-    // Reserve the id across the await so that two concurrent starts cannot both take it.
+    // Reserve the id (and a place among the running) until the execution is live, across every
+    // await, so that two concurrent starts can neither both take it nor both pass the limits.
     this.#starting.add(id)
-    let handle: ExecutionHandle
+    let execution: Execution
     try {
-      handle = await how.launch({ ...params, execution_id: id })
+      const handle = await how.launch({ ...params, execution_id: id })
+      execution = new Execution(handle, {
+        detachGraceMs: detached ? Infinity : (params.detach_grace ?? this.#detachGrace) * 1000,
+        activityMs: this.#activityMs,
+        maxLag: this.#bufferBytes / 4,
+        retain: this.#bufferBytes / 8,
+        startedBy,
+        tokenId,
+        store: this.#store,
+        kind: how.kind,
+        label: params.label ?? null,
+        stdin: params.stdin === 'pipe' ? 'pipe' : 'close',
+        claudeTranscript: how.transcriptPath,
+        onChange: () => this.#changed(execution),
+      })
+      if (this.#store) {
+        try {
+          execution.recordTo(await this.#store.create(execution.record()))
+        } catch (error) {
+          // No transcript, no run: an execution whose output cannot be recorded is not started.
+          await handle.control('KILL').catch(() => {})
+          throw new RpcError(ErrorCode.INTERNAL_ERROR, 'Cannot create the transcript', { cause: String(error) })
+        }
+      }
     } finally {
       this.#starting.delete(id)
-    }
-    const execution = new Execution(handle, {
-      detachGraceMs: detached ? Infinity : (params.detach_grace ?? this.#detachGrace) * 1000,
-      activityMs: this.#activityMs,
-      maxLag: this.#bufferBytes / 4,
-      retain: this.#bufferBytes / 8,
-      startedBy,
-      tokenId,
-      store: this.#store,
-      kind: how.kind,
-      label: params.label ?? null,
-      stdin: params.stdin === 'pipe' ? 'pipe' : 'close',
-      claudeTranscript: how.transcriptPath,
-      onChange: () => this.#changed(execution),
-    })
-    if (this.#store) {
-      try {
-        execution.recordTo(await this.#store.create(execution.record()))
-      } catch (error) {
-        // No transcript, no run: an execution whose output cannot be recorded is not started.
-        await handle.control('KILL').catch(() => {})
-        throw new RpcError(ErrorCode.INTERNAL_ERROR, 'Cannot create the transcript', { cause: String(error) })
-      }
     }
     this.#live.set(id, execution)
     this.#observer.executionStarted?.(execution.record(), requested)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from '../helpers/client.ts'
+import { eventuallyAsync } from '../helpers/scenarios.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
 
 const A = 'token-a-0123456789abcdef'
@@ -13,7 +14,7 @@ before(async () => {
     CC_EXECUTOR_AUTH_TOKEN: `${A},${B}`,
     MAX_EXECUTIONS: '3',
     MAX_EXECUTIONS_PER_TOKEN: '2',
-    EXECUTIONS_PER_MINUTE: '8',
+    EXECUTIONS_PER_MINUTE: '10',
     MAX_OUTPUT_BYTES: '100000',
     CHILD_CPU_SECONDS: '1',
     CHILD_MEMORY_MB: '256',
@@ -52,6 +53,17 @@ describe('limits', () => {
       await client.request('control', { type: 'CANCEL' })
       await client.completion(r.execution_id)
     }
+    const idle = () => eventuallyAsync(async () => (await (await fetch(`${server.url}/health`, auth(A))).json()).running_executions === 0, 10_000, 'nothing running')
+    await idle()
+    // Started together, two per token: the per-token limit lets all four through, capacity only three.
+    const together = await Promise.all(
+      [A, A, B, B].map(async (token) => (await fetch(`${server.url}/v1/executions`, { method: 'POST', ...auth(token), body: JSON.stringify({ command: 'sleep 5', detach: true }) })).json()),
+    )
+    const ids = together.filter((r) => r.status === 'started').map((r) => r.execution_id as string)
+    assert.equal(ids.length, 3, JSON.stringify(together))
+    assert.equal(together.find((r) => r.error)?.error.code, -32003)
+    for (const id of ids) await fetch(`${server.url}/v1/executions/${id}/control`, { method: 'POST', ...auth(A), body: JSON.stringify({ type: 'CANCEL' }) })
+    await idle()
     await Promise.all([a1, a2, a3, b1, b2].map((c) => c.close()))
   })
 
