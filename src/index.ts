@@ -21,7 +21,7 @@ export { ClaudeParams, HttpClaudeBody, claudeArgv, SessionId } from './claude/pa
 export { MAX_EVENT_TEXT, StreamJsonParser, type ClaudeEventFields, type ClaudeResult } from './claude/stream-json.ts'
 export { claudeTask } from './claude/task.ts'
 export { verifyExecution, type Check, type VerifyResult } from './claude/verify.ts'
-export { mcpRoutes, LOOPBACK_HOSTNAMES, type McpOptions } from './mcp/server.ts'
+export { isLoopback, mcpFor, mcpRoutes, LOOPBACK_HOSTNAMES, type McpOptions } from './mcp/server.ts'
 export { labelOutcome } from './executions/registry.ts'
 export { createGateway, metricsText, type Gateway, type GatewayOptions } from './gateway/gateway.ts'
 export { ExecutorPool, type PoolOptions } from './gateway/pool.ts'

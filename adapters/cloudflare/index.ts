@@ -5,7 +5,7 @@
  */
 import { upgradeWebSocket } from './websocket.ts'
 import { durablePoolState, type DurableObjectNamespace } from './pool-state.ts'
-import { createGateway, ErrorCode, PoolConfigError, type ExecutorApp } from '../../src/index.ts'
+import { createGateway, ErrorCode, mcpFor, PoolConfigError, type ExecutorApp } from '../../src/index.ts'
 
 export { PoolStateObject } from './pool-state.ts'
 
@@ -13,6 +13,8 @@ export interface Env {
   EXECUTOR_URL?: string
   EXECUTOR_URLS?: string
   EXECUTOR_TOKEN?: string
+  /** Where `wrangler dev` listens (npm run start:workerd sets it); unset when deployed. */
+  LISTEN_HOST?: string
   POOL_STATE: DurableObjectNamespace
 }
 
@@ -37,6 +39,8 @@ export default {
         pool: { backgroundChecks: false },
         upgradeWebSocket,
         runtime: 'workerd',
+        // On loopback (wrangler dev), /mcp refuses rebound DNS names; a deployed Worker has a public name.
+        mcp: env.LISTEN_HOST ? mcpFor(env.LISTEN_HOST) : {},
         // An isolate has 128 MB. 1,000 finished executions with 64 KiB of history each would hold half of
         // it, and 100 sessions whose clients stall would hold 3 MiB each with the default 8 MiB buffer
         // (a quarter for lag, an eighth for replay); 1 MiB keeps that under 40 MB without slowing

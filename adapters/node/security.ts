@@ -2,6 +2,7 @@
  * @module adapters/node/security — the Node server's side of "safe to expose": tokens from env or a
  * file, the allow-list with real PATH resolution, the refusal to serve other hosts without a token.
  */
+import { isLoopback } from '../../src/mcp/server.ts'
 import { readFileSync } from 'node:fs'
 import { AllowList } from '../../src/index.ts'
 import { ConfigError, type Config } from './config.ts'
@@ -30,15 +31,12 @@ function settingLines(key: string, path: string): string[] {
     .filter((line) => line !== '' && !line.startsWith('#'))
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/
-
-/** Whether HOST is a loopback address (reachable from this machine only). */
-export const isLoopback = (host: string): boolean => LOOPBACK.test(host)
+export { isLoopback }
 
 /** Refuses an open server reachable from other hosts, unless --insecure says so. */
 export function checkExposure(config: Config, tokens: readonly string[]): 'closed' | 'loopback' | 'insecure' {
   if (tokens.length > 0) return 'closed'
-  if (LOOPBACK.test(config.HOST)) return 'loopback'
+  if (isLoopback(config.HOST)) return 'loopback'
   if (config.CC_EXECUTOR_INSECURE) return 'insecure'
   throw new ConfigError(
     `refusing to serve HOST=${config.HOST} without a token: set CC_EXECUTOR_AUTH_TOKEN (or pass --insecure to run an open executor)`,

@@ -7,13 +7,13 @@ import { accessSync, constants, mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
-import { createExecutorApp, LOOPBACK_HOSTNAMES, type ExecutorApp } from '../../src/index.ts'
+import { createExecutorApp, mcpFor, type ExecutorApp } from '../../src/index.ts'
 import { nodeClaudeRuntime } from './claude.ts'
 import { ConfigError, type Config } from './config.ts'
 import { FileStore } from './file-store.ts'
 import { LocalExecutor } from './local-executor.ts'
 import { observability } from './observability.ts'
-import { checkExposure, isLoopback, loadAllowList, loadTokens } from './security.ts'
+import { checkExposure, loadAllowList, loadTokens } from './security.ts'
 import { nodeChannel } from './websocket.ts'
 
 export interface NodeServer {
@@ -93,7 +93,7 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     observer,
     claude: nodeClaudeRuntime(config.CLAUDE_BIN),
     // On loopback, a web page elsewhere must not reach /mcp through a rebound DNS name.
-    mcp: isLoopback(config.HOST) ? { allowedHostnames: [...LOOPBACK_HOSTNAMES, config.HOST.includes(':') && !config.HOST.startsWith('[') ? `[${config.HOST}]` : config.HOST] } : {},
+    mcp: mcpFor(config.HOST),
     bridgeHeartbeatInterval: config.BRIDGE_HEARTBEAT_INTERVAL,
     executionLimits: {
       maxExecutions: config.MAX_EXECUTIONS ?? Infinity,

@@ -3,7 +3,7 @@
  * Node executors. An entry reads its runtime's settings, passes them here and serves the result.
  */
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
-import { createExecutorApp, type ExecutorApp, type ExecutorLimits } from '../app.ts'
+import { createExecutorApp, type ExecutorApp, type ExecutorAppOptions, type ExecutorLimits } from '../app.ts'
 import type { Logger } from '../logger.ts'
 import type { SocketChannel } from '../ws/session.ts'
 import { parsePool } from './config.ts'
@@ -23,6 +23,8 @@ export interface GatewayOptions {
   limits?: Partial<ExecutorLimits>
   channel?: (ws: WSContext<any>) => SocketChannel
   logger?: Logger
+  /** `/mcp`'s DNS-rebinding protection (see mcpFor: a gateway on loopback wants it). */
+  mcp?: ExecutorAppOptions['mcp']
   /** Where the pool's health, load and counters live (default: this process's memory). */
   state?: PoolState
   /** Health-check and timeout settings of the pool. */
@@ -56,6 +58,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     limits: options.limits,
     channel: options.channel,
     logger: options.logger ?? warnings,
+    mcp: options.mcp,
   })
   // After the app's token check, like the Node server's /metrics.
   app.get('/metrics', async (c) => c.text(metricsText(await pool.members()), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }))

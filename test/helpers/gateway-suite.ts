@@ -123,6 +123,9 @@ export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: 
         assert.equal(result.structuredContent.stdout, `mcp-${runtime} 1\nmcp-${runtime} 2\nmcp-${runtime} 3\n`)
         assert.equal(result.structuredContent.exit_code, 0)
         assert.ok(progress.length >= 2, 'progress notifications stream through the gateway')
+        // On loopback, a page elsewhere cannot reach /mcp through a rebound DNS name.
+        const rebound = await fetch(`${gateway.url}/mcp`, { method: 'POST', headers: { origin: 'http://attacker.example', 'content-type': 'application/json' }, body: '{}' })
+        assert.equal(rebound.status, 403)
       } finally {
         await client.close()
       }
