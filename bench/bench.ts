@@ -47,6 +47,7 @@ import { startWebsocketd, websocketdThroughput } from './measures/websocketd.ts'
 import { bigToolResultStream, recordedStream, replayKit, replayRun } from './measures/claude.ts'
 import { StreamJsonParser } from '../src/index.ts'
 import { mcpConcurrentSessions, mcpRoundTrips } from './measures/mcp.ts'
+import { alternatingRoundTrips, concurrentStreams, placementMicros } from './measures/pool.ts'
 import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi } from '../test/helpers/messages-api.ts'
 import { writeFileSync } from 'node:fs'
 import type { CDPSession, Page } from 'playwright-core'
@@ -79,6 +80,8 @@ const LATENCY_WARMUP_RUNS = 3
 const RAW_RUNS = 5
 const WEBSOCKETD_LINES = 100_000
 const SESSIONS = 500
+/** Measure 13: sessions at once through the gateway over three executors (its MAX_STREAMS is 1,000). */
+const POOL_SESSIONS = 1000
 /** Measure 8 is shorter: the gateway is the slow part, and the whole section should take well under a minute. */
 const GATEWAY_LINES = 200_000
 const GATEWAY_LATENCY_LINES = 500
@@ -94,8 +97,8 @@ interface Row {
 
 /** `npm run bench -- 1 4`: only these sections (by number); none given: all of them. */
 const ONLY = process.argv.length > 2 ? new Set(process.argv.slice(2).map(Number)) : undefined
-if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 12)) {
-  process.stderr.write('usage: npm run bench [-- <section numbers 1-12>...]\n')
+if (ONLY && [...ONLY].some((n) => !Number.isInteger(n) || n < 1 || n > 13)) {
+  process.stderr.write('usage: npm run bench [-- <section numbers 1-13>...]\n')
   process.exit(2)
 }
 
@@ -714,6 +717,53 @@ async function main(): Promise<void> {
     } finally {
       await chromium.close()
       await server.stop()
+    }
+  })
+
+  await section(`13. a pool: ${POOL_SESSIONS.toLocaleString('en')} concurrent HTTP sessions through one gateway (Deno) over three executors; what placement costs`, async () => {
+    const executors = [await startServer(), await startServer(), await startServer()]
+    const urls = executors.map((e) => `http://127.0.0.1:${e.port}`)
+    try {
+      const pool = await startGateway('deno', { executorUrls: urls.join(',') })
+      try {
+        // What placement costs, first, while both gateways are fresh: the same round trip through a
+        // pool of one and through the pool of three, alternating.
+        const single = await startGateway('deno', { executorUrl: urls[0] })
+        const [one, three] = [await RpcClient.open(single.wsUrl), await RpcClient.open(pool.wsUrl)]
+        try {
+          const { p50, errors } = await alternatingRoundTrips([one, three])
+          reportErrors('13. round trips', errors)
+          log(`  execute round trip p50, median of 5 rounds of 100: pool of one ${ms(p50[0])}, pool of three ${ms(p50[1])}`)
+          judged('13. placement: round trip p50, pool of three − pool of one', `${ms(p50[1] - p50[0])} (${ms(p50[1])} against ${ms(p50[0])})`, '<= 1 ms', p50[1] - p50[0] <= 1)
+        } finally {
+          await one.close()
+          await three.close()
+          await single.stop()
+        }
+        info('13. the placement decision alone (PoolBook, in process)', `${fixed(placementMicros(), 2)} µs`)
+        // A discarded burst first, as in section 6: the gateway's and the executors' paths warm up.
+        const warmup = await concurrentStreams([pool.url], urls, POOL_SESSIONS)
+        log(`  warm-up burst: ${warmup.succeeded}/${warmup.sessions} succeeded, p95 ${fixed(percentile(ascending(warmup.durations), 95), 0)} ms`)
+        const result = await concurrentStreams([pool.url], urls, POOL_SESSIONS)
+        const sorted = ascending(result.durations)
+        const p95 = percentile(sorted, 95)
+        log(`  ${result.succeeded}/${result.sessions} succeeded in ${fixed(result.wallMs / 1000, 2)} s wall; per session p50 ${fixed(percentile(sorted, 50), 0)} ms, p95 ${fixed(p95, 0)} ms, max ${fixed(sorted.at(-1) ?? Number.NaN, 0)} ms`)
+        log(`  placed: ${urls.map((u) => `${u} ${result.placed.get(u) ?? 0}`).join(', ')}`)
+        for (const [message, count] of result.failures) log(`  failed ×${count}: ${message}`)
+        const rate = (100 * result.succeeded) / result.sessions
+        judged(`13. ${POOL_SESSIONS.toLocaleString('en')} sessions through a pool of three succeeded`, `${result.succeeded}/${result.sessions} (${fixed(rate, 1)}%)`, '100%', rate === 100)
+        judged(`13. ${POOL_SESSIONS.toLocaleString('en')} sessions through a pool of three, p95 duration`, `${fixed(p95 / 1000, 3)} s`, '<= 3 s', p95 <= 3000)
+        info('13. spread over the three executors', urls.map((u) => result.placed.get(u) ?? 0).join(' / '))
+        // The floor: the same burst with no gateway, the client spreading it over the executors itself.
+        const floor = await concurrentStreams(urls, urls, POOL_SESSIONS)
+        const floorP95 = percentile(ascending(floor.durations), 95)
+        log(`  floor, straight to the executors (round-robin): ${floor.succeeded}/${floor.sessions}, p95 ${fixed(floorP95, 0)} ms`)
+        info(`13. floor: the ${POOL_SESSIONS.toLocaleString('en')} straight to the three executors, p95`, `${fixed(floorP95 / 1000, 3)} s (${floor.succeeded}/${floor.sessions})`)
+      } finally {
+        await pool.stop()
+      }
+    } finally {
+      for (const e of executors) await e.stop()
     }
   })
 

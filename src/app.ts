@@ -6,7 +6,7 @@
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
-import { ExecutionRegistry, type ClaudeRuntime, type ExecutionLimits, type ExecutionStore } from './executions/registry.ts'
+import { ExecutionRegistry, RETRY_AFTER, type ClaudeRuntime, type ExecutionLimits, type ExecutionStore } from './executions/registry.ts'
 import type { Observer } from './observer.ts'
 import type { AllowList } from './security/allow-list.ts'
 import { requireToken, tokenEntries, type AuthVariables, type TokenEntry } from './security/auth.ts'
@@ -103,6 +103,11 @@ export type ExecutorApp = Hono<{ Variables: AuthVariables }> & {
   readonly registry: ExecutionRegistry
   /** Refuses new sessions, cancels every execution and waits for their process groups. */
   shutdown(): Promise<void>
+}
+
+const retryAfterOf = (err: RpcError): number => {
+  const seconds = (err.data as { retry_after?: unknown } | undefined)?.retry_after
+  return typeof seconds === 'number' && seconds > 0 ? Math.ceil(seconds) : RETRY_AFTER
 }
 
 /** The MCP SDK's own default: a tool call's arguments are small; bulk stdin goes through input in pieces. */
@@ -275,6 +280,8 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       active_sessions: sessions.size + bridges.size,
       max_sessions: limits.maxSessions,
       running_executions: registry.running,
+      // null: no limit (JSON has no Infinity).
+      max_executions: Number.isFinite(registry.capacity) ? registry.capacity : null,
       uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
     }),
   )
@@ -283,6 +290,8 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
   app.onError((error, c) => {
     const err = toRpcError(error)
     if (err.code === ErrorCode.INTERNAL_ERROR) logger.error({ err: error, path: c.req.path }, 'request failed')
+    // -32003 means full (sessions, streams, executions): the client may come back shortly.
+    if (err.code === ErrorCode.SESSION_LIMIT) c.header('retry-after', String(retryAfterOf(err)))
     return c.json({ error: err.toJSON() }, httpStatusOf[err.code])
   })
 

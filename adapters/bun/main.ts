@@ -1,12 +1,13 @@
 /**
- * @module adapters/bun — the gateway on Bun: forwards to a Node executor at `EXECUTOR_URL`
- * (token in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0 picks a free one, printed).
+ * @module adapters/bun — the gateway on Bun: forwards to the Node executors of `EXECUTOR_URLS` (or
+ * the one at `EXECUTOR_URL`; tokens in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0 picks a free one, printed).
  * Bun's own server settings carry the app's limits (see docs/protocol.md, "Gateways").
  */
 import { upgradeWebSocket, websocket } from 'hono/bun'
-import { createExecutorApp, DEFAULT_LIMITS, RemoteExecutor } from '../../src/index.ts'
+import { createGateway, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
 
-// The Bun global this file uses, declared here so that the project's type check needs no Bun types.
+// The Bun globals this file uses, declared here so that the project's type check needs no Bun types.
+declare const process: { exit(code: number): never }
 declare const Bun: {
   env: Record<string, string | undefined>
   serve(options: {
@@ -20,11 +21,21 @@ declare const Bun: {
 
 const { heartbeatInterval, wsMaxSize } = DEFAULT_LIMITS
 
-const app = createExecutorApp({
-  executor: new RemoteExecutor({ url: Bun.env.EXECUTOR_URL ?? 'http://127.0.0.1:8003', token: Bun.env.EXECUTOR_TOKEN }),
-  upgradeWebSocket,
-  runtime: 'bun',
-})
+let app: ReturnType<typeof createGateway>
+try {
+  app = createGateway({
+    executorUrls: Bun.env.EXECUTOR_URLS,
+    executorUrl: Bun.env.EXECUTOR_URL || 'http://127.0.0.1:8003',
+    mcp: mcpFor(Bun.env.HOST ?? '127.0.0.1'),
+    tokens: Bun.env.EXECUTOR_TOKEN,
+    upgradeWebSocket,
+    runtime: 'bun',
+  })
+} catch (error) {
+  if (!(error instanceof PoolConfigError)) throw error
+  console.error(`cc-executor gateway (bun): ${error.message}`)
+  process.exit(2)
+}
 
 const server = Bun.serve({
   port: Number(Bun.env.PORT ?? 8787),

@@ -1,14 +1,21 @@
 /**
- * @module adapters/cloudflare — the gateway on Cloudflare Workers: the portable app with a
- * RemoteExecutor that forwards to a Node executor (`EXECUTOR_URL`, `EXECUTOR_TOKEN` from wrangler.toml
- * and `wrangler secret put`).
+ * @module adapters/cloudflare — the gateway on Cloudflare Workers: the portable gateway over the
+ * Node executors of `EXECUTOR_URLS` (or `EXECUTOR_URL`) from wrangler.toml, `EXECUTOR_TOKEN` from
+ * `wrangler secret put`; the pool's state in the POOL_STATE Durable Object.
  */
 import { upgradeWebSocket } from './websocket.ts'
-import { createExecutorApp, RemoteExecutor, type ExecutorApp } from '../../src/index.ts'
+import { durablePoolState, type DurableObjectNamespace } from './pool-state.ts'
+import { createGateway, ErrorCode, mcpFor, PoolConfigError, type ExecutorApp } from '../../src/index.ts'
+
+export { PoolStateObject } from './pool-state.ts'
 
 export interface Env {
-  EXECUTOR_URL: string
+  EXECUTOR_URL?: string
+  EXECUTOR_URLS?: string
   EXECUTOR_TOKEN?: string
+  /** Where `wrangler dev` listens (npm run start:workerd sets it); unset when deployed. */
+  LISTEN_HOST?: string
+  POOL_STATE: DurableObjectNamespace
 }
 
 /** The part of the Workers ExecutionContext this file uses. */
@@ -21,16 +28,30 @@ let app: ExecutorApp | undefined
 
 export default {
   async fetch(request: Request, env: Env, ctx: Context): Promise<Response> {
-    app ??= createExecutorApp({
-      executor: new RemoteExecutor({ url: env.EXECUTOR_URL, token: env.EXECUTOR_TOKEN }),
-      upgradeWebSocket,
-      runtime: 'workerd',
-      // An isolate has 128 MB. 1,000 finished executions with 64 KiB of history each would hold half of
-      // it, and 100 sessions whose clients stall would hold 3 MiB each with the default 8 MiB buffer
-      // (a quarter for lag, an eighth for replay); 1 MiB keeps that under 40 MB without slowing
-      // bulk output down.
-      limits: { keepFinished: 100, maxBufferSize: 1024 * 1024 },
-    })
+    try {
+      app ??= createGateway({
+        executorUrls: env.EXECUTOR_URLS,
+        executorUrl: env.EXECUTOR_URL,
+        tokens: env.EXECUTOR_TOKEN,
+        // One object per configuration: two gateways over different pools never share one.
+        state: durablePoolState(env.POOL_STATE, `pool ${env.EXECUTOR_URLS || env.EXECUTOR_URL}`),
+        // A request's I/O ends with it: each request waits for the health checks it starts.
+        pool: { backgroundChecks: false },
+        upgradeWebSocket,
+        runtime: 'workerd',
+        // On loopback (wrangler dev), /mcp refuses rebound DNS names; a deployed Worker has a public name.
+        mcp: env.LISTEN_HOST ? mcpFor(env.LISTEN_HOST) : {},
+        // An isolate has 128 MB. 1,000 finished executions with 64 KiB of history each would hold half of
+        // it, and 100 sessions whose clients stall would hold 3 MiB each with the default 8 MiB buffer
+        // (a quarter for lag, an eighth for replay); 1 MiB keeps that under 40 MB without slowing
+        // bulk output down.
+        limits: { keepFinished: 100, maxBufferSize: 1024 * 1024 },
+      })
+    } catch (error) {
+      if (!(error instanceof PoolConfigError)) throw error
+      // A Worker has no startup to fail: every request says what is wrong, until the settings are fixed.
+      return Response.json({ error: { code: ErrorCode.INTERNAL_ERROR, message: `The gateway is misconfigured: ${error.message}` } }, { status: 500 })
+    }
     const response = await app.fetch(request, env, ctx as never)
     const streamed = /^(application\/x-ndjson|text\/event-stream)\b/.test(response.headers.get('content-type') ?? '')
     return streamed && response.body ? cancelOnDisconnect(app, request, response, ctx) : response

@@ -1,16 +1,17 @@
 /**
- * @module adapters/deno — the gateway on Deno: `deno serve`-style entry that forwards to a Node
- * executor at `EXECUTOR_URL` (token in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0
+ * @module adapters/deno — the gateway on Deno: forwards to the Node executors of `EXECUTOR_URLS`
+ * (or the one at `EXECUTOR_URL`; tokens in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0
  * picks a free one, printed). Deno's own settings carry the app's limits (see docs/protocol.md, "Gateways").
  */
 import type { Context } from 'hono'
 import { upgradeWebSocket } from 'hono/deno'
 import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
-import { createExecutorApp, DEFAULT_LIMITS, RemoteExecutor } from '../../src/index.ts'
+import { createGateway, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
 
 // The few Deno globals this file uses, declared here so that the project's type check needs no Deno types.
 declare const Deno: {
   env: { get(name: string): string | undefined }
+  exit(code: number): never
   serve(
     options: { port: number; hostname: string; onListen(address: { hostname: string; port: number }): void },
     handler: (request: Request) => Response | Promise<Response>,
@@ -24,11 +25,21 @@ const env = (name: string, fallback?: string) => Deno.env.get(name) ?? fallback
 const withIdleTimeout = ((createEvents: (c: Context) => WSEvents | Promise<WSEvents>, options?: object) =>
   upgradeWebSocket(createEvents, { idleTimeout: DEFAULT_LIMITS.heartbeatInterval, ...options })) as UpgradeWebSocket<any>
 
-const app = createExecutorApp({
-  executor: new RemoteExecutor({ url: env('EXECUTOR_URL', 'http://127.0.0.1:8003')!, token: env('EXECUTOR_TOKEN') }),
-  upgradeWebSocket: withIdleTimeout,
-  runtime: 'deno',
-})
+let app: ReturnType<typeof createGateway>
+try {
+  app = createGateway({
+    executorUrls: env('EXECUTOR_URLS'),
+    executorUrl: env('EXECUTOR_URL') || 'http://127.0.0.1:8003',
+    mcp: mcpFor(env('HOST', '127.0.0.1')!),
+    tokens: env('EXECUTOR_TOKEN'),
+    upgradeWebSocket: withIdleTimeout,
+    runtime: 'deno',
+  })
+} catch (error) {
+  if (!(error instanceof PoolConfigError)) throw error
+  console.error(`cc-executor gateway (deno): ${error.message}`)
+  Deno.exit(2)
+}
 
 Deno.serve(
   {

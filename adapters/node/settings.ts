@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import * as v from 'valibot'
-import { AllowList } from '../../src/index.ts'
+import { AllowList, isLoopback } from '../../src/index.ts'
 import { which } from './spawn/which.ts'
 
 /** A whole number, from the text the environment or a flag gives. */
@@ -55,7 +55,8 @@ export const ConfigSchema = v.object({
   CC_EXECUTOR_INSECURE: v.optional(v.pipe(oneOf('true', 'false', '1', '0'), v.transform((value) => value === 'true' || value === '1')), 'false'),
   ALLOWED_COMMANDS: v.optional(v.string()),
   ALLOWED_COMMANDS_FILE: v.optional(text),
-  MAX_EXECUTIONS: v.optional(int(1), '1024'),
+  // Unset: no limit of its own (MAX_EXECUTIONS_PER_TOKEN still applies). A pool places by it (/health).
+  MAX_EXECUTIONS: v.optional(int(1)),
   MAX_EXECUTIONS_PER_TOKEN: v.optional(int(1), '1024'),
   EXECUTIONS_PER_MINUTE: v.optional(int(1), '6000'),
   MAX_OUTPUT_BYTES: v.optional(int(1024), String(1024 ** 3)),
@@ -131,15 +132,12 @@ function settingLines(key: string, path: string): string[] {
     .filter((line) => line !== '' && !line.startsWith('#'))
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/
-
-/** Whether HOST is a loopback address (reachable from this machine only). */
-export const isLoopback = (host: string): boolean => LOOPBACK.test(host)
+export { isLoopback }
 
 /** Refuses an open server reachable from other hosts, unless --insecure says so. */
 export function checkExposure(config: Config, tokens: readonly string[]): 'closed' | 'loopback' | 'insecure' {
   if (tokens.length > 0) return 'closed'
-  if (LOOPBACK.test(config.HOST)) return 'loopback'
+  if (isLoopback(config.HOST)) return 'loopback'
   if (config.CC_EXECUTOR_INSECURE) return 'insecure'
   throw new ConfigError(
     `refusing to serve HOST=${config.HOST} without a token: set CC_EXECUTOR_AUTH_TOKEN (or pass --insecure to run an open executor)`,

@@ -7,9 +7,9 @@ import { accessSync, constants, mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
-import { createExecutorApp, LOOPBACK_HOSTNAMES, type ExecutorApp } from '../../src/index.ts'
+import { createExecutorApp, mcpFor, type ExecutorApp } from '../../src/index.ts'
 import { nodeClaudeRuntime } from './claude.ts'
-import { checkExposure, ConfigError, isLoopback, loadAllowList, loadTokens, type Config } from './settings.ts'
+import { checkExposure, ConfigError, loadAllowList, loadTokens, type Config } from './settings.ts'
 import { FileStore } from './file-store.ts'
 import { LocalExecutor } from './local-executor.ts'
 import { observability } from './observability.ts'
@@ -92,10 +92,10 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     observer,
     claude: nodeClaudeRuntime(config.CLAUDE_BIN),
     // On loopback, a web page elsewhere must not reach /mcp through a rebound DNS name.
-    mcp: isLoopback(config.HOST) ? { allowedHostnames: [...LOOPBACK_HOSTNAMES, config.HOST.includes(':') && !config.HOST.startsWith('[') ? `[${config.HOST}]` : config.HOST] } : {},
+    mcp: mcpFor(config.HOST),
     bridgeHeartbeatInterval: config.BRIDGE_HEARTBEAT_INTERVAL,
     executionLimits: {
-      maxExecutions: config.MAX_EXECUTIONS,
+      maxExecutions: config.MAX_EXECUTIONS ?? Infinity,
       maxExecutionsPerToken: config.MAX_EXECUTIONS_PER_TOKEN,
       startsPerMinute: config.EXECUTIONS_PER_MINUTE,
     },

@@ -79,6 +79,8 @@ export async function startWorkerdGateway(executorUrl: string, { forwarder = fal
     script,
     ...compatibility(),
     bindings: { EXECUTOR_URL: executorUrl },
+    // The gateway's pool state, as wrangler.toml declares it (the forwarder has none).
+    ...(forwarder ? {} : { durableObjects: { POOL_STATE: 'PoolStateObject' } }),
     host: '127.0.0.1',
     port: 0,
     // workerd's own output (e.g. the report of a request cut off at dispose) is kept, not printed into the results.

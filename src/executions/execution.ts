@@ -281,6 +281,7 @@ export class Execution {
       claude_transcript: sessionId && this.#options.claudeTranscript ? this.#options.claudeTranscript(sessionId) : null,
       last_seq: this.lastSeq,
       subscribers: this.#subscriptions.size,
+      ...(this.handle.owner === undefined ? {} : { executor: this.handle.owner }),
     }
   }
 

@@ -89,6 +89,9 @@ export function labelOutcome(status: ExecutionRecord['status']): 'success' | 'fa
   return undefined
 }
 
+/** Seconds a refused client is told to wait (Retry-After) when the server is at capacity. */
+export const RETRY_AFTER = 1
+
 /** History a finished execution keeps in memory for a late replay. */
 const FINISHED_RETAIN = 64 * 1024
 
@@ -97,6 +100,8 @@ export class ExecutionRegistry {
   readonly #executor: Executor
   readonly #live = new Map<string, Execution>()
   readonly #starting = new Set<string>()
+  /** Executions being adopted (see find), so that concurrent requests for one follow it once. */
+  readonly #adopting = new Map<string, Promise<Execution>>()
   readonly #finished = new Map<string, Execution>()
   /** Finished executions beyond keepFinished, served from the store: records, no history in memory. */
   readonly #archived = new Map<string, Execution>()
@@ -139,6 +144,11 @@ export class ExecutionRegistry {
     this.#keepFinished = keepFinished
   }
 
+  /** Executions that may run at once (MAX_EXECUTIONS); Infinity without a limit. */
+  get capacity(): number {
+    return this.#limits.maxExecutions
+  }
+
   get running(): number {
     return this.#live.size + this.#starting.size
   }
@@ -156,17 +166,19 @@ export class ExecutionRegistry {
    * claude/task). `continue` names an earlier execution whose session is resumed. The allow-list
    * applies to the CLI; an executor that runs Claude tasks itself (a gateway's) applies its own.
    */
-  startClaude(requested: ClaudeParams, options: StartOptions = {}): Promise<Execution> {
+  async startClaude(requested: ClaudeParams, options: StartOptions = {}): Promise<Execution> {
     const runtime = this.#claude
     const native = this.#executor.startClaude?.bind(this.#executor)
     if (!runtime && !native) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, 'This server runs no Claude tasks (no Claude Code configured)')
-    const session = requested.continue === undefined ? requested.resume : this.#sessionOf(requested.continue)
+    const session = requested.continue === undefined ? requested.resume : await this.#sessionOf(requested.continue)
     const { cwd, env, timeout, idle_timeout, execution_id, detach_grace, label } = requested
     const bin = runtime?.bin ?? 'claude'
     const params: ExecuteParams = { argv: claudeArgv(bin, requested, session), cwd, env, timeout, idle_timeout, execution_id, detach_grace, label }
     const transcriptPath = runtime && ((session_id: string) => runtime.transcriptPath({ session_id, cwd, env }))
     if (native) {
       const forwarded = { ...requested, continue: undefined, resume: session }
+      // Where the continued task ran: its session's files are there.
+      if (requested.continue !== undefined && execution_id === undefined && this.#executor.newId) params.execution_id = await this.#executor.newId(requested.continue)
       return this.#launch(params, options, { kind: 'claude', checked: false, transcriptPath, launch: ({ execution_id }) => native({ ...forwarded, execution_id }) })
     }
     const launch: Launch = async (p) => {
@@ -181,14 +193,14 @@ export class ExecutionRegistry {
 
   /** Checks an execution against its transcripts (claude/verify); an executor that keeps them elsewhere checks it there. */
   async verify(id: string): Promise<VerifyResult> {
-    const execution = this.lookup(id)
+    const execution = await this.find(id)
     if (this.#executor.verify) return this.#executor.verify(id)
     return verifyExecution(execution, { store: this.#store, claude: this.#claude })
   }
 
   /** The Claude session of an earlier Claude task, for `continue`. */
-  #sessionOf(executionId: string): string {
-    const record = this.lookup(executionId).record()
+  async #sessionOf(executionId: string): Promise<string> {
+    const record = (await this.find(executionId)).record()
     const session = record.claude?.session_id
     if (record.kind !== 'claude') throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: continue: execution ${executionId} is not a Claude task`)
     if (!session) throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: continue: execution ${executionId} has no Claude session (yet)`)
@@ -200,49 +212,57 @@ export class ExecutionRegistry {
     { detached = false, startedBy = 'http', tokenId = null }: StartOptions,
     how: { kind: 'command' | 'claude'; checked: boolean; launch: Launch; transcriptPath?: (sessionId: string) => string },
   ): Promise<Execution> {
-    let params = requested
-    try {
-      if (this.#allowList && how.checked) params = { ...requested, command: undefined, argv: this.#allowList.check(requested) }
-      this.#checkLimits(tokenId)
-    } catch (error) {
-      if (error instanceof RpcError) this.#observer.refused?.({ code: error.code, reason: error.message, token_id: tokenId })
-      throw error
+    const refused = (check: () => void) => {
+      try {
+        check()
+      } catch (error) {
+        if (error instanceof RpcError) this.#observer.refused?.({ code: error.code, reason: error.message, token_id: tokenId })
+        throw error
+      }
     }
-    const id = params.execution_id ?? crypto.randomUUID()
+    let params = requested
+    refused(() => {
+      if (this.#allowList && how.checked) params = { ...requested, command: undefined, argv: this.#allowList.check(requested) }
+    })
+    // A pool's id (which places the execution) is awaited before the limits are checked: from that
+    // check to the id's reservation below nothing may yield, or concurrent starts would all pass it.
+    const id = params.execution_id ?? (this.#executor.newId ? await this.#executor.newId() : crypto.randomUUID())
+    refused(() => this.#checkLimits(tokenId))
     // Also an id whose record is on disk: its transcript must never get a second execution's events.
     if (this.get(id) || this.#starting.has(id) || this.#store?.has(id)) {
       throw new RpcError(ErrorCode.INVALID_PARAMS, `execution_id ${id} is already in use`)
     }
-    // Reserve the id across the await so that two concurrent starts cannot both take it.
+    // Reserve the id (and a place among the running) until the execution is live, across every
+    // await, so that two concurrent starts can neither both take it nor both pass the limits.
     this.#starting.add(id)
-    let handle: ExecutionHandle
+    let execution: Execution
     try {
-      handle = await how.launch({ ...params, execution_id: id })
+      const handle = await how.launch({ ...params, execution_id: id })
+      execution = new Execution(handle, {
+        detachGraceMs: detached ? Infinity : (params.detach_grace ?? this.#detachGrace) * 1000,
+        activityMs: this.#activityMs,
+        maxLag: this.#bufferBytes / 4,
+        retain: this.#bufferBytes / 8,
+        startedBy,
+        tokenId,
+        store: this.#store,
+        kind: how.kind,
+        label: params.label ?? null,
+        stdin: params.stdin === 'pipe' ? 'pipe' : 'close',
+        claudeTranscript: how.transcriptPath,
+        onChange: () => this.#changed(execution),
+      })
+      if (this.#store) {
+        try {
+          execution.recordTo(await this.#store.create(execution.record()))
+        } catch (error) {
+          // No transcript, no run: an execution whose output cannot be recorded is not started.
+          await handle.control('KILL').catch(() => {})
+          throw new RpcError(ErrorCode.INTERNAL_ERROR, 'Cannot create the transcript', { cause: String(error) })
+        }
+      }
     } finally {
       this.#starting.delete(id)
-    }
-    const execution = new Execution(handle, {
-      detachGraceMs: detached ? Infinity : (params.detach_grace ?? this.#detachGrace) * 1000,
-      activityMs: this.#activityMs,
-      maxLag: this.#bufferBytes / 4,
-      retain: this.#bufferBytes / 8,
-      startedBy,
-      tokenId,
-      store: this.#store,
-      kind: how.kind,
-      label: params.label ?? null,
-      stdin: params.stdin === 'pipe' ? 'pipe' : 'close',
-      claudeTranscript: how.transcriptPath,
-      onChange: () => this.#changed(execution),
-    })
-    if (this.#store) {
-      try {
-        execution.recordTo(await this.#store.create(execution.record()))
-      } catch (error) {
-        // No transcript, no run: an execution whose output cannot be recorded is not started.
-        await handle.control('KILL').catch(() => {})
-        throw new RpcError(ErrorCode.INTERNAL_ERROR, 'Cannot create the transcript', { cause: String(error) })
-      }
     }
     this.#live.set(id, execution)
     this.#observer.executionStarted?.(execution.record(), requested)
@@ -314,6 +334,67 @@ export class ExecutionRegistry {
     return this.#live.get(id) ?? this.#finished.get(id) ?? this.#archived.get(id)
   }
 
+  /**
+   * An execution a client names, for requests by id: one held here, or (with an executor that can
+   * adopt, a pool's) one found where it runs, followed from then on. -32002 when there is none,
+   * -32003 naming its executor when that is down.
+   */
+  async find(id: string): Promise<Execution> {
+    const held = this.get(id)
+    if (held && (!this.#executor.vouch || (await this.#executor.vouch(id)))) return held
+    if (held?.ended) this.forget(id)
+    else if (held) return held
+    const adopt = this.#executor.adopt?.bind(this.#executor)
+    if (!adopt) throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `No execution ${id}`)
+    let adopting = this.#adopting.get(id)
+    if (!adopting) {
+      adopting = this.#adopt(id, adopt).finally(() => this.#adopting.delete(id))
+      this.#adopting.set(id, adopting)
+    }
+    return adopting
+  }
+
+  async #adopt(id: string, adopt: NonNullable<Executor['adopt']>): Promise<Execution> {
+    const adopted = await adopt(id)
+    const record = adopted.record
+    if ('history' in adopted) {
+      // Ended: its record as its executor has it, its events read from there when someone asks.
+      const ended = Execution.restore(record, adopted.history)
+      this.#remember(ended)
+      return ended
+    }
+    const handle = adopted.handle
+    const execution = new Execution(
+      handle,
+      {
+        // Not started here: whoever watches it or not, its lifetime is its starter's business.
+        detachGraceMs: Infinity,
+        activityMs: this.#activityMs,
+        maxLag: this.#bufferBytes / 4,
+        retain: this.#bufferBytes / 8,
+        startedBy: record.started_by,
+        tokenId: record.token_id,
+        kind: record.kind,
+        label: record.label,
+        stdin: record.stdin,
+        onChange: () => this.#changed(execution),
+      },
+      new Date(record.started_at),
+    )
+    this.#live.set(id, execution)
+    execution.open()
+    void execution.done.then(() => {
+      this.#retire(execution)
+      this.#changed(execution)
+    })
+    return execution
+  }
+
+  /** The newest `limit` records, oldest first: of every executor when the executor is a pool (with those that did not answer). */
+  async listAll(limit = Infinity): Promise<{ executions: ExecutionRecord[]; unavailable?: string[] }> {
+    return this.#executor.list ? this.#executor.list(limit) : { executions: this.list(limit) }
+  }
+
   /** Like get, but throws the protocol's -32002 for an unknown id. */
   lookup(id: string): Execution {
     const execution = this.get(id)
@@ -339,7 +420,8 @@ export class ExecutionRegistry {
 
   #checkLimits(tokenId: string | null): void {
     const { maxExecutions, maxExecutionsPerToken, startsPerMinute } = this.#limits
-    if (this.running >= maxExecutions) throw new RpcError(ErrorCode.RATE_LIMITED, `Too many running executions (at most ${maxExecutions})`)
+    // Full is not misuse: -32003 (HTTP 503 with Retry-After) tells a client or a pool to try later or elsewhere.
+    if (this.running >= maxExecutions) throw new RpcError(ErrorCode.SESSION_LIMIT, `At capacity: ${maxExecutions} executions are running`, { retry_after: RETRY_AFTER })
     const key = tokenId ?? ''
     let mine = 0
     for (const e of this.#live.values()) if ((e.tokenId ?? '') === key) mine += 1

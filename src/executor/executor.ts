@@ -3,7 +3,8 @@
  * LocalExecutor spawns them, a gateway's RemoteExecutor forwards to another cc-executor.
  */
 import type { ClaudeParams } from '../claude/params.ts'
-import type { VerifyResult } from '../protocol/records.ts'
+import type { ExecutionRecord, VerifyResult } from '../protocol/records.ts'
+import type { ExecutionStore } from '../executions/store.ts'
 import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from '../protocol/schemas.ts'
 
 export type ExecutionState = 'running' | 'paused' | 'exited'
@@ -24,6 +25,8 @@ export interface ExecutionHandle {
   readonly state: ExecutionState
   /** What it is doing while it prints nothing (e.g. a Claude task's tool in use), for process.status. */
   readonly activity?: string | null
+  /** Where it runs, when that is one of several places (a pool's executor URL): its record's `executor`. */
+  readonly owner?: string
   /** Sends a signal to the process group. Throws RpcError(-32002) once the execution has ended. */
   control(type: ControlType): Promise<{ status: string }>
   /** Writes to the child's stdin (needs `stdin: "pipe"`); resolves once the pipe accepted it. */
@@ -47,6 +50,27 @@ export interface Executor {
    * RemoteExecutor sends `/mcp` to its upstream). With it the app serves `/mcp` by forwarding.
    */
   forward?(request: Request, path: string): Promise<Response>
+  /**
+   * An id for an execution whose client named none. A pool chooses the executor here and names it in
+   * the id, so that the id alone routes back to it; `near`: an execution whose executor it must be
+   * (a Claude task that continues another needs that one's session files).
+   */
+  newId?(near?: string): Promise<string>
+  /**
+   * An execution the app does not hold (a pool's: started through another gateway, or before a
+   * restart), found where it runs, with its record: a running one with a handle that follows it
+   * from its first event, an ended one with a store that reads its events from there.
+   * Throws -32002 when no executor has it, -32003 naming the executor that could have it but is down.
+   */
+  adopt?(id: string): Promise<{ record: ExecutionRecord } & ({ handle: ExecutionHandle } | { history: ExecutionStore })>
+  /**
+   * Whether the app's own copy of an execution it holds may be served. Throws -32003 naming its
+   * executor when that is down; false: the copy is stale (its stream broke before its end), and the
+   * execution is to be adopted afresh from where it runs.
+   */
+  vouch?(id: string): Promise<boolean>
+  /** The records of every executor (a pool asks them all), newest `limit`, and the executors that did not answer. */
+  list?(limit: number): Promise<{ executions: ExecutionRecord[]; unavailable: string[] }>
   /** Ends every execution and waits for their process groups (server shutdown). */
   close?(): Promise<void>
 }

@@ -83,15 +83,27 @@ export class RemoteExecutor implements Executor {
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers: response.headers })
   }
 
-  async #open(path: string, params: { execution_id: string; detach_grace?: number }): Promise<ExecutionHandle> {
+  /**
+   * Follows an execution the upstream already has (started elsewhere, running or ended) from its
+   * first event, as the handle of `start` does: a gateway adopts it this way.
+   */
+  attach(id: string): Promise<ExecutionHandle> {
+    return this.#follow(id, this.request('GET', v1Path.events(id, 0)))
+  }
+
+  #open(path: string, params: { execution_id: string; detach_grace?: number }): Promise<ExecutionHandle> {
     const body = { ...params, detach_grace: Math.max(params.detach_grace ?? 0, this.#options.upstreamGrace) }
-    const events = await eventsOf(this.request('POST', path, body))
+    return this.#follow(params.execution_id, this.request('POST', path, body))
+  }
+
+  async #follow(id: string, opened: Promise<Response>): Promise<ExecutionHandle> {
+    const events = await eventsOf(opened)
     const first = await events.read()
     if (first.done || first.value.method !== 'process.started') {
       await events.cancel().catch(() => {})
       throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor did not start the execution', { cause: 'no process.started' })
     }
-    const execution = new RemoteExecution(this, params.execution_id, first.value as ExecutionEvent & { params: StartedParams }, events)
+    const execution = new RemoteExecution(this, id, first.value as ExecutionEvent & { params: StartedParams }, events)
     this.#live.add(execution)
     void execution.completed.finally(() => this.#live.delete(execution))
     return execution

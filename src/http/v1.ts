@@ -100,16 +100,16 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
       return stream(c, watchStream(registry, { format, limit: limitOf(c), heartbeatMs, onEnd: reserveStream() }), format)
     })
     .get(V1_ROUTES.verify, async (c) => c.json(await registry.verify(c.req.param('id'))))
-    .get(V1_ROUTES.executions, (c) => c.json({ executions: registry.list(limitOf(c)) }))
-    .get(V1_ROUTES.execution, (c) => c.json(registry.lookup(c.req.param('id')).record()))
-    .get(V1_ROUTES.events, (c) => {
-      const execution = registry.lookup(c.req.param('id'))
+    .get(V1_ROUTES.executions, async (c) => c.json(await registry.listAll(limitOf(c))))
+    .get(V1_ROUTES.execution, async (c) => c.json((await registry.find(c.req.param('id'))).record()))
+    .get(V1_ROUTES.events, async (c) => {
+      const execution = await registry.find(c.req.param('id'))
       const format = formatOf(c)
       const afterSeq = cursorOf(c)
       return stream(c, eventStream(execution, { format, afterSeq, heartbeatMs, onEnd: reserveStream() }), format)
     })
-    .get(V1_ROUTES.transcript, (c) => {
-      const execution = registry.lookup(c.req.param('id'))
+    .get(V1_ROUTES.transcript, async (c) => {
+      const execution = await registry.find(c.req.param('id'))
       if (!store) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, 'This server keeps no transcripts')
       // A download is read at its reader's pace, like an event stream, and counts among them.
       const release = reserveStream()
@@ -137,14 +137,14 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
       return c.body(body, 200, headers)
     })
     .post(V1_ROUTES.control, async (c) => {
-      const execution = registry.lookup(c.req.param('id'))
+      const execution = await registry.find(c.req.param('id'))
       const { type } = parseParams(ControlParams, await jsonBody(c))
       const result = await execution.running().control(type)
       observer.control?.({ execution_id: execution.id, type, token_id: c.get('tokenId') ?? null })
       return c.json(result)
     })
     .post(V1_ROUTES.input, async (c) => {
-      const execution = registry.lookup(c.req.param('id'))
+      const execution = await registry.find(c.req.param('id'))
       const { data, eof } = parseParams(InputParams, await jsonBody(c))
       return c.json(await execution.running().write(data, eof))
     })

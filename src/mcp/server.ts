@@ -41,6 +41,21 @@ interface McpSession {
 /** The names a loopback server is reached by (URL hostnames: IPv6 in brackets). */
 export const LOOPBACK_HOSTNAMES: readonly string[] = ['127.0.0.1', 'localhost', '[::1]']
 
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/
+
+/** Whether a listening address is a loopback one (reachable from this machine only). */
+export const isLoopback = (host: string): boolean => LOOPBACK.test(host)
+
+/**
+ * `/mcp`'s settings for a server listening on `host`: on loopback, only the loopback names (and
+ * `host` itself) in Host and Origin, so that a web page elsewhere cannot reach it through a rebound
+ * DNS name; elsewhere, no such check.
+ */
+export function mcpFor(host: string): { allowedHostnames?: readonly string[] } {
+  if (!isLoopback(host)) return {}
+  return { allowedHostnames: [...LOOPBACK_HOSTNAMES, host.includes(':') && !host.startsWith('[') ? `[${host}]` : host] }
+}
+
 const jsonRpcError = (c: Context<any>, status: 400 | 403 | 404 | 503, code: number, message: string) =>
   c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status)
 

@@ -205,7 +205,7 @@ export interface ToolsOptions {
 /** Registers the tools on one MCP session's server. */
 export function registerTools(server: McpServer, { registry, tokenId }: ToolsOptions): void {
   const startOptions = (detached: boolean): StartOptions => ({ detached, startedBy: 'mcp', tokenId })
-  const lookup = (id: string) => registry.lookup(id)
+  const lookup = (id: string) => registry.find(id)
   const registerTool = toolTable(server)
 
   registerTool(
@@ -274,7 +274,7 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
     { title: 'An execution\'s state', description: 'The record of one execution: state, status, exit code, reason, times, byte counts; for a Claude task its summary.', inputSchema: IdInput },
     ({ execution_id }) =>
       guarded(async () => {
-        const record = lookup(execution_id).record()
+        const record = (await lookup(execution_id)).record()
         return { content: [text(JSON.stringify(record, null, 2))], structuredContent: record as unknown as Record<string, unknown> }
       }),
   )
@@ -289,7 +289,7 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
     },
     ({ execution_id, after_seq = 0, max_bytes = 65_536 }) =>
       guarded(async () => {
-        const execution = lookup(execution_id)
+        const execution = await lookup(execution_id)
         const { events, missing } = await execution.history(after_seq, max_bytes)
         const parts: string[] = []
         const streams = { stdout: [] as string[], stderr: [] as string[] }
@@ -320,7 +320,7 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
     },
     ({ execution_id, type }) =>
       guarded(async () => {
-        const result = await lookup(execution_id).running().control(parseParams(ControlType, type))
+        const result = await (await lookup(execution_id)).running().control(parseParams(ControlType, type))
         return { content: [text(result.status)], structuredContent: result }
       }),
   )
@@ -334,7 +334,7 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
     },
     ({ execution_id, data, eof = false }) =>
       guarded(async () => {
-        const result = await lookup(execution_id).running().write(data, eof)
+        const result = await (await lookup(execution_id)).running().write(data, eof)
         return { content: [text(`written: ${result.written} bytes`)], structuredContent: result }
       }),
   )
@@ -344,9 +344,10 @@ export function registerTools(server: McpServer, { registry, tokenId }: ToolsOpt
     { title: 'List executions', description: 'The executions this server knows (the newest 100), oldest first, one line each.', inputSchema: ListInput },
     () =>
       guarded(async () => {
-        const records = registry.list(100)
+        const { executions: records, unavailable } = await registry.listAll(100)
         const lines = records.map((r) => `${r.id}  ${r.status}  exit ${r.exit_code ?? '-'}  ${r.kind}  ${r.command.slice(0, 80)}`)
-        return { content: [text(lines.join('\n') || 'no executions')], structuredContent: { executions: records } }
+        if (unavailable?.length) lines.push(`unavailable (not listed): ${unavailable.join(', ')}`)
+        return { content: [text(lines.join('\n') || 'no executions')], structuredContent: { executions: records, ...(unavailable ? { unavailable } : {}) } }
       }),
   )
 

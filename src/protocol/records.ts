@@ -39,6 +39,8 @@ export interface ExecutionRecord {
   claude_transcript: string | null
   last_seq: number
   subscribers: number
+  /** The executor it runs on, as a gateway over a pool of them knows it (its URL); absent elsewhere. */
+  executor?: string
 }
 
 /** One check of `verify`; a failed one says why in `detail`. */

@@ -69,25 +69,25 @@ export class Session {
       const params = parseParams(ClaudeParams, p)
       return this.#start((options) => this.#registry.startClaude(params, options))
     },
-    verify: async (p) => ({ result: await this.#registry.verify(this.#execution(parseParams(ExecutionRef, p).execution_id).id) }),
+    verify: async (p) => ({ result: await this.#registry.verify((await this.#execution(parseParams(ExecutionRef, p).execution_id)).id) }),
     control: async (p) => {
       const { type, execution_id } = parseParams(ControlParams, p)
-      const execution = this.#execution(execution_id)
+      const execution = await this.#execution(execution_id)
       const result = await execution.running().control(type)
       this.#options.observer?.control?.({ execution_id: execution.id, type, token_id: this.#options.tokenId ?? null })
       return { result }
     },
     input: async (p) => {
       const { data, eof, execution_id } = parseParams(InputParams, p)
-      return { result: await this.#execution(execution_id).running().write(data, eof) }
+      return { result: await (await this.#execution(execution_id)).running().write(data, eof) }
     },
     attach: (p) => this.#attach(p),
     detach: (p) => {
       this.#leave(this.#registry.lookup(parseParams(DetachParams, p).execution_id))
       return { result: { status: 'detached' } }
     },
-    status: (p) => ({ result: this.#execution(parseParams(ExecutionRef, p).execution_id).record() }),
-    list: (p) => ({ result: { executions: this.#registry.list(parseParams(ListParams, p ?? {}).limit) } }),
+    status: async (p) => ({ result: (await this.#execution(parseParams(ExecutionRef, p).execution_id)).record() }),
+    list: async (p) => ({ result: await this.#registry.listAll(parseParams(ListParams, p ?? {}).limit) }),
     labels: () => ({ result: { labels: this.#registry.labels() } }),
     ping: () => ({ result: { pong: Date.now() / 1000 } }),
     // A client's pong is accepted and ignored: liveness is the transport's ping frames' job.
@@ -175,9 +175,9 @@ export class Session {
    * Watches another execution (or re-attaches to one): replay after `after_seq`, then live events.
    * Attaching to an execution the session already follows restarts its stream at `after_seq`.
    */
-  #attach(raw: unknown): Reply {
+  async #attach(raw: unknown): Promise<Reply> {
     const { execution_id, after_seq } = parseParams(AttachParams, raw)
-    const execution = this.#registry.lookup(execution_id)
+    const execution = await this.#registry.find(execution_id)
     const state = execution.ended ? 'exited' : execution.handle.state
     const { maxFollowed } = this.#options
     if (!this.#subscriptions.has(execution) && this.#subscriptions.size >= maxFollowed) {
@@ -194,8 +194,8 @@ export class Session {
   }
 
   /** The named execution, or the session's current one. */
-  #execution(id: string | undefined): Execution {
-    if (id !== undefined) return this.#registry.lookup(id)
+  async #execution(id: string | undefined): Promise<Execution> {
+    if (id !== undefined) return this.#registry.find(id)
     if (this.#current) return this.#current
     throw new RpcError(ErrorCode.NO_SUCH_PROCESS, 'No process is running in the session')
   }

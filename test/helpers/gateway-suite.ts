@@ -20,11 +20,21 @@ import { TestClient } from './client.ts'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 
-export function gatewaySuite(runtime: GatewayRuntime): void {
-  describe(`through the ${runtime} gateway (npm run start:${runtime}) in front of a Node executor`, () => {
+export interface SuiteOptions {
+  /**
+   * Node executors behind the gateway (EXECUTOR_URLS), each with its own token and TCP proxy; the
+   * scenarios run as through one, the proxy they cut being every proxy at once.
+   */
+  executors?: number
+}
+
+export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: SuiteOptions = {}): void {
+  const what = count === 1 ? 'a Node executor' : `a pool of ${count} Node executors`
+  describe(`through the ${runtime} gateway (npm run start:${runtime}) in front of ${what}`, () => {
     let executor: RunningServer | undefined
     let proxy: TcpProxy | undefined
     let gateway: RunningGateway | undefined
+    const others: { server: RunningServer; proxy: TcpProxy; token: string; untrack: () => void }[] = []
     const token = randomBytes(24).toString('hex')
     let api: MessagesApi | undefined
     let home: ReturnType<typeof claudeHome> | undefined
@@ -38,7 +48,15 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
         executor = await startServer({ CC_EXECUTOR_AUTH_TOKEN: token, ...home.env, CLAUDE_BIN })
         untrackExecutor = killOnExit(executor.child.pid!, { signal: 'SIGTERM' })
         proxy = await startTcpProxy(executor.port)
-        gateway = await startGateway(runtime, { executorUrl: proxy.url, token })
+        for (let i = 1; i < count; i++) {
+          const own = randomBytes(24).toString('hex')
+          const server = await startServer({ CC_EXECUTOR_AUTH_TOKEN: own, ...home.env, CLAUDE_BIN })
+          others.push({ server, proxy: await startTcpProxy(server.port), token: own, untrack: killOnExit(server.child.pid!, { signal: 'SIGTERM' }) })
+        }
+        gateway =
+          count === 1
+            ? await startGateway(runtime, { executorUrl: proxy.url, token })
+            : await startGateway(runtime, { executorUrls: [proxy, ...others.map((o) => o.proxy)].map((p) => p.url).join(','), token: [token, ...others.map((o) => o.token)].join(',') })
       },
       { timeout: 120_000 },
     )
@@ -50,7 +68,14 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
           await executor?.stop()
           untrackExecutor?.()
         }
-        for (const step of [() => gateway?.stop(), () => proxy?.close(), stopExecutor, () => api?.close(), () => home?.remove()]) {
+        const stopOthers = async () => {
+          for (const o of others) {
+            await o.proxy.close()
+            await o.server.stop()
+            o.untrack()
+          }
+        }
+        for (const step of [() => gateway?.stop(), () => proxy?.close(), stopExecutor, stopOthers, () => api?.close(), () => home?.remove()]) {
           try {
             await step()
           } catch (error) {
@@ -98,6 +123,9 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
         assert.equal(result.structuredContent.stdout, `mcp-${runtime} 1\nmcp-${runtime} 2\nmcp-${runtime} 3\n`)
         assert.equal(result.structuredContent.exit_code, 0)
         assert.ok(progress.length >= 2, 'progress notifications stream through the gateway')
+        // On loopback, a page elsewhere cannot reach /mcp through a rebound DNS name.
+        const rebound = await fetch(`${gateway.url}/mcp`, { method: 'POST', headers: { origin: 'http://attacker.example', 'content-type': 'application/json' }, body: '{}' })
+        assert.equal(rebound.status, 403)
       } finally {
         await client.close()
       }
@@ -128,7 +156,7 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
     })
 
     // Deno and Bun have settings of their own for what the Node server sets in @hono/node-server and ws.
-    if (runtime === 'deno' || runtime === 'bun') {
+    if ((runtime === 'deno' || runtime === 'bun') && count === 1) {
       test('an HTTP stream quiet for longer than Bun\'s default idle timeout (10 s), but not than the heartbeat interval (20 s), reaches its completion', async () => {
         if (!gateway) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
         const response = await fetch(`${gateway.url}/v1/executions`, { method: 'POST', body: JSON.stringify({ command: 'sleep 13; echo awake' }) })
@@ -182,7 +210,23 @@ export function gatewaySuite(runtime: GatewayRuntime): void {
     runScenarios(() => {
       if (!executor || !proxy || !gateway) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
       const executorHeaders = { authorization: `Bearer ${token}` }
-      return { runtime, kind: 'gateway', wsUrl: gateway.wsUrl, httpUrl: gateway.url, executorUrl: executor.url, executorHeaders, proxy }
+      const proxies = [proxy, ...others.map((o) => o.proxy)]
+      // Cutting "the" upstream cuts every executor's: whichever runs the execution, its stream breaks.
+      const every: TcpProxy = {
+        port: proxy.port,
+        url: proxy.url,
+        get accepted() {
+          return proxies.reduce((n, p) => n + p.accepted, 0)
+        },
+        get requests() {
+          return proxies.flatMap((p) => p.requests)
+        },
+        breakAll: () => proxies.reduce((n, p) => n + p.breakAll(), 0),
+        silence: () => proxies.reduce((n, p) => n + p.silence(), 0),
+        close: async () => {},
+      }
+      const moreExecutors = others.map((o) => ({ url: o.server.url, headers: { authorization: `Bearer ${o.token}` } }))
+      return { runtime, kind: 'gateway', wsUrl: gateway.wsUrl, httpUrl: gateway.url, executorUrl: executor.url, executorHeaders, proxy: count === 1 ? proxy : every, moreExecutors }
     })
   })
 }

@@ -48,18 +48,21 @@ export function requireBinary(runtime: GatewayRuntime): void {
 }
 
 export interface GatewayOptions {
-  executorUrl: string
+  executorUrl?: string
+  /** EXECUTOR_URLS: a pool (comma-separated); set, it replaces executorUrl. */
+  executorUrls?: string
+  /** EXECUTOR_TOKEN: one token, or one per executor of the pool (comma-separated). */
   token?: string
 }
 
-export async function startGateway(runtime: GatewayRuntime, { executorUrl, token = '' }: GatewayOptions): Promise<RunningGateway> {
+export async function startGateway(runtime: GatewayRuntime, { executorUrl = '', executorUrls = '', token = '' }: GatewayOptions): Promise<RunningGateway> {
   requireBinary(runtime)
   let lastError: Error | undefined
   for (let attempt = 0; attempt < 3; attempt++) {
     // The gateway binds the port itself; a port taken meanwhile is retried.
     const port = await freePort()
     try {
-      return await launch(runtime, port, executorUrl, token)
+      return await launch(runtime, port, { EXECUTOR_URL: executorUrl, EXECUTOR_URLS: executorUrls, EXECUTOR_TOKEN: token })
     } catch (error) {
       lastError = error as Error
       // Only a port taken between freePort() and the gateway's bind is worth another try.
@@ -71,16 +74,16 @@ export async function startGateway(runtime: GatewayRuntime, { executorUrl, token
 
 class PortInUse extends Error {}
 
-async function launch(
-  runtime: GatewayRuntime,
-  port: number,
-  executorUrl: string,
-  token: string,
-): Promise<RunningGateway> {
+/** The gateway's own environment: its settings ride there, never on a command line. */
+export function gatewayEnv(port: number, settings: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...settings }
+}
+
+async function launch(runtime: GatewayRuntime, port: number, settings: Record<string, string>): Promise<RunningGateway> {
   const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {
     cwd: ROOT,
     detached: true, // its own process group, so that stop() reaches wrangler's workerd and esbuild too
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', EXECUTOR_URL: executorUrl, EXECUTOR_TOKEN: token },
+    env: gatewayEnv(port, settings),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   if (child.pid === undefined) {

@@ -30,6 +30,8 @@ export interface ScenarioTarget {
   /** Headers the executor wants (its bearer token, when the gateway's upstream is authenticated). */
   executorHeaders?: Record<string, string>
   proxy: TcpProxy
+  /** The pool's other executors behind a gateway (each checked, as executorUrl is, for nothing left running). */
+  moreExecutors?: { url: string; headers: Record<string, string> }[]
 }
 
 export interface Scenario {
@@ -49,11 +51,14 @@ export function runScenarios(target: () => ScenarioTarget): void {
       (await fetch(`${url}/health`, { headers })).json() as Promise<{ runtime: string; running_executions: number }>
     assert.equal((await health(httpUrl)).runtime, runtime)
     await eventuallyAsync(async () => (await health(httpUrl)).running_executions === 0, 5000, `no running execution on ${httpUrl}`)
-    await eventuallyAsync(async () => (await health(executorUrl, executorHeaders)).running_executions === 0, 5000, `no running execution on ${executorUrl}`)
+    for (const { url, headers } of [{ url: executorUrl, headers: executorHeaders }, ...(target().moreExecutors ?? [])]) {
+      await eventuallyAsync(async () => (await health(url, headers)).running_executions === 0, 5000, `no running execution on ${url}`)
+    }
   })
 }
 
-async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+/** Waits until an async check holds (every 50 ms), or fails naming `what`. */
+export async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { TestClient } from '../helpers/client.ts'
+import { eventuallyAsync } from '../helpers/scenarios.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
 
 const A = 'token-a-0123456789abcdef'
@@ -13,7 +14,7 @@ before(async () => {
     CC_EXECUTOR_AUTH_TOKEN: `${A},${B}`,
     MAX_EXECUTIONS: '3',
     MAX_EXECUTIONS_PER_TOKEN: '2',
-    EXECUTIONS_PER_MINUTE: '8',
+    EXECUTIONS_PER_MINUTE: '10',
     MAX_OUTPUT_BYTES: '100000',
     CHILD_CPU_SECONDS: '1',
     CHILD_MEMORY_MB: '256',
@@ -24,7 +25,7 @@ after(async () => {
 })
 
 describe('limits', () => {
-  test('per-token and global concurrency: -32005 over WebSocket, 429 over HTTP; others are unaffected', async () => {
+  test('per-token concurrency: -32005 / 429; at capacity (MAX_EXECUTIONS): -32003 / 503 with Retry-After, and /health says so; others are unaffected', async () => {
     const a1 = await TestClient.open(server.wsUrl, auth(A))
     const a2 = await TestClient.open(server.wsUrl, auth(A))
     const a3 = await TestClient.open(server.wsUrl, auth(A))
@@ -36,17 +37,33 @@ describe('limits', () => {
     assert.equal(third.error?.code, -32005)
     assert.match(third.error!.message, /for this token/)
     const rb = await b1.execute({ command: 'sleep 5' })
-    const global = await b2.request('execute', { command: 'sleep 5' })
-    assert.equal(global.error?.code, -32005)
+    const full = await b2.request('execute', { command: 'sleep 5' })
+    assert.equal(full.error?.code, -32003)
+    assert.match(full.error!.message, /capacity/)
     const http = await fetch(`${server.url}/v1/executions`, { method: 'POST', ...auth(B), body: JSON.stringify({ command: 'true' }) })
-    assert.equal(http.status, 429)
-    assert.equal((await http.json()).error.code, -32005)
+    assert.equal(http.status, 503)
+    assert.equal(http.headers.get('retry-after'), '1')
+    assert.equal((await http.json()).error.code, -32003)
+    const health = await (await fetch(`${server.url}/health`, auth(A))).json()
+    assert.equal(health.running_executions, 3)
+    assert.equal(health.max_executions, 3)
     const pong = await a3.request('ping')
     assert.equal(typeof pong.result.pong, 'number', 'the refused session is still served')
     for (const [client, r] of [[a1, r1], [a2, r2], [b1, rb]] as const) {
       await client.request('control', { type: 'CANCEL' })
       await client.completion(r.execution_id)
     }
+    const idle = () => eventuallyAsync(async () => (await (await fetch(`${server.url}/health`, auth(A))).json()).running_executions === 0, 10_000, 'nothing running')
+    await idle()
+    // Started together, two per token: the per-token limit lets all four through, capacity only three.
+    const together = await Promise.all(
+      [A, A, B, B].map(async (token) => (await fetch(`${server.url}/v1/executions`, { method: 'POST', ...auth(token), body: JSON.stringify({ command: 'sleep 5', detach: true }) })).json()),
+    )
+    const ids = together.filter((r) => r.status === 'started').map((r) => r.execution_id as string)
+    assert.equal(ids.length, 3, JSON.stringify(together))
+    assert.equal(together.find((r) => r.error)?.error.code, -32003)
+    for (const id of ids) await fetch(`${server.url}/v1/executions/${id}/control`, { method: 'POST', ...auth(A), body: JSON.stringify({ type: 'CANCEL' }) })
+    await idle()
     await Promise.all([a1, a2, a3, b1, b2].map((c) => c.close()))
   })
 

@@ -236,6 +236,8 @@ export function executionView(main: HTMLElement, id: string): () => void {
         item('Duration', duration(elapsed(record))),
         item('Exit', exitOf(record) || '—'),
         item('PID', record.pid === null ? '—' : String(record.pid)),
+        // Behind a gateway over a pool: the executor that runs it (where its PID means something).
+        record.executor ? item('Executor', record.executor) : null,
         record.kind === 'claude' && record.claude ? item('Cost', cost(record.claude.total_cost_usd)) : null,
         ].filter((n): n is HTMLDivElement => n !== null),
       )

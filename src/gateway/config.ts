@@ -1,0 +1,62 @@
+/**
+ * @module gateway/config — a gateway's pool from its settings: `EXECUTOR_URLS` (comma-separated; else
+ * `EXECUTOR_URL`, a pool of one) and `EXECUTOR_TOKEN` (one token for all, or one per executor in
+ * the same order). A bad value is a PoolConfigError naming the setting.
+ */
+
+export interface PoolMemberConfig {
+  /** The executor's base URL, normalized (no trailing slash). */
+  url: string
+  /** Names it in the ids of the executions it runs: a hash of its URL, so every gateway agrees without asking. */
+  tag: string
+  token?: string
+}
+
+export class PoolConfigError extends Error {
+  override name = 'PoolConfigError'
+}
+
+/** More is a configuration mistake, and each executor costs a health check per interval. */
+export const MAX_POOL_SIZE = 64
+
+/** FNV-1a over the URL, as 8 hex digits: stable across gateways and restarts while the URL is. */
+export function tagOf(url: string): string {
+  let hash = 0x811c9dc5
+  for (const byte of new TextEncoder().encode(url)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0
+  return hash.toString(16).padStart(8, '0')
+}
+
+/** Parses the pool's settings; throws PoolConfigError with a one-line message. */
+export function parsePool({ urls, url, tokens }: { urls?: string; url?: string; tokens?: string }): PoolMemberConfig[] {
+  const setting = urls?.trim() ? 'EXECUTOR_URLS' : 'EXECUTOR_URL'
+  const raw = (urls?.trim() || url?.trim() || '').split(',').map((s) => s.trim())
+  if (raw.length === 1 && raw[0] === '') throw new PoolConfigError('EXECUTOR_URLS (or EXECUTOR_URL) is empty: name at least one executor')
+  if (raw.length > MAX_POOL_SIZE) throw new PoolConfigError(`${setting} names ${raw.length} executors; at most ${MAX_POOL_SIZE}`)
+  const members = raw.map((entry, i): PoolMemberConfig => {
+    if (entry === '') throw new PoolConfigError(`${setting}: entry ${i + 1} is empty (two commas, or one at an end?)`)
+    let parsed: URL
+    try {
+      parsed = new URL(entry)
+    } catch {
+      throw new PoolConfigError(`${setting}: entry ${i + 1} (${JSON.stringify(entry)}) is not a URL`)
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new PoolConfigError(`${setting}: entry ${i + 1} (${JSON.stringify(entry)}) is not http: or https:`)
+    }
+    if (parsed.username || parsed.password || parsed.search || parsed.hash) {
+      throw new PoolConfigError(`${setting}: entry ${i + 1} must be a plain base URL (no credentials, query or fragment; the token goes in EXECUTOR_TOKEN)`)
+    }
+    const normalized = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`
+    return { url: normalized, tag: tagOf(normalized) }
+  })
+  for (let i = 0; i < members.length; i++) {
+    const twin = members.findIndex((m, j) => j < i && (m.url === members[i].url || m.tag === members[i].tag))
+    if (twin >= 0) throw new PoolConfigError(`${setting}: entries ${twin + 1} and ${i + 1} name the same executor (${members[i].url})`)
+  }
+  const list = tokens ? tokens.split(',').map((t) => t.trim()) : []
+  if (list.length > 1 && list.length !== members.length) {
+    throw new PoolConfigError(`EXECUTOR_TOKEN holds ${list.length} tokens for ${members.length} executors: give one for all, or one per executor in ${setting}'s order`)
+  }
+  if (list.some((t) => t === '')) throw new PoolConfigError('EXECUTOR_TOKEN: one of its comma-separated tokens is empty')
+  return members.map((m, i) => (list.length === 0 ? m : { ...m, token: list.length === 1 ? list[0] : list[i] }))
+}
