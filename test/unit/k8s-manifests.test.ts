@@ -203,6 +203,8 @@ describe('deploy/k8s', () => {
     const claim = templates.find((t) => t.metadata.name === mount.name)
     assert.ok(claim, `the data dir is a volumeClaimTemplate (${mount.name})`)
     assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce'])
+    // docs/scale-out.md: a pool scaled down and up again finds its records.
+    assert.equal(executors.spec.persistentVolumeClaimRetentionPolicy?.whenScaled ?? 'Retain', 'Retain')
     const bytes = quantity(claim.spec.resources.requests.storage)
     assert.ok(config.MAX_DATA_MB * 2 ** 20 < bytes, `MAX_DATA_MB ${config.MAX_DATA_MB} must stay below the volume's ${claim.spec.resources.requests.storage}`)
     assert.equal(envOf(images['cc-executor']).CC_EXECUTOR_DATA_DIR, config.CC_EXECUTOR_DATA_DIR, 'the data dir of the image')
