@@ -11,6 +11,16 @@ import { startNodeServer, type NodeServer } from './start-server.ts'
 
 /** Log bytes held for a stdout that does not keep up; lines beyond are dropped. */
 const LOG_BUFFER_BYTES = 16 * 1024 * 1024
+/** How long the log gets to be written out at exit. */
+const LOG_FLUSH_MS = 1000
+/** Shutdown waits KILL_GRACE_MS at most for stubborn children; past that and this margin it gives up. */
+const SHUTDOWN_MARGIN_MS = 5000
+
+/**
+ * The longest the server takes to exit after SIGTERM, log included: a supervisor's grace before
+ * SIGKILL (Kubernetes' terminationGracePeriodSeconds, deploy/k8s) must be longer.
+ */
+export const shutdownDeadlineMs = (config: Pick<Config, 'KILL_GRACE_MS'>): number => config.KILL_GRACE_MS + SHUTDOWN_MARGIN_MS + LOG_FLUSH_MS
 
 /** A setting that cannot work stops startup with one line and exit code 2. */
 function fail(error: unknown): never {
@@ -39,7 +49,7 @@ export async function runServerProcess(env: Record<string, string | undefined> =
   // a write failing with EPIPE meanwhile makes pino drop the rest of the log instead.
   const exit = async (code: number) => {
     await new Promise<void>((resolve) => {
-      setTimeout(resolve, 1000)
+      setTimeout(resolve, LOG_FLUSH_MS)
       destination.once('close', () => resolve())
       destination.end()
     })
@@ -51,11 +61,10 @@ export async function runServerProcess(env: Record<string, string | undefined> =
   // Node's default action (death without cleanup) still installed.
   const stop = async (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down')
-    // Shutdown waits KILL_GRACE_MS at most for stubborn children; give it that and a margin.
     setTimeout(() => {
       logger.error({}, 'shutdown timed out')
       void exit(1)
-    }, config.KILL_GRACE_MS + 5000).unref()
+    }, config.KILL_GRACE_MS + SHUTDOWN_MARGIN_MS).unref()
     await (await starting).close()
     logger.info({}, 'stopped')
     await exit(0)
