@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
@@ -19,13 +19,6 @@ import { readNdjson, post } from '../helpers/http.ts'
 import { containerOf, loadKustomization, only, plainEnv, portOf, type Container, type Probe } from '../helpers/k8s.ts'
 import { freePort } from '../helpers/net.ts'
 import { ROOT, startServer, type RunningServer } from '../helpers/server.ts'
-
-/** Whether any TypeScript file of the image (node_modules aside) has `text`. */
-function sourcesMention(dir: string, text: string): boolean {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).some(
-    (file) => file.endsWith('.ts') && !file.startsWith('node_modules') && readFileSync(join(dir, file), 'utf8').includes(text),
-  )
-}
 
 const DOCKERFILE = 'deploy/gateway.Dockerfile'
 const IGNORE = `${DOCKERFILE}.dockerignore`
@@ -102,12 +95,6 @@ describe('deploy/gateway.Dockerfile, replayed without Docker', () => {
       PORT: String(port),
       EXECUTOR_URLS: executorServer.url,
       EXECUTOR_TOKEN: token,
-    }
-    // A gateway that predates EXECUTOR_URLS reads EXECUTOR_URL alone (a pool of one).
-    if (!sourcesMention(built.cwd, 'EXECUTOR_URLS')) {
-      t.diagnostic('this gateway does not read EXECUTOR_URLS yet: given EXECUTOR_URL')
-      env.EXECUTOR_URL = env.EXECUTOR_URLS
-      delete env.EXECUTOR_URLS
     }
     const argv = resolveBinary(execForm(single(final, 'CMD').args, 'CMD'))
     // /tini is the base image's; the CMD alone is the same gateway.
