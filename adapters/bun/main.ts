@@ -1,10 +1,11 @@
 /**
  * @module adapters/bun — the gateway on Bun: forwards to the Node executors of `EXECUTOR_URLS` (or
- * the one at `EXECUTOR_URL`; tokens in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0 picks a free one, printed).
+ * the one at `EXECUTOR_URL`; tokens in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0 picks a free one, printed);
+ * its own clients' tokens in `CC_EXECUTOR_AUTH_TOKEN`.
  * Bun's own server settings carry the app's limits (see docs/protocol.md, "Gateways").
  */
 import { upgradeWebSocket, websocket } from 'hono/bun'
-import { createGateway, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
 
 // The Bun globals this file uses, declared here so that the project's type check needs no Bun types.
 declare const process: { exit(code: number): never }
@@ -28,6 +29,7 @@ try {
     executorUrl: Bun.env.EXECUTOR_URL || 'http://127.0.0.1:8003',
     mcp: mcpFor(Bun.env.HOST ?? '127.0.0.1'),
     tokens: Bun.env.EXECUTOR_TOKEN,
+    clientTokens: clientTokens({ tokens: Bun.env.CC_EXECUTOR_AUTH_TOKEN, host: Bun.env.HOST ?? '127.0.0.1', insecure: Bun.env.CC_EXECUTOR_INSECURE }),
     upgradeWebSocket,
     runtime: 'bun',
   })

@@ -1,11 +1,12 @@
 /**
  * @module adapters/cloudflare — the gateway on Cloudflare Workers: the portable gateway over the
- * Node executors of `EXECUTOR_URLS` (or `EXECUTOR_URL`) from wrangler.toml, `EXECUTOR_TOKEN` from
- * `wrangler secret put`; the pool's state in the POOL_STATE Durable Object.
+ * Node executors of `EXECUTOR_URLS` (or `EXECUTOR_URL`) from wrangler.toml, `EXECUTOR_TOKEN` and its
+ * own clients' `CC_EXECUTOR_AUTH_TOKEN` from `wrangler secret put`; the pool's state in the
+ * POOL_STATE Durable Object.
  */
 import { upgradeWebSocket } from './websocket.ts'
 import { durablePoolState, type DurableObjectNamespace } from './pool-state.ts'
-import { createGateway, ErrorCode, mcpFor, PoolConfigError, type ExecutorApp } from '../../src/index.ts'
+import { clientTokens, createGateway, ErrorCode, mcpFor, PoolConfigError, type ExecutorApp } from '../../src/index.ts'
 
 export { PoolStateObject } from './pool-state.ts'
 
@@ -13,6 +14,9 @@ export interface Env {
   EXECUTOR_URL?: string
   EXECUTOR_URLS?: string
   EXECUTOR_TOKEN?: string
+  /** The tokens the gateway's own clients send (`wrangler secret put CC_EXECUTOR_AUTH_TOKEN`): required once deployed. */
+  CC_EXECUTOR_AUTH_TOKEN?: string
+  CC_EXECUTOR_INSECURE?: string
   /** Where `wrangler dev` listens (npm run start:workerd sets it); unset when deployed. */
   LISTEN_HOST?: string
   POOL_STATE: DurableObjectNamespace
@@ -33,6 +37,8 @@ export default {
         executorUrls: env.EXECUTOR_URLS,
         executorUrl: env.EXECUTOR_URL,
         tokens: env.EXECUTOR_TOKEN,
+        // Deployed (no LISTEN_HOST), a Worker is public: it serves only with a token of its own.
+        clientTokens: clientTokens({ tokens: env.CC_EXECUTOR_AUTH_TOKEN, host: env.LISTEN_HOST, insecure: env.CC_EXECUTOR_INSECURE }),
         // One object per configuration: two gateways over different pools never share one.
         state: durablePoolState(env.POOL_STATE, `pool ${env.EXECUTOR_URLS || env.EXECUTOR_URL}`),
         // A request's I/O ends with it: each request waits for the health checks it starts.

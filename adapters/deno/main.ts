@@ -1,12 +1,12 @@
 /**
  * @module adapters/deno — the gateway on Deno: forwards to the Node executors of `EXECUTOR_URLS`
  * (or the one at `EXECUTOR_URL`; tokens in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0
- * picks a free one, printed). Deno's own settings carry the app's limits (see docs/protocol.md, "Gateways").
+ * picks a free one, printed); its own clients' tokens in `CC_EXECUTOR_AUTH_TOKEN`. Deno's own settings carry the app's limits (see docs/protocol.md, "Gateways").
  */
 import type { Context } from 'hono'
 import { upgradeWebSocket } from 'hono/deno'
 import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
-import { createGateway, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
 
 // The few Deno globals this file uses, declared here so that the project's type check needs no Deno types.
 declare const Deno: {
@@ -32,6 +32,7 @@ try {
     executorUrl: env('EXECUTOR_URL') || 'http://127.0.0.1:8003',
     mcp: mcpFor(env('HOST', '127.0.0.1')!),
     tokens: env('EXECUTOR_TOKEN'),
+    clientTokens: clientTokens({ tokens: env('CC_EXECUTOR_AUTH_TOKEN'), host: env('HOST', '127.0.0.1'), insecure: env('CC_EXECUTOR_INSECURE') }),
     upgradeWebSocket: withIdleTimeout,
     runtime: 'deno',
   })

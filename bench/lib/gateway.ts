@@ -78,7 +78,7 @@ export async function startWorkerdGateway(executorUrl: string, { forwarder = fal
     modules: true,
     script,
     ...compatibility(),
-    bindings: { EXECUTOR_URL: executorUrl },
+    bindings: { EXECUTOR_URL: executorUrl, LISTEN_HOST: '127.0.0.1' },
     // The gateway's pool state, as wrangler.toml declares it (the forwarder has none).
     ...(forwarder ? {} : { durableObjects: { POOL_STATE: 'PoolStateObject' } }),
     host: '127.0.0.1',

@@ -3,6 +3,7 @@
  * `EXECUTOR_URL`, a pool of one) and `EXECUTOR_TOKEN` (one token for all, or one per executor in
  * the same order). A bad value is a PoolConfigError naming the setting.
  */
+import { isLoopback } from '../mcp/server.ts'
 
 export interface PoolMemberConfig {
   /** The executor's base URL, normalized (no trailing slash). */
@@ -59,4 +60,20 @@ export function parsePool({ urls, url, tokens }: { urls?: string; url?: string; 
   }
   if (list.some((t) => t === '')) throw new PoolConfigError('EXECUTOR_TOKEN: one of its comma-separated tokens is empty')
   return members.map((m, i) => (list.length === 0 ? m : { ...m, token: list.length === 1 ? list[0] : list[i] }))
+}
+
+/**
+ * The tokens a gateway asks of its own clients: `CC_EXECUTOR_AUTH_TOKEN` (comma-separated, at
+ * least 16 characters each, as on the Node server). A gateway without one forwards anybody's
+ * commands with the executors' token, so it serves without one only on loopback (`host`; a deployed
+ * Worker has none: undefined), or when `CC_EXECUTOR_INSECURE` is true. Throws PoolConfigError.
+ */
+export function clientTokens({ tokens, host, insecure }: { tokens?: string; host?: string; insecure?: string }): string[] {
+  const list = (tokens ?? '').split(',').map((t) => t.trim()).filter(Boolean)
+  if (list.some((t) => t.length < 16)) throw new PoolConfigError('CC_EXECUTOR_AUTH_TOKEN: every token needs at least 16 characters')
+  if (list.length > 0 || insecure === 'true' || insecure === '1') return list
+  if (host !== undefined && isLoopback(host)) return list
+  throw new PoolConfigError(
+    `refusing to serve ${host === undefined ? 'a deployed Worker' : `HOST=${host}`} without a token of its own: set CC_EXECUTOR_AUTH_TOKEN (or CC_EXECUTOR_INSECURE=true for an open gateway)`,
+  )
 }

@@ -17,6 +17,8 @@ export interface GatewayOptions {
   executorUrl?: string
   /** EXECUTOR_TOKEN: one token for every executor, or one per executor, comma-separated in the same order. */
   tokens?: string
+  /** The bearer tokens the gateway's own clients must send (see clientTokens()); none: open. */
+  clientTokens?: readonly string[]
   upgradeWebSocket: UpgradeWebSocket<any>
   /** Reported by /health: "workerd", "deno", "bun". */
   runtime: string
@@ -53,6 +55,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const pool = new ExecutorPool({ ...options.pool, members, state: options.state })
   const app = createExecutorApp({
     executor: pool,
+    tokens: options.clientTokens,
     upgradeWebSocket: options.upgradeWebSocket,
     runtime: options.runtime,
     limits: options.limits,

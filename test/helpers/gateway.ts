@@ -53,16 +53,18 @@ export interface GatewayOptions {
   executorUrls?: string
   /** EXECUTOR_TOKEN: one token, or one per executor of the pool (comma-separated). */
   token?: string
+  /** CC_EXECUTOR_AUTH_TOKEN: the token the gateway asks of its own clients. */
+  clientToken?: string
 }
 
-export async function startGateway(runtime: GatewayRuntime, { executorUrl = '', executorUrls = '', token = '' }: GatewayOptions): Promise<RunningGateway> {
+export async function startGateway(runtime: GatewayRuntime, { executorUrl = '', executorUrls = '', token = '', clientToken = '' }: GatewayOptions): Promise<RunningGateway> {
   requireBinary(runtime)
   let lastError: Error | undefined
   for (let attempt = 0; attempt < 3; attempt++) {
     // The gateway binds the port itself; a port taken meanwhile is retried.
     const port = await freePort()
     try {
-      return await launch(runtime, port, { EXECUTOR_URL: executorUrl, EXECUTOR_URLS: executorUrls, EXECUTOR_TOKEN: token })
+      return await launch(runtime, port, { EXECUTOR_URL: executorUrl, EXECUTOR_URLS: executorUrls, EXECUTOR_TOKEN: token, CC_EXECUTOR_AUTH_TOKEN: clientToken })
     } catch (error) {
       lastError = error as Error
       // Only a port taken between freePort() and the gateway's bind is worth another try.
@@ -117,7 +119,7 @@ async function launch(runtime: GatewayRuntime, port: number, settings: Record<st
   }
 
   try {
-    await waitForHealth(gateway, child)
+    await waitForHealth(gateway, child, settings.CC_EXECUTOR_AUTH_TOKEN)
   } catch (error) {
     await gateway.stop()
     if (error instanceof PortInUse || /EADDRINUSE|address already in use|port \d+ in use|AddrInUse/i.test(log)) throw new PortInUse(`port ${port} was taken`)
@@ -126,12 +128,13 @@ async function launch(runtime: GatewayRuntime, port: number, settings: Record<st
   return gateway
 }
 
-async function waitForHealth(gateway: RunningGateway, child: ChildProcess): Promise<void> {
+async function waitForHealth(gateway: RunningGateway, child: ChildProcess, token?: string): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`it exited (${child.exitCode ?? child.signalCode}) before serving /health`)
     try {
-      const response = await fetch(`${gateway.url}/health`, { signal: AbortSignal.timeout(2000) })
+      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
+      const response = await fetch(`${gateway.url}/health`, { headers, signal: AbortSignal.timeout(2000) })
       const health = (await response.json()) as { status?: string; runtime?: string }
       if (health.status === 'healthy' && health.runtime === gateway.runtime) return
       // Someone else's server took the port between freePort() and the gateway's bind.

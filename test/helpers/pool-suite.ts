@@ -209,6 +209,28 @@ export function poolSuite(runtime: GatewayRuntime): void {
       )
     })
 
+    test('the gateway\'s own clients: with CC_EXECUTOR_AUTH_TOKEN only they get in; reachable from other hosts without one it refuses to serve', async () => {
+      const clientToken = 'a-client-token-of-the-gateway-0001'
+      const guarded = await startGateway(runtime, { executorUrls: members[0].server.url, token: members[0].token, clientToken })
+      try {
+        const open = await post(`${guarded.url}/v1/executions`, { command: 'echo nobody' })
+        assert.equal(open.status, 401, 'no token: refused before anything is forwarded')
+        const wrong = await fetch(`${guarded.url}/v1/executions`, { headers: { authorization: `Bearer ${members[0].token}` } })
+        assert.equal(wrong.status, 403, 'the executors\' token is not the gateway\'s')
+        const response = await fetch(`${guarded.url}/v1/executions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${clientToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ command: 'echo let in' }),
+        })
+        assert.equal(response.status, 200)
+        assert.equal((await readNdjson(response)).at(-1)?.params.status, 'completed')
+      } finally {
+        await guarded.stop()
+      }
+      const refused = await misconfigured(runtime, { EXECUTOR_URLS: members[0].server.url, HOST: '0.0.0.0' })
+      assert.match(refused, /without a token of its own: set CC_EXECUTOR_AUTH_TOKEN/)
+    })
+
     test('bad input: a malformed EXECUTOR_URLS is refused with a message naming it; executors that answer garbage or hang are marked unhealthy, the healthy one carries on', async () => {
       // Garbage: an HTTP server whose every answer is not ours. Hang: one that never answers.
       const garbage = createServer((_req, res) => res.end('<html>not an executor</html>'))
@@ -220,7 +242,7 @@ export function poolSuite(runtime: GatewayRuntime): void {
       const at = (s: Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`
       let second: RunningGateway | undefined
       try {
-        const bad = await misconfigured(runtime, 'http://127.0.0.1:1,,ftp://x')
+        const bad = await misconfigured(runtime, { EXECUTOR_URLS: 'http://127.0.0.1:1,,ftp://x' })
         assert.match(bad, /EXECUTOR_URLS: entry 2 is empty/)
         const good = members[0]
         second = await startGateway(runtime, { executorUrls: [good.server.url, at(garbage), at(hang)].join(','), token: `${good.token},x,y` })
@@ -248,9 +270,9 @@ export function poolSuite(runtime: GatewayRuntime): void {
 }
 
 /** Starts the gateway with a bad EXECUTOR_URLS and returns what it said: Deno and Bun exit, a Worker answers every request. */
-async function misconfigured(runtime: GatewayRuntime, urls: string): Promise<string> {
+async function misconfigured(runtime: GatewayRuntime, settings: Record<string, string>): Promise<string> {
   const port = await freePort()
-  const child = spawn('npm', ['run', '--silent', `start:${runtime}`], { cwd: ROOT, detached: true, env: gatewayEnv(port, { EXECUTOR_URLS: urls }), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('npm', ['run', '--silent', `start:${runtime}`], { cwd: ROOT, detached: true, env: gatewayEnv(port, settings), stdio: ['ignore', 'pipe', 'pipe'] })
   const untrack = killOnExit(child.pid!, { group: true })
   let output = ''
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk))

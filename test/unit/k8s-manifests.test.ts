@@ -17,6 +17,7 @@ import { shutdownDeadlineMs } from '../../adapters/node/server-process.ts'
 import { envOf, readDockerfile, single, userOf, type Stage } from '../helpers/dockerfile.ts'
 import { containerOf, envVar, K8S_DIR, loadKustomization, only, plainEnv, portOf, type Container, type Kustomization, type Manifest, type PodSpec, type Resource } from '../helpers/k8s.ts'
 import { ROOT } from '../helpers/server.ts'
+import { clientTokens } from '../../src/index.ts'
 
 /** A Kubernetes quantity ("500m", "2", "512Mi", "10Gi", "1G") as a number of units (cores, bytes). */
 function quantity(text: string | number): number {
@@ -89,6 +90,10 @@ describe('deploy/k8s', () => {
     const tokenRef = { name: secret.name, key: 'token' }
     assert.deepEqual(envVar(executor, 'CC_EXECUTOR_AUTH_TOKEN').valueFrom, { secretKeyRef: tokenRef }, 'the executors take their token from the Secret')
     assert.deepEqual(envVar(gatewayContainer, 'EXECUTOR_TOKEN').valueFrom, { secretKeyRef: tokenRef }, 'the gateway sends the same token')
+    // The gateway listens on every interface: the app refuses to serve there without a token of its own.
+    assert.deepEqual(envVar(gatewayContainer, 'CC_EXECUTOR_AUTH_TOKEN').valueFrom, { secretKeyRef: { name: secret.name, key: 'client-token' } }, 'the gateway asks its clients for a token of their own')
+    assert.doesNotThrow(() => clientTokens({ tokens: 'x'.repeat(32), host: plainEnv(gatewayContainer).HOST }))
+    assert.throws(() => clientTokens({ host: plainEnv(gatewayContainer).HOST }), /without a token/, 'without it the gateway would not start')
     for (const container of [executor, gatewayContainer])
       for (const e of container.env ?? []) {
         if (/TOKEN|SECRET|KEY/.test(e.name)) assert.ok(e.valueFrom?.secretKeyRef, `${container.name}: ${e.name} must come from a Secret, not a value`)
@@ -238,7 +243,7 @@ describe('deploy/k8s', () => {
     assert.equal(services.length, 1, 'one Service for the gateway')
     const [front] = services
     selects(front.spec.selector, podLabels(gateway), 'the gateway Service')
-    assert.equal(front.spec.type ?? 'ClusterIP', 'ClusterIP', 'the gateway asks no token of its clients: it stays inside the cluster')
+    assert.equal(front.spec.type ?? 'ClusterIP', 'ClusterIP', 'the gateway stays inside the cluster; an Ingress is the user\'s choice')
     assert.equal(portOf(gatewayContainer, front.spec.ports[0].targetPort), Number(env.PORT))
   })
 
