@@ -564,19 +564,31 @@ async function main(): Promise<void> {
       const LINE = 5 * 1024 * 1024
       const big = bigToolResultStream(LINE)
       writeFileSync(kit.file, big)
-      const growth: number[] = []
-      for (let i = 0; i < 3; i += 1) {
-        await sleep(RUN_GAP_MS)
-        const run = await replayRun(client, server.pid, 'claude', kit.file, Buffer.byteLength(big))
-        reportErrors('10. 5 MB tool result', run.errors)
-        growth.push(run.peakGrowthKiB)
-        log(`  5 MB tool_result run ${i + 1}: peak RSS growth ${mib(run.peakGrowthKiB)}, ${fixed(run.ms, 0)} ms`)
+      // The same line through plain execute, alternating: a peak of RSS is as much the garbage
+      // collector's timing as the line (plain execute alone spans about 1-5x its size), so both are
+      // judged by their median over 7 runs, and their worst is printed beside it.
+      const growth = { claude: [] as number[], execute: [] as number[] }
+      for (let i = 0; i < 7; i += 1) {
+        for (const kind of ['execute', 'claude'] as const) {
+          await sleep(RUN_GAP_MS)
+          const run = await replayRun(client, server.pid, kind, kit.file, Buffer.byteLength(big))
+          reportErrors(`10. 5 MB tool result (${kind})`, run.errors)
+          growth[kind].push(run.peakGrowthKiB)
+          log(`  5 MB tool_result, ${kind.padEnd(7)} run ${i + 1}: peak RSS growth ${mib(run.peakGrowthKiB)}, ${fixed(run.ms, 0)} ms`)
+        }
       }
-      const plain = await replayRun(client, server.pid, 'execute', kit.file, Buffer.byteLength(big))
-      reportErrors('10. 5 MB line, plain execute', plain.errors)
-      info('10. the same 5 MB line through plain execute: peak server RSS growth', `${mib(plain.peakGrowthKiB)} (${fixed((plain.peakGrowthKiB * 1024) / LINE, 2)}×)`)
-      const spike = Math.max(...growth) * 1024 / LINE
-      judged('10. a 5 MB tool_result line: peak server RSS growth ÷ line size (worst of 3)', `${fixed(spike, 2)}× (${mib(Math.max(...growth))})`, '<= 3×', spike <= 3)
+      const times = (kiB: number) => (kiB * 1024) / LINE
+      info(
+        '10. the same 5 MB line through plain execute: peak server RSS growth, median (worst) of 7',
+        `${fixed(times(median(growth.execute)), 2)}× (${fixed(times(Math.max(...growth.execute)), 2)}×)`,
+      )
+      const spike = times(median(growth.claude))
+      judged(
+        '10. a 5 MB tool_result line through a Claude task: peak server RSS growth ÷ line size, median (worst) of 7',
+        `${fixed(spike, 2)}× (${fixed(times(Math.max(...growth.claude)), 2)}×; ${mib(median(growth.claude))})`,
+        '<= 3×',
+        spike <= 3,
+      )
     } finally {
       await client.close()
       await server.stop()
