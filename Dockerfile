@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 #
 # cc-executor: the Node server (adapters/node/main.ts), run from its TypeScript by tsx, a production
-# dependency, so there is no compile step.
+# dependency, so the server has no compile step. The web console's bundle (src/console/assets.generated.ts,
+# generated, not committed) is built in a stage of its own with the dev dependencies (esbuild, xterm's
+# CSS), so a fresh clone builds as it is; only the bundle reaches the runtime stage.
 #
-#   npm ci   # (or npm run build) once in the checkout: it bundles the web console into src/console/assets.generated.ts, which COPY src takes
 #   docker build -t cc-executor .
 #   docker run --rm -p 127.0.0.1:8003:8003 -e CC_EXECUTOR_AUTH_TOKEN="$(openssl rand -hex 32)" cc-executor
 #
@@ -17,7 +18,7 @@
 # (see compose.yaml and docs/docker.md).
 #
 # test/integration/dockerfile.test.ts replays this file's build and run steps outside Docker: keep CMD and
-# HEALTHCHECK in JSON form, and `npm ci --omit=dev` as its own RUN.
+# HEALTHCHECK in JSON form, and each `npm ci` and `npm run build` as its own RUN.
 
 # Node 26 is the Active LTS line as of November 2026: it was promoted on 2026-10-28 (nodejs/Release
 # schedule), while Node 24 entered Maintenance on 2026-10-20. trixie-slim (Debian 13) is the default
@@ -29,6 +30,17 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev
+
+# ---- console: the web console's bundle, built with every dependency (esbuild is a dev one) ----
+# npm ci runs before bin/ is copied, so its prepare script (which builds the bundle) does nothing
+# yet, and the install layer stays cached across source changes; npm run build then bundles.
+FROM ${NODE_IMAGE} AS console
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY bin/build-console.mjs ./bin/
+COPY src ./src
+RUN npm run build
 
 # ---- runtime ----
 FROM ${NODE_IMAGE}
@@ -68,6 +80,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY src ./src
+COPY --from=console /app/src/console/assets.generated.ts ./src/console/
 COPY adapters/node ./adapters/node
 
 # The data dir (transcripts and records) is the only place the server writes; a new named volume

@@ -3,18 +3,17 @@
 # cc-executor-gateway: the Deno gateway (adapters/deno/main.ts), which runs no commands and forwards
 # every execution to the executors (deploy/k8s, docs/scale-out.md). Built from the repository root:
 #
-#   npm ci   # once in the checkout: it bundles the web console into src/console/assets.generated.ts, which COPY src takes
 #   docker build -f deploy/gateway.Dockerfile -t cc-executor-gateway .
 #
 # The build context is filtered by deploy/gateway.Dockerfile.dockerignore (BuildKit reads the ignore
 # file named after the Dockerfile in place of the root .dockerignore).
 #
-# Settings at run time: EXECUTOR_URLS (or EXECUTOR_URL), EXECUTOR_TOKEN (the executors' token: from a
-# secret, never baked in here), HOST and PORT. The gateway asks no token of its own clients: keep it
-# on a private network (the Kubernetes manifests allow only labelled client pods to reach it).
+# Settings at run time: EXECUTOR_URLS (or EXECUTOR_URL), EXECUTOR_TOKEN (the executors' token) and
+# CC_EXECUTOR_AUTH_TOKEN (the one it asks of its own clients; on HOST=0.0.0.0 it refuses to start
+# without one), both from secrets, never baked in here; HOST and PORT.
 #
 # test/integration/gateway-dockerfile.test.ts replays this file's build and run steps outside Docker:
-# keep CMD and HEALTHCHECK in JSON form, and `npm ci --omit=dev` as its own RUN.
+# keep CMD and HEALTHCHECK in JSON form, and each `npm ci` and `npm run build` as its own RUN.
 
 ARG NODE_IMAGE=node:26-trixie-slim
 # The Deno that `npm run start:deno` and the gateway tests use: the `deno` devDependency's version
@@ -26,6 +25,16 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev
+
+# ---- console: the web console's bundle (the gateway serves the console too), built with every
+# dependency (esbuild is a dev one); npm ci runs before bin/ is copied, so its prepare does nothing yet ----
+FROM ${NODE_IMAGE} AS console
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY bin/build-console.mjs ./bin/
+COPY src ./src
+RUN npm run build
 
 # ---- runtime: the official Deno image (Debian), whose /tini forwards signals and reaps ----
 FROM ${DENO_IMAGE}
@@ -39,6 +48,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
+COPY --from=console /app/src/console/assets.generated.ts ./src/console/
 COPY adapters/deno ./adapters/deno
 
 # "deno" (uid 1993) from the base image; numeric so that runAsNonRoot checks can verify it.

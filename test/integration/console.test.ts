@@ -4,7 +4,7 @@
  * scripted Messages API. Screenshots of each main view go to this test's temporary directory.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -125,6 +125,60 @@ describe('the web console in chromium', () => {
     await page.close()
   })
 
+  test('a fast 56 MB stream: the page keeps up, skips what the terminal could not keep and says so, its scrollback ends with the last lines in order, Download output has every line', async () => {
+    const LINES = 400_000
+    // 140-character numbered lines: one row each at this width, and 10,000 of them (the scrollback) are 1.4 MB.
+    const id = await start({ command: `sleep 1; seq -f '%0140.0f' 1 ${LINES}` })
+    const { page, errors } = await open(`/executions/${id}`, { width: 1600, height: 800 })
+    await page.waitForFunction(() => window.ccConsole?.terminal)
+    // Every text written to the terminal is checked for the note on skipped output.
+    await page.evaluate(() => {
+      const terminal = window.ccConsole!.terminal
+      const write = terminal.write.bind(terminal)
+      const w = window as unknown as { skipNotes: string[] }
+      w.skipNotes = []
+      terminal.write = (data: string | Uint8Array, callback?: () => void) => {
+        const note = typeof data === 'string' && /\[console: [\d,]+ lines \([\d,]+ characters\) skipped[^\]]*\]/.exec(data)
+        if (note) w.skipNotes.push(note[0])
+        write(data, callback)
+      }
+    })
+    await page.locator('.exec-head .status-completed').waitFor({ timeout: 120_000 })
+    assert.equal((await record(id)).stdout_bytes, LINES * 141)
+    const rows = await until('the completion in the terminal', async () => {
+      const lines = await page.evaluate(() => {
+        // Rows as lines: a wrapped row continues the one before it.
+        const buffer = window.ccConsole!.terminal.buffer.active
+        const lines: string[] = []
+        for (let i = 0; i < buffer.length; i++) {
+          const line = buffer.getLine(i)!
+          if (line.isWrapped && lines.length > 0) lines[lines.length - 1] += line.translateToString(true)
+          else lines.push(line.translateToString(true))
+        }
+        return { lines, scrollback: window.ccConsole!.terminal.options.scrollback! }
+      })
+      return lines.lines.some((l) => /^\[completed, exit 0/.test(l)) && lines
+    })
+    const skipNotes = await page.evaluate(() => (window as unknown as { skipNotes: string[] }).skipNotes)
+    assert.ok(skipNotes.length > 0, 'the page skipped output, and wrote a note saying so')
+    assert.match(skipNotes[0], /“Download output” has all of it/)
+    // What the terminal keeps is the output's last lines, none missing: the end, then the completion.
+    const output = rows.lines.slice(0, rows.lines.findIndex((l) => /^\[completed/.test(l))).filter((l) => l !== '')
+    assert.ok(output.length >= rows.scrollback, `the scrollback is full of output (${output.length} lines)`)
+    output.forEach((line, i) => assert.equal(Number(line), LINES - output.length + 1 + i, `line ${i} of the kept tail: ${line.slice(0, 60)}`))
+    // The whole output, from the transcript.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download output' }).click()])
+    assert.equal(download.suggestedFilename(), `${id}.log`)
+    const saved = readFileSync((await download.path())!, 'utf8')
+    assert.equal(saved.length, LINES * 141)
+    const savedLines = saved.split('\n')
+    assert.equal(savedLines.length, LINES + 1)
+    assert.equal(Number(savedLines[0]), 1)
+    assert.equal(Number(savedLines[LINES - 1]), LINES)
+    assert.deepEqual(errors, [])
+    await page.close()
+  })
+
   test('Cancel on a running sleep 600 turns it canceled in the page and in the API', async () => {
     const id = await start({ command: 'sleep 600' })
     const { page, errors } = await open(`/executions/${id}`)
@@ -144,6 +198,9 @@ describe('the web console in chromium', () => {
     await page.getByRole('button', { name: 'Pause' }).click()
     await page.locator('.exec-head .status-paused').waitFor({ timeout: 5000 })
     assert.equal((await record(id)).state, 'paused')
+    // The state comes on the list's stream, the output on the WebSocket: a tick printed just before
+    // the stop may still be on its way.
+    await sleep(300)
     const paused = (await terminalText(page)).split('tick').length
     await sleep(700)
     assert.equal((await terminalText(page)).split('tick').length, paused, 'no output while paused')

@@ -1,10 +1,12 @@
 /**
  * The Dockerfile, proven without a Docker engine: its shape is checked, then its build is replayed
  * stage by stage in fresh directories (each context COPY through .dockerignore, each COPY --from,
- * and its `npm ci --omit=dev` RUN), and the last stage's ENTRYPOINT + CMD is started there with the
- * Dockerfile's ENV. Without a token it must refuse to start (the image listens on 0.0.0.0); with one
- * it must answer /health (given the token) and /healthz (without), pass the Dockerfile's own
- * HEALTHCHECK, and exit 0 on SIGTERM. RUNs that set up the system (apt-get, mkdir, chown) are not
+ * and its `npm ci` and `npm run build` RUNs), and the last stage's ENTRYPOINT + CMD is started there
+ * with the Dockerfile's ENV. The web console's bundle is not in the build context (a fresh clone has
+ * none): the build must make it in a stage of its own and the runtime stage must take it from
+ * there. Without a token the server must refuse to start (the image listens on 0.0.0.0); with one it
+ * must answer /health (given the token) and /healthz (without), serve the console page and its
+ * script, pass the Dockerfile's own HEALTHCHECK, and exit 0 on SIGTERM. RUNs that set up the system (apt-get, mkdir, chown) are not
  * replayed; the test names them. The reader and the replay: test/helpers/dockerfile.ts.
  */
 import assert from 'node:assert/strict'
@@ -13,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
-import { all, assertProductionModules, dockerignore, envOf, execForm, healthcheckOf, readDockerfile, Replay, resolveBinary, single, type Built, type Stage } from '../helpers/dockerfile.ts'
+import { all, assertConsoleBuilt, assertProductionModules, dockerignore, envOf, execForm, healthcheckOf, readDockerfile, Replay, resolveBinary, single, type Built, type Stage } from '../helpers/dockerfile.ts'
 import { freePort } from '../helpers/net.ts'
 import { ROOT } from '../helpers/server.ts'
 
@@ -69,13 +71,14 @@ describe('Dockerfile, replayed without Docker', () => {
     assert.doesNotMatch(compose, /^[^#]*(INSECURE|--insecure)/im, 'compose.yaml must not turn off the token requirement')
   })
 
-  test('build: every stage in a fresh directory, context COPYs through .dockerignore, npm ci --omit=dev', async (t) => {
+  test('build: every stage in a fresh directory, context COPYs through .dockerignore, npm ci, the console bundled in its own stage', async (t) => {
     built = await replay.build(stages, '.dockerignore', t)
+    assertConsoleBuilt(built, '.dockerignore')
     assert.ok(existsSync(join(built.cwd, 'node_modules', 'tsx')), 'the runtime stage has tsx, a production dependency')
     assertProductionModules(built.cwd)
   })
 
-  test('run: without a token the image refuses to start; with one it serves /health and /healthz, passes the HEALTHCHECK, exits 0 on SIGTERM', async (t) => {
+  test('run: without a token the image refuses to start; with one it serves /health, /healthz and the console page, passes the HEALTHCHECK, exits 0 on SIGTERM', async (t) => {
     assert.ok(built, 'the build test did not complete, so there is nothing to run')
     const { cwd } = built
     const token = 'some-test-token-for-the-dockerfile'
@@ -133,6 +136,16 @@ describe('Dockerfile, replayed without Docker', () => {
     const healthz = await fetch(`http://127.0.0.1:${port}/healthz`) // no token: the HEALTHCHECK has none
     assert.equal(healthz.status, 200)
     assert.deepEqual(await healthz.json(), { status: 'ok' })
+    // The console, from the bundle the build stage made (the page and its assets need no token).
+    const page = await fetch(`http://127.0.0.1:${port}/`)
+    assert.equal(page.status, 200)
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/)
+    const script = /src="\/console\/assets\/(console\.[0-9a-f]{12}\.js)"/.exec(await page.text())
+    assert.ok(script, 'the page names its script')
+    const asset = await fetch(`http://127.0.0.1:${port}/console/assets/${script[1]}`)
+    assert.equal(asset.status, 200)
+    assert.match(asset.headers.get('content-type') ?? '', /javascript/)
+    assert.ok((await asset.arrayBuffer()).byteLength > 100_000, 'the script is the bundle, xterm included')
 
     const check = resolveBinary(healthcheckOf(final))
     const healthy = await replay.finish(replay.run(check, { cwd, env }), 10_000, 'HEALTHCHECK')

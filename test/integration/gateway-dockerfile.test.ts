@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
-import { all, assertProductionModules, dockerignore, envOf, execForm, healthcheckOf, readDockerfile, Replay, resolveBinary, single, type Built, type Stage } from '../helpers/dockerfile.ts'
+import { all, assertConsoleBuilt, assertProductionModules, dockerignore, envOf, execForm, healthcheckOf, readDockerfile, Replay, resolveBinary, single, type Built, type Stage } from '../helpers/dockerfile.ts'
 import { readNdjson, post } from '../helpers/http.ts'
 import { containerOf, loadKustomization, only, plainEnv, portOf, type Container, type Probe } from '../helpers/k8s.ts'
 import { freePort } from '../helpers/net.ts'
@@ -74,8 +74,9 @@ describe('deploy/gateway.Dockerfile, replayed without Docker', () => {
     for (const path of ['package.json', 'package-lock.json', 'src/app.ts', 'adapters/deno/main.ts']) assert.ok(!ignored(path), `${path} must be included`)
   })
 
-  test('build: every stage in a fresh directory, context COPYs through its ignore file, npm ci --omit=dev', async (t) => {
+  test('build: every stage in a fresh directory, context COPYs through its ignore file, npm ci, the console bundled in its own stage', async (t) => {
     built = await replay.build(stages, IGNORE, t)
+    assertConsoleBuilt(built, IGNORE)
     assertProductionModules(built.cwd)
     assert.ok(!existsSync(join(built.cwd, 'adapters', 'node')), 'the gateway image holds no executor')
   })

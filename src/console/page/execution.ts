@@ -3,14 +3,15 @@
  * Verify, stdin), its output in xterm, and for a Claude task the conversation beside it.
  *
  * Output is attached over the WebSocket from seq 0, or, when that would be a lot, from near the end
- * (the tail shows within a moment; a note says that earlier output was not loaded). Text is queued
- * and written to xterm in batches, one per animation frame and only once xterm has parsed the last;
- * the queue is bounded, and what overflows it is skipped with a note, so a fast producer can never
- * make the tab buffer without end (the transcript on the server keeps every byte).
+ * (the tail shows within a moment; a note says that earlier output was not loaded). The message
+ * handler only queues the text; a TerminalWriter writes it to xterm in throttled batches and skips
+ * the part of a fast stream that the terminal could not keep anyway, with a note. So the page takes
+ * output as fast as the browser delivers it (the server paces a lossless execution to its fastest
+ * subscriber), its memory stays bounded, and "Download output" saves every byte from the transcript.
  */
 import { FitAddon } from '@xterm/addon-fit'
 import { Terminal } from '@xterm/xterm'
-import { ApiError, AuthError, get, Rpc, type ExecutionRecord, type Notification } from './api.ts'
+import { ApiError, AuthError, get, Rpc, stream, type ExecutionRecord, type Notification } from './api.ts'
 import { clear, cost, duration, h, shorten, when } from './dom.ts'
 import { askToken, hrefs, link, store } from './main.ts'
 import { badge, elapsed, exitOf, kindBadge, summaryOf } from './views.ts'
@@ -19,10 +20,18 @@ import { badge, elapsed, exitOf, kindBadge, summaryOf } from './views.ts'
 const TAIL_BYTES = 2 * 1024 * 1024
 /** Events replayed of a running execution whose output size is not known yet. */
 const TAIL_EVENTS = 400
-/** Text queued for xterm at most; beyond it the oldest queued text is skipped. */
-const MAX_QUEUED = 1024 * 1024
-/** Text handed to xterm per write. */
+/** Text handed to xterm per write, about. */
 const WRITE_BATCH = 256 * 1024
+/**
+ * Milliseconds from one write to xterm to the next, at least. Each write makes xterm render its
+ * screen, and in chromium that (the DOM rows, then style, layout and paint) costs more main-thread
+ * time than parsing the text: written at every animation frame, a fast stream came in at about half
+ * the rate of a page that only counts the messages. Ten writes a second still look live, and
+ * output after a quiet spell is written at the next frame.
+ */
+const WRITE_INTERVAL_MS = 100
+/** Notes (gaps, drops) kept from skipped output, the newest. */
+const SKIPPED_NOTES = 10
 
 const SGR = { red: '\x1b[31m', yellow: '\x1b[33m', dim: '\x1b[2m', reset: '\x1b[0m' }
 
@@ -45,47 +54,126 @@ function startSeq(record: ExecutionRecord): number {
   return record.last_seq > TAIL_EVENTS * 2 ? record.last_seq - TAIL_EVENTS : 0
 }
 
-/** Queues text for the terminal and writes it in batches (see the module comment). */
+function newlines(text: string): number {
+  let n = 0
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++
+  return n
+}
+
+/** Output (stdout or stderr) or a note of the console's own, waiting for the terminal. */
+interface Piece {
+  text: string
+  kind: 'stdout' | 'stderr' | 'note'
+  lines: number
+}
+
+/**
+ * Holds output for the terminal and writes it in batches, at most one per WRITE_INTERVAL_MS, at an
+ * animation frame and only once xterm has parsed the last. Taking output costs only a push:
+ * however fast it comes, the page reads its socket at the speed the browser delivers it. What waits is bounded by what the terminal could
+ * show anyway: once the waiting output holds more lines than the scrollback and the screen (or
+ * twice as many characters as those rows have cells; escape sequences take none), its oldest
+ * pieces are skipped, and a note in the terminal says how much. Notes (gaps, drops, the end) are
+ * kept. Nothing is lost on the server: its transcript has every byte ("Download output").
+ */
 class TerminalWriter {
-  #queue: string[] = []
-  #queued = 0
-  #skipped = 0
+  #pieces: Piece[] = []
+  #head = 0
+  /** Newlines and characters of the waiting output. */
+  #lines = 0
+  #chars = 0
+  #skipped = { lines: 0, chars: 0, notes: [] as string[], earlierNotes: 0 }
   #writing = false
   #frame = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #lastWrite = -Infinity
   follow = true
   constructor(readonly terminal: Terminal) {}
 
-  write(text: string): void {
-    this.#queue.push(text)
-    this.#queued += text.length
-    while (this.#queued > MAX_QUEUED && this.#queue.length > 1) {
-      const dropped = this.#queue.shift()!
-      this.#queued -= dropped.length
-      this.#skipped += dropped.length
-    }
+  output(text: string, stderr: boolean): void {
+    this.#push({ text, kind: stderr ? 'stderr' : 'stdout', lines: newlines(text) })
+  }
+
+  note(text: string): void {
+    this.#push({ text, kind: 'note', lines: 0 })
+  }
+
+  /** Forgets what waits (the terminal was reset). */
+  clear(): void {
+    this.#pieces = []
+    this.#head = this.#lines = this.#chars = 0
+    this.#skipped = { lines: 0, chars: 0, notes: [], earlierNotes: 0 }
+  }
+
+  #push(piece: Piece): void {
+    this.#pieces.push(piece)
+    this.#lines += piece.lines
+    this.#chars += piece.text.length
+    this.#trim()
     this.#schedule()
   }
 
+  #trim(): void {
+    const rows = (this.terminal.options.scrollback ?? 1000) + this.terminal.rows
+    const cells = 2 * rows * this.terminal.cols
+    while (this.#head < this.#pieces.length) {
+      const first = this.#pieces[this.#head]
+      if (first.kind !== 'note' && this.#lines - first.lines < rows && this.#chars - first.text.length < cells) break
+      this.#head++
+      this.#lines -= first.lines
+      this.#chars -= first.text.length
+      const skipped = this.#skipped
+      if (first.kind === 'note') {
+        // Written where it stands, before the output that follows it.
+        skipped.notes.push(first.text)
+        if (skipped.notes.length > SKIPPED_NOTES) {
+          skipped.notes.shift()
+          skipped.earlierNotes++
+        }
+      } else {
+        skipped.lines += first.lines
+        skipped.chars += first.text.length
+      }
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#pieces.length) {
+      this.#pieces = this.#pieces.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
   #schedule(): void {
-    if (this.#writing || this.#frame) return
-    this.#frame = requestAnimationFrame(() => {
-      this.#frame = 0
-      this.#flush()
-    })
+    if (this.#writing || this.#frame || this.#timer !== undefined) return
+    const frame = () => {
+      this.#timer = undefined
+      this.#frame = requestAnimationFrame(() => {
+        this.#frame = 0
+        this.#flush()
+      })
+    }
+    const wait = this.#lastWrite + WRITE_INTERVAL_MS - performance.now()
+    if (wait > 0) this.#timer = setTimeout(frame, wait)
+    else frame()
   }
 
   #flush(): void {
-    if (this.#queue.length === 0) return
     let text = ''
-    if (this.#skipped > 0) {
-      text = `\r\n${SGR.yellow}[console: ${this.#skipped.toLocaleString()} characters skipped to keep up; the transcript has them]${SGR.reset}\r\n`
-      this.#skipped = 0
+    const skipped = this.#skipped
+    if (skipped.chars > 0) {
+      text += `\r\n${SGR.yellow}[console: ${skipped.lines.toLocaleString()} lines (${skipped.chars.toLocaleString()} characters) skipped to keep up, more than the terminal keeps; “Download output” has all of it]${SGR.reset}\r\n`
     }
-    while (this.#queue.length > 0 && text.length < WRITE_BATCH) {
-      text += this.#queue.shift()
+    if (skipped.earlierNotes > 0) text += `${SGR.yellow}[console: ${skipped.earlierNotes} earlier notes skipped]${SGR.reset}\r\n`
+    text += skipped.notes.join('')
+    this.#skipped = { lines: 0, chars: 0, notes: [], earlierNotes: 0 }
+    while (this.#head < this.#pieces.length && text.length < WRITE_BATCH) {
+      const piece = this.#pieces[this.#head++]
+      this.#lines -= piece.lines
+      this.#chars -= piece.text.length
+      text += piece.kind === 'stderr' ? `${SGR.red}${piece.text}${SGR.reset}` : piece.text
     }
-    this.#queued = this.#queue.reduce((n, t) => n + t.length, 0)
+    if (this.#head === this.#pieces.length) this.#pieces.length = this.#head = 0
+    if (text === '') return
     this.#writing = true
+    this.#lastWrite = performance.now()
     this.terminal.write(text, () => {
       this.#writing = false
       if (this.follow) this.terminal.scrollToBottom()
@@ -95,7 +183,39 @@ class TerminalWriter {
 
   dispose(): void {
     cancelAnimationFrame(this.#frame)
+    clearTimeout(this.#timer)
   }
+}
+
+/** Output parts gathered before they go into the Blob (so the heap holds about this much of them). */
+const DOWNLOAD_PART = 4 * 1024 * 1024
+
+/**
+ * The whole output (stdout and stderr as they came), read from the transcript, as a Blob: the
+ * browser keeps a Blob's bytes out of the tab's heap, so this holds a few MB at a time however big.
+ */
+async function outputBlob(id: string, progress: (characters: number) => void, signal: AbortSignal): Promise<Blob> {
+  let blob = new Blob([])
+  let parts: string[] = []
+  let gathered = 0
+  let total = 0
+  await stream(
+    `v1/executions/${encodeURIComponent(id)}/transcript`,
+    (message) => {
+      if (message.method !== 'process.output') return
+      const data = String(message.params.data ?? '')
+      parts.push(data)
+      gathered += data.length
+      total += data.length
+      if (gathered < DOWNLOAD_PART) return
+      blob = new Blob([blob, ...parts])
+      parts = []
+      gathered = 0
+      progress(total)
+    },
+    signal,
+  )
+  return new Blob([blob, ...parts], { type: 'text/plain;charset=utf-8' })
 }
 
 /** A Claude task's conversation: text, tool calls (collapsible, filled in by their results), the result card. */
@@ -189,6 +309,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
   let resize: ResizeObserver | undefined
   let ticker: ReturnType<typeof setInterval> | undefined
   let closed = false
+  const downloads = new AbortController()
   main.append(h('p', { class: 'muted' }, 'Loading…'))
 
   const notFound = () => {
@@ -322,6 +443,31 @@ export function executionView(main: HTMLElement, id: string): () => void {
       ),
     )
     const loadAll = h('button', { type: 'button', hidden: true, onclick: () => attach(0) }, 'Load all output')
+    const download = h(
+      'button',
+      {
+        type: 'button',
+        title: 'Save the whole output (stdout and stderr) from the transcript',
+        onclick: async () => {
+          download.disabled = true
+          try {
+            const blob = await outputBlob(id, (n) => (download.textContent = `Downloading… ${(n / 1e6).toFixed(0)} M characters`), downloads.signal)
+            const a = h('a', { href: URL.createObjectURL(blob), download: `${id}.log`, hidden: true })
+            document.body.append(a)
+            a.click()
+            a.remove()
+            setTimeout(() => URL.revokeObjectURL(a.href), 60_000)
+          } catch (error) {
+            if (error instanceof AuthError) return askToken(error.message)
+            if (!downloads.signal.aborted) say(`Download: ${(error as Error).message}`, true)
+          } finally {
+            download.disabled = false
+            download.textContent = 'Download output'
+          }
+        },
+      },
+      'Download output',
+    )
     const termBox = h('div', { class: 'terminal', 'aria-label': 'Output' })
     const conversation = record.kind === 'claude' ? new Conversation() : undefined
 
@@ -342,6 +488,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
         resume,
         verify,
         loadAll,
+        download,
         h('div', { class: 'spacer' }),
         h('label', { class: 'check', for: 'follow' }, follow, 'Follow'),
       ),
@@ -383,27 +530,26 @@ export function executionView(main: HTMLElement, id: string): () => void {
       }
       switch (message.method) {
         case 'process.output': {
-          const data = String(p.data ?? '')
-          writer!.write(p.type === 'stderr' ? `${SGR.red}${data}${SGR.reset}` : data)
+          writer!.output(String(p.data ?? ''), p.type === 'stderr')
           break
         }
         case 'claude.event':
           conversation?.add(p)
           break
         case 'process.gap':
-          writer!.write(`\r\n${SGR.yellow}[events ${p.from_seq}–${p.to_seq} are no longer retained]${SGR.reset}\r\n`)
+          writer!.note(`\r\n${SGR.yellow}[events ${p.from_seq}–${p.to_seq} are no longer retained]${SGR.reset}\r\n`)
           break
         case 'process.dropped':
-          writer!.write(`\r\n${SGR.yellow}[${p.bytes} bytes (${p.lines} lines) of ${p.type} dropped by the drop policy]${SGR.reset}\r\n`)
+          writer!.note(`\r\n${SGR.yellow}[${p.bytes} bytes (${p.lines} lines) of ${p.type} dropped by the drop policy]${SGR.reset}\r\n`)
           break
         case 'process.completed': {
           const how = p.exit_code !== null && p.exit_code !== undefined ? `exit ${p.exit_code}` : p.signal ?? ''
-          writer!.write(`\r\n${SGR.dim}[${p.status}${how ? `, ${how}` : ''}, ${duration(p.execution_time ?? null)}]${SGR.reset}\r\n`)
+          writer!.note(`\r\n${SGR.dim}[${p.status}${how ? `, ${how}` : ''}, ${duration(p.execution_time ?? null)}]${SGR.reset}\r\n`)
           if (p.claude && conversation) conversation.result(p.claude)
           break
         }
         case 'process.error':
-          writer!.write(`\r\n${SGR.red}[server: ${p.error}]${SGR.reset}\r\n`)
+          writer!.note(`\r\n${SGR.red}[server: ${p.error}]${SGR.reset}\r\n`)
           break
       }
     }
@@ -411,8 +557,9 @@ export function executionView(main: HTMLElement, id: string): () => void {
     async function attach(afterSeq: number) {
       seen = afterSeq
       terminal!.reset()
+      writer!.clear()
       loadAll.hidden = afterSeq === 0
-      if (afterSeq > 0) writer!.write(`${SGR.dim}[earlier output not loaded: events 1–${afterSeq}; “Load all output” fetches it]${SGR.reset}\r\n`)
+      if (afterSeq > 0) writer!.note(`${SGR.dim}[earlier output not loaded: events 1–${afterSeq}; “Load all output” fetches it]${SGR.reset}\r\n`)
       try {
         await rpc!.call('attach', { execution_id: id, after_seq: afterSeq })
       } catch (error) {
@@ -439,6 +586,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
 
   return () => {
     closed = true
+    downloads.abort()
     clearInterval(ticker)
     resize?.disconnect()
     writer?.dispose()
