@@ -18,6 +18,7 @@ import * as rpc from './protocol/jsonrpc.ts'
 import { V1_PREFIX } from './protocol/routes.ts'
 import { VERSION } from './version.ts'
 import { Session, type SocketChannel } from './ws/session.ts'
+import { webChannel } from './ws/web-channel.ts'
 import { BridgeSession } from './claude/bridge.ts'
 import { mcpRoutes } from './mcp/server.ts'
 import { consoleRoutes } from './console/serve.ts'
@@ -66,8 +67,8 @@ export interface ExecutorAppOptions {
   /** The runtime's WebSocket helper (hono/cloudflare-workers, hono/deno, hono/bun, @hono/node-server). */
   upgradeWebSocket: UpgradeWebSocket<any>
   /**
-   * Wraps a runtime socket into a flow-controlled channel. The default sends without waiting, so a
-   * runtime that can report its send buffer (Node does) should pass its own for back-pressure.
+   * Wraps a runtime socket into a flow-controlled channel. The default (ws/web-channel) waits on the
+   * runtime's buffered amount where the runtime reports one; the Node server passes its own.
    */
   channel?: (ws: WSContext<any>) => SocketChannel
   /** Reported by /health: "node", "workerd", "deno", "bun". */
@@ -113,14 +114,6 @@ const retryAfterOf = (err: RpcError): number => {
 /** The MCP SDK's own default: a tool call's arguments are small; bulk stdin goes through input in pieces. */
 const MCP_MAX_BODY = 4 * 1024 * 1024
 
-const sendOnly = (ws: WSContext<any>): SocketChannel => ({
-  send(message) {
-    ws.send(typeof message === 'string' ? message : message.text)
-  },
-  close(code, reason) {
-    ws.close(code, reason)
-  },
-})
 
 /**
  * Builds the cc-executor router: `/ws/mcp` (alias `/ws`), the `/v1` HTTP API, `/health`, `/healthz`,
@@ -131,8 +124,10 @@ const sendOnly = (ws: WSContext<any>): SocketChannel => ({
  * const app = new Hono().route('/exec', exec) // serves /exec/ws/mcp
  */
 export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
-  const { executor, upgradeWebSocket, channel = sendOnly, runtime = 'unknown', logger = silentLogger, observer = {} } = options
   const limits = { ...DEFAULT_LIMITS, ...options.limits }
+  // A socket's share of the buffer, as the Node server's channel has it.
+  const defaultChannel = (ws: WSContext<any>) => webChannel(ws, { highWater: limits.maxBufferSize / 4, lowWater: limits.maxBufferSize / 8 })
+  const { executor, upgradeWebSocket, channel = defaultChannel, runtime = 'unknown', logger = silentLogger, observer = {} } = options
   const registry = new ExecutionRegistry({
     executor,
     activityTimeout: limits.activityTimeout,

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { runScenarios } from './scenarios.ts'
-import { groupMembers, processesWhere } from './proc.ts'
+import { groupMembers, processesWhere, writtenBytes } from './proc.ts'
 import { requireBinary, startGateway, type GatewayRuntime, type RunningGateway } from './gateway.ts'
 import { ROOT, startServer, type RunningServer } from './server.ts'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
@@ -154,6 +154,33 @@ export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: 
       assert.equal(lines.find((l) => l.method === 'process.output')?.params.data, 'authenticated\n')
       assert.equal(lines.at(-1)?.params.status, 'completed')
     })
+
+    // A Worker's WebSocket tells nothing of what it buffers (no bufferedAmount): docs/gateways.md says so.
+    if (count === 1 && runtime !== 'workerd') {
+      test('a WebSocket client that stops reading holds the execution back: the child blocks, the gateway does not take the backlog', async () => {
+        if (!gateway || !executor) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+        const client = await TestClient.open(gateway.wsUrl)
+        try {
+          // exec: the command's process is yes itself, whose write()s /proc counts.
+          const { execution_id: id, pid } = await client.execute({ command: 'exec yes 0123456789012345678901234567890123456789012345678901234567890123456789' })
+          // Not reading: the kernel's buffers fill, then the gateway's share, then it must stop pulling.
+          ;(client.ws as unknown as { _socket: { pause(): void } })._socket.pause()
+          await new Promise((resolve) => setTimeout(resolve, 3000))
+          const first = writtenBytes(pid)!
+          await new Promise((resolve) => setTimeout(resolve, 2000))
+          const second = writtenBytes(pid)!
+          assert.ok(first > 0 && second >= first, `yes (pid ${pid}) is running and writing: ${first}, then ${second} bytes`)
+          // Unpaced, yes prints hundreds of MB a second into the gateway's memory.
+          assert.ok(second - first < 8 * 1024 * 1024, `the child went on printing while nobody read: ${first} then ${second} bytes`)
+          assert.ok(second < 256 * 1024 * 1024, `${second} bytes printed into a client that reads nothing`)
+          ;(client.ws as unknown as { _socket: { resume(): void } })._socket.resume()
+          await client.request('control', { type: 'CANCEL', execution_id: id })
+          assert.equal((await client.completion(id, 30_000)).params.status, 'canceled')
+        } finally {
+          await client.close()
+        }
+      })
+    }
 
     // Deno and Bun have settings of their own for what the Node server sets in @hono/node-server and ws.
     if ((runtime === 'deno' || runtime === 'bun') && count === 1) {
