@@ -25,5 +25,5 @@ export { isLoopback, mcpFor, mcpRoutes, LOOPBACK_HOSTNAMES, type McpOptions } fr
 export { labelOutcome } from './executions/registry.ts'
 export { createGateway, metricsText, type Gateway, type GatewayOptions } from './gateway/gateway.ts'
 export { ExecutorPool, type PoolOptions } from './gateway/pool.ts'
-export { clientTokens, parsePool, PoolConfigError, tagOf, type PoolMemberConfig } from './gateway/config.ts'
+export { clientTokens, gatewayLimits, parsePool, PoolConfigError, tagOf, type PoolMemberConfig } from './gateway/config.ts'
 export { MemoryPoolState, PoolBook, type Counter, type HealthReport, type Member, type MemberState, type Placement, type PoolState } from './gateway/pool-state.ts'

@@ -5,7 +5,7 @@
  * Bun's own server settings carry the app's limits (see docs/protocol.md, "Gateways").
  */
 import { upgradeWebSocket, websocket } from 'hono/bun'
-import { clientTokens, createGateway, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
 
 // The Bun globals this file uses, declared here so that the project's type check needs no Bun types.
 declare const process: { exit(code: number): never }
@@ -32,6 +32,7 @@ try {
     clientTokens: clientTokens({ tokens: Bun.env.CC_EXECUTOR_AUTH_TOKEN, host: Bun.env.HOST ?? '127.0.0.1', insecure: Bun.env.CC_EXECUTOR_INSECURE }),
     upgradeWebSocket,
     runtime: 'bun',
+    limits: gatewayLimits((name) => Bun.env[name]),
   })
 } catch (error) {
   if (!(error instanceof PoolConfigError)) throw error

@@ -6,7 +6,7 @@
  */
 import { upgradeWebSocket } from './websocket.ts'
 import { durablePoolState, type DurableObjectNamespace } from './pool-state.ts'
-import { clientTokens, createGateway, ErrorCode, mcpFor, PoolConfigError, type ExecutorApp } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, ErrorCode, mcpFor, PoolConfigError, type ExecutorApp } from '../../src/index.ts'
 
 export { PoolStateObject } from './pool-state.ts'
 
@@ -51,7 +51,7 @@ export default {
         // it, and 100 sessions whose clients stall would hold 3 MiB each with the default 8 MiB buffer
         // (a quarter for lag, an eighth for replay); 1 MiB keeps that under 40 MB without slowing
         // bulk output down.
-        limits: { keepFinished: 100, maxBufferSize: 1024 * 1024 },
+        limits: { keepFinished: 100, maxBufferSize: 1024 * 1024, ...gatewayLimits((name) => (env as unknown as Record<string, string | undefined>)[name]) },
       })
     } catch (error) {
       if (!(error instanceof PoolConfigError)) throw error

@@ -3,6 +3,7 @@
  * `EXECUTOR_URL`, a pool of one) and `EXECUTOR_TOKEN` (one token for all, or one per executor in
  * the same order). A bad value is a PoolConfigError naming the setting.
  */
+import type { ExecutorLimits } from '../app.ts'
 import { isLoopback } from '../mcp/server.ts'
 
 export interface PoolMemberConfig {
@@ -76,4 +77,21 @@ export function clientTokens({ tokens, host, insecure }: { tokens?: string; host
   throw new PoolConfigError(
     `refusing to serve ${host === undefined ? 'a deployed Worker' : `HOST=${host}`} without a token of its own: set CC_EXECUTOR_AUTH_TOKEN (or CC_EXECUTOR_INSECURE=true for an open gateway)`,
   )
+}
+
+/**
+ * The app limits a gateway takes from its settings, as the Node server does: `MAX_SESSIONS`
+ * (WebSocket and MCP sessions at once) and `MAX_STREAMS` (HTTP event streams at once), whole
+ * numbers from 1. Unset: the app's defaults. Throws PoolConfigError naming a bad one.
+ */
+export function gatewayLimits(get: (name: string) => string | undefined): Partial<Pick<ExecutorLimits, 'maxSessions' | 'maxStreams'>> {
+  const limits: Partial<Pick<ExecutorLimits, 'maxSessions' | 'maxStreams'>> = {}
+  for (const [name, key] of [['MAX_SESSIONS', 'maxSessions'], ['MAX_STREAMS', 'maxStreams']] as const) {
+    const raw = get(name)?.trim()
+    if (!raw) continue
+    const value = Number(raw)
+    if (!Number.isSafeInteger(value) || value < 1) throw new PoolConfigError(`invalid ${name}: expected a whole number of at least 1 (got ${JSON.stringify(raw)})`)
+    limits[key] = value
+  }
+  return limits
 }

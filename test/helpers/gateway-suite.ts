@@ -196,6 +196,22 @@ export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: 
         assert.equal(lines[2].params.status, 'completed')
       })
 
+      test('MAX_SESSIONS and MAX_STREAMS are the gateway\'s own settings: /health reports them and a session past the limit is refused', async () => {
+        if (!proxy) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+        const small = await startGateway(runtime, { executorUrl: proxy.url, token, env: { MAX_SESSIONS: '1', MAX_STREAMS: '9' } })
+        try {
+          assert.equal(((await (await fetch(`${small.url}/health`)).json()) as { max_sessions: number }).max_sessions, 1)
+          const first = await TestClient.open(small.wsUrl)
+          const second = await TestClient.open(small.wsUrl).catch((error: Error) => error)
+          const refused = second instanceof Error ? second.message : JSON.stringify((second as TestClient).frames)
+          assert.match(refused, /Session limit exceeded|1008/)
+          if (!(second instanceof Error)) await second.close()
+          await first.close()
+        } finally {
+          await small.stop()
+        }
+      })
+
       test('with PORT=0 the gateway listens on a free port and says which', async () => {
         if (!proxy) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
         const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {

@@ -55,16 +55,18 @@ export interface GatewayOptions {
   token?: string
   /** CC_EXECUTOR_AUTH_TOKEN: the token the gateway asks of its own clients. */
   clientToken?: string
+  /** More settings for the gateway's environment. */
+  env?: Record<string, string>
 }
 
-export async function startGateway(runtime: GatewayRuntime, { executorUrl = '', executorUrls = '', token = '', clientToken = '' }: GatewayOptions): Promise<RunningGateway> {
+export async function startGateway(runtime: GatewayRuntime, { executorUrl = '', executorUrls = '', token = '', clientToken = '', env = {} }: GatewayOptions): Promise<RunningGateway> {
   requireBinary(runtime)
   let lastError: Error | undefined
   for (let attempt = 0; attempt < 3; attempt++) {
     // The gateway binds the port itself; a port taken meanwhile is retried.
     const port = await freePort()
     try {
-      return await launch(runtime, port, { EXECUTOR_URL: executorUrl, EXECUTOR_URLS: executorUrls, EXECUTOR_TOKEN: token, CC_EXECUTOR_AUTH_TOKEN: clientToken })
+      return await launch(runtime, port, { ...env, EXECUTOR_URL: executorUrl, EXECUTOR_URLS: executorUrls, EXECUTOR_TOKEN: token, CC_EXECUTOR_AUTH_TOKEN: clientToken })
     } catch (error) {
       lastError = error as Error
       // Only a port taken between freePort() and the gateway's bind is worth another try.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { parsePool, PoolConfigError, tagOf } from '../../src/gateway/config.ts'
+import { gatewayLimits, parsePool, PoolConfigError, tagOf } from '../../src/gateway/config.ts'
 import { PoolBook } from '../../src/gateway/pool-state.ts'
 
 describe('the pool settings (EXECUTOR_URLS, EXECUTOR_TOKEN)', () => {
@@ -83,4 +83,12 @@ describe('placement (PoolBook)', () => {
     book.release('a')
     assert.equal(book.snapshot().find((m) => m.tag === 'a')!.running, 1)
   })
+})
+
+test('gatewayLimits: MAX_SESSIONS and MAX_STREAMS as whole numbers from 1, unset left to the defaults, a bad one named', () => {
+  const settings = (values: Record<string, string>) => (name: string) => values[name]
+  assert.deepEqual(gatewayLimits(settings({})), {})
+  assert.deepEqual(gatewayLimits(settings({ MAX_SESSIONS: ' 7 ', MAX_STREAMS: '9' })), { maxSessions: 7, maxStreams: 9 })
+  for (const bad of ['0', '-1', '2.5', 'many', '1e400']) assert.throws(() => gatewayLimits(settings({ MAX_SESSIONS: bad })), /invalid MAX_SESSIONS/)
+  assert.throws(() => gatewayLimits(settings({ MAX_STREAMS: 'x' })), (error: Error) => error instanceof PoolConfigError && /MAX_STREAMS/.test(error.message))
 })
