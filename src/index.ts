@@ -15,7 +15,7 @@ export { RemoteExecutor, type RemoteExecutorOptions } from './executor/remote-ex
 export { outputHashes, verifyTranscript, type StreamHashes, type Verification } from './verify.ts'
 export type { Observer } from './observer.ts'
 export { AllowList, splitWords, type AllowListOptions } from './security/allow-list.ts'
-export { authenticate, constantTimeEqual, presentedToken, tokenEntries, type TokenEntry } from './security/auth.ts'
+export { authenticate, constantTimeEqual, presentedToken, settingTokens, tokenEntries, type TokenEntry } from './security/auth.ts'
 export type { ClaudeRuntime, ExecutionLimits, LabelStats, ListWatcher } from './executions/registry.ts'
 export { ClaudeParams, HttpClaudeBody, claudeArgv, SessionId } from './claude/params.ts'
 export { MAX_EVENT_TEXT, StreamJsonParser, type ClaudeEventFields, type ClaudeResult } from './claude/stream-json.ts'

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import * as v from 'valibot'
-import { AllowList, isLoopback } from '../../src/index.ts'
+import { AllowList, isLoopback, settingTokens } from '../../src/index.ts'
 import { which } from './spawn/which.ts'
 
 /** A whole number, from the text the environment or a flag gives. */
@@ -111,11 +111,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
 /** CC_EXECUTOR_AUTH_TOKEN (one, or several separated by commas) and CC_EXECUTOR_AUTH_TOKEN_FILE (one per line, # comments). */
 export function loadTokens(config: Config): string[] {
-  const tokens = (config.CC_EXECUTOR_AUTH_TOKEN ?? '').split(',')
-  if (config.CC_EXECUTOR_AUTH_TOKEN_FILE) tokens.push(...settingLines('CC_EXECUTOR_AUTH_TOKEN_FILE', config.CC_EXECUTOR_AUTH_TOKEN_FILE))
-  const cleaned = tokens.map((t) => t.trim()).filter(Boolean)
-  if (cleaned.some((t) => t.length < 16)) throw new ConfigError('invalid CC_EXECUTOR_AUTH_TOKEN: every token needs at least 16 characters')
-  return cleaned
+  const pieces = (config.CC_EXECUTOR_AUTH_TOKEN ?? '').split(',')
+  if (config.CC_EXECUTOR_AUTH_TOKEN_FILE) pieces.push(...settingLines('CC_EXECUTOR_AUTH_TOKEN_FILE', config.CC_EXECUTOR_AUTH_TOKEN_FILE))
+  try {
+    return settingTokens(pieces)
+  } catch (error) {
+    throw new ConfigError(`invalid CC_EXECUTOR_AUTH_TOKEN: ${(error as Error).message}`)
+  }
 }
 
 /** The lines of a settings file, trimmed, without blank lines and # comments; unreadable: a ConfigError naming the setting. */

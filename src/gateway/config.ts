@@ -5,6 +5,7 @@
  */
 import type { ExecutorLimits } from '../app.ts'
 import { isLoopback } from '../mcp/server.ts'
+import { settingTokens } from '../security/auth.ts'
 
 export interface PoolMemberConfig {
   /** The executor's base URL, normalized (no trailing slash). */
@@ -70,8 +71,12 @@ export function parsePool({ urls, url, tokens }: { urls?: string; url?: string; 
  * Worker has none: undefined), or when `CC_EXECUTOR_INSECURE` is true. Throws PoolConfigError.
  */
 export function clientTokens({ tokens, host, insecure }: { tokens?: string; host?: string; insecure?: string }): string[] {
-  const list = (tokens ?? '').split(',').map((t) => t.trim()).filter(Boolean)
-  if (list.some((t) => t.length < 16)) throw new PoolConfigError('CC_EXECUTOR_AUTH_TOKEN: every token needs at least 16 characters')
+  let list: string[]
+  try {
+    list = settingTokens((tokens ?? '').split(','))
+  } catch (error) {
+    throw new PoolConfigError(`CC_EXECUTOR_AUTH_TOKEN: ${(error as Error).message}`)
+  }
   if (list.length > 0 || insecure === 'true' || insecure === '1') return list
   if (host !== undefined && isLoopback(host)) return list
   throw new PoolConfigError(

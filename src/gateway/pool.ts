@@ -6,11 +6,13 @@
  * asking every executor, once. The rest of the app (WebSocket, /v1, MCP, console) sees one Executor.
  */
 import type { ClaudeParams } from '../claude/params.ts'
+import { eventReader } from '../client/http.ts'
 import type { ExecutionHandle, Executor } from '../executor/executor.ts'
 import { RemoteExecutor, type RemoteExecutorOptions } from '../executor/remote-executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { ExecutionStore } from '../executions/store.ts'
 import type { ExecutionRecord, VerifyResult } from '../protocol/records.ts'
+import { v1Path } from '../protocol/routes.ts'
 import type { ControlType, ExecuteParams } from '../protocol/schemas.ts'
 import type { PoolMemberConfig } from './config.ts'
 import { MemoryPoolState, type Counter, type HealthReport, type MemberState, type PoolState } from './pool-state.ts'
@@ -63,21 +65,6 @@ function classify(error: unknown): Failure {
   const cause = String((error.data as { cause?: unknown } | undefined)?.cause ?? '')
   if (/no answer within/.test(cause)) return 'timeout'
   return /unreachable|cannot be reached/.test(error.message) ? 'down' : 'garbage'
-}
-
-/** Text split into its lines (NDJSON), without their newlines and without empty ones. */
-function lineSplitter(): TransformStream<string, string> {
-  let rest = ''
-  return new TransformStream({
-    transform(chunk, controller) {
-      const parts = (rest + chunk).split('\n')
-      rest = parts.pop()!
-      for (const line of parts) if (line !== '') controller.enqueue(line)
-    },
-    flush(controller) {
-      if (rest !== '') controller.enqueue(rest)
-    },
-  })
 }
 
 /** fetch that gives up when no response has begun within `ms` (a started stream is not timed). */
@@ -182,8 +169,9 @@ export class ExecutorPool implements Executor {
       create: () => Promise.reject(new Error('an adopted execution is recorded by its executor')),
       records: async () => [],
       async *read(id, fromSeq, toSeq = Infinity) {
-        const response = await guard(member, id, () => member.remote.request('GET', `/v1/executions/${encodeURIComponent(id)}/events?after_seq=${fromSeq - 1}`))
-        const lines = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter()).getReader()
+        const response = await guard(member, id, () => member.remote.request('GET', v1Path.events(id, fromSeq - 1)))
+        // Each line as its text: the store hands out transcript lines, which the app parses itself.
+        const lines = eventReader<string>(response, (line) => line)
         try {
           for (let next = await lines.read(); !next.done; next = await lines.read()) {
             const seq = (JSON.parse(next.value) as { params?: { seq?: unknown } }).params?.seq
@@ -210,7 +198,7 @@ export class ExecutorPool implements Executor {
           return []
         }
         try {
-          const { executions } = (await (await m.remote.request('GET', `/v1/executions${query}`)).json()) as { executions: ExecutionRecord[] }
+          const { executions } = (await (await m.remote.request('GET', `${v1Path.executions()}${query}`)).json()) as { executions: ExecutionRecord[] }
           if (!Array.isArray(executions)) throw new Error('no executions array')
           return executions.map((r) => ({ ...r, executor: m.url }))
         } catch (error) {
@@ -342,7 +330,7 @@ export class ExecutorPool implements Executor {
   /** The record of `id` at one executor; undefined when it has none; -32003 when it does not answer sensibly. */
   async #recordAt(member: Upstream, id: string): Promise<ExecutionRecord | undefined> {
     try {
-      const record = (await (await member.remote.request('GET', `/v1/executions/${encodeURIComponent(id)}`)).json()) as ExecutionRecord
+      const record = (await (await member.remote.request('GET', v1Path.execution(id))).json()) as ExecutionRecord
       if (record?.id !== id) throw new Error('not a record of this execution')
       return record
     } catch (error) {

@@ -17,6 +17,17 @@ export interface TokenEntry {
 const sha256 = async (text: string) => new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
 const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
 
+/**
+ * The tokens of a setting (`CC_EXECUTOR_AUTH_TOKEN`'s comma-separated pieces, a token file's
+ * lines): trimmed, blanks dropped. Throws when one is shorter than 16 characters, which a
+ * setting's loader reports as its own error.
+ */
+export function settingTokens(pieces: readonly string[]): string[] {
+  const tokens = pieces.map((t) => t.trim()).filter(Boolean)
+  if (tokens.some((t) => t.length < 16)) throw new Error('every token needs at least 16 characters')
+  return tokens
+}
+
 /** Digests the configured tokens once, at startup. */
 export async function tokenEntries(tokens: readonly string[]): Promise<TokenEntry[]> {
   return Promise.all(
