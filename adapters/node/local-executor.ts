@@ -14,6 +14,8 @@ import {
   RpcError,
   type CompletedEvent,
   type CompletionFields,
+  type EventFlow,
+  type EventSink,
   type ControlType,
   type ExecuteParams,
   type ExecutionEvent,
@@ -152,7 +154,6 @@ class LocalExecution implements ExecutionHandle {
   readonly pid: number
   readonly pgid: number
   readonly command: string
-  readonly events: ReadableStream<ExecutionEvent>
   readonly completed: Promise<CompletedEvent>
   #state: ExecutionState = 'running'
   readonly #child: SpawnedChild
@@ -174,6 +175,14 @@ class LocalExecution implements ExecutionHandle {
   readonly #maxPendingInput: number
   #outputBytes = 0
 
+  get events(): ReadableStream<ExecutionEvent> {
+    return this.#recorder.events
+  }
+
+  listen(sink: EventSink): EventFlow {
+    return this.#recorder.listen(sink)
+  }
+
   constructor(child: SpawnedChild, params: ExecuteParams & { execution_id: string }, options: ExecutionSettings) {
     this.#child = child
     this.id = params.execution_id
@@ -193,7 +202,6 @@ class LocalExecution implements ExecutionHandle {
       createDecoder: stringDecoder,
       onDemand: () => this.#resumeReading(),
     })
-    this.events = this.#recorder.events
     this.#recorder.started(this.pid, this.pgid)
 
     const { stdout, stderr } = child

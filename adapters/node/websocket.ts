@@ -47,11 +47,12 @@ export function nodeChannel(context: WSContext<WebSocket>, { highWater, lowWater
     release()
   })
 
-  // Frames sent in one tick (a burst of small events) leave in one write: the socket is corked at the
-  // first and uncorked once the tick's work is done. Small messages are framed (by ws's own framing)
-  // into one buffer meanwhile: a Claude task's thousands of events a second are then one write and
-  // one callback, not two buffers and a callback each. Larger ones go through ws as they come, after
-  // the small ones before them.
+  // The first small message of a tick leaves at once: a line the child printed is on its way while
+  // the rest of the read that brought it is still being handled. The tick's later small messages (a
+  // burst of events) leave in one write: the socket is corked after the first and uncorked once the
+  // tick's work is done, and they are framed (by ws's own framing) into one buffer meanwhile, so a
+  // Claude task's thousands of events a second are one write and one callback, not two buffers and a
+  // callback each. Larger messages go through ws as they come, after the small ones before them.
   const socket = (raw as unknown as { _socket?: { cork(): void; uncork(): void; write(data: Uint8Array, cb: (error?: Error) => void): boolean } })._socket
   let corked = false
   let small: Uint8Array[] = []
@@ -73,6 +74,13 @@ export function nodeChannel(context: WSContext<WebSocket>, { highWater, lowWater
     if (raw.readyState !== raw.OPEN) written(size)()
     else socket!.write(frames, written(size))
   }
+  const wait = () => {
+    if (!drain) {
+      let resolve!: () => void
+      drain = { promise: new Promise<void>((r) => (resolve = r)), resolve }
+    }
+    return drain.promise
+  }
   const uncork = () => {
     corked = false
     flushSmall()
@@ -82,31 +90,25 @@ export function nodeChannel(context: WSContext<WebSocket>, { highWater, lowWater
   return {
     send(message) {
       if (raw.readyState !== raw.OPEN) return
-      if (socket && !corked) {
-        corked = true
-        socket.cork()
-        process.nextTick(uncork)
-      }
       const bytes = typeof message === 'string' ? Buffer.from(message) : message.bytes
       const size = bytes.byteLength
       pending += size
-      if (socket && size <= SMALL_MESSAGE) {
+      if (!socket || size > SMALL_MESSAGE) {
+        flushSmall()
+        raw.send(bytes, { binary: false }, written(size))
+      } else if (!corked) {
+        socket.write(Buffer.concat(frame(bytes, TEXT_FRAME)), written(size))
+        corked = true
+        socket.cork()
+        process.nextTick(uncork)
+      } else {
         for (const part of frame(bytes, TEXT_FRAME)) {
           small.push(part)
           smallBytes += part.byteLength
         }
         smallPayload += size
-      } else {
-        flushSmall()
-        raw.send(bytes, { binary: false }, written(size))
       }
-      if (pending > highWater) {
-        if (!drain) {
-          let resolve!: () => void
-          drain = { promise: new Promise<void>((r) => (resolve = r)), resolve }
-        }
-        return drain.promise
-      }
+      if (pending > highWater) return wait()
     },
     close(code, reason) {
       if (raw.readyState === raw.OPEN) flushSmall()

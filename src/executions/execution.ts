@@ -5,7 +5,7 @@
  * Lossless back-pressure stops reading from the executor while every subscriber is `maxLag`
  * characters behind (without a transcript: while the slowest one is), and the child blocks.
  */
-import type { ExecutionHandle } from '../executor/executor.ts'
+import type { EventFlow, ExecutionHandle } from '../executor/executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { Frame } from '../protocol/frame.ts'
 import { eventFrame, notification } from '../protocol/jsonrpc.ts'
@@ -49,10 +49,10 @@ const MAX_BATCH = 256
 const NOT_QUEUED: unique symbol = Symbol('not queued')
 
 /**
- * Reads an event stream a batch at a time: the next event (waiting for it), then every event the
- * stream already holds (a read of a queued event is settled at once, one that would wait is not,
- * and is kept for the next batch). A Claude task queues an output event with the events parsed
- * from it, which then cost one transcript write instead of one each.
+ * Reads an event stream (of a handle without `listen`) a batch at a time: the next event (waiting
+ * for it), then every event the stream already holds (a read of a queued event is settled at once,
+ * one that would wait is not, and is kept for the next batch). A Claude task queues an output
+ * event with the events parsed from it, which then cost one transcript write instead of one each.
  */
 class EventBatch {
   readonly #reader: ReadableStreamDefaultReader<ExecutionEvent>
@@ -96,6 +96,8 @@ const activityNote = (activity: string | null | undefined) => (activity ? `; ${a
 
 class Subscription {
   active = true
+  /** Its delivery is under way (in #drain, or waiting for the subscriber or the transcript). */
+  busy = false
   constructor(
     readonly subscriber: Subscriber,
     public cursor: number,
@@ -120,8 +122,13 @@ export class Execution {
   #resolveDone!: () => void
   #retain: number
   #deliveredWaiters: (() => void)[] = []
-  /** Set while the pump waits for a subscriber to catch up. */
-  #progress: (() => void) | undefined
+  /** Asks the executor for more events; set while it holds them back because subscribers lag. */
+  #more: (() => void) | undefined
+  /** A batch is being written to a transcript that writes asynchronously; nothing more is taken meanwhile. */
+  #writing = false
+  #ending = false
+  /** The handle pushes its events (listen): they are delivered in the call that pushed them. */
+  readonly #pushed: boolean
   /** A finished execution of an earlier run: its record, and events only on disk. */
   #stored: ExecutionRecord | undefined
   #transcript: TranscriptWriter | undefined
@@ -130,6 +137,7 @@ export class Execution {
     this.handle = handle
     this.#options = options
     this.#retain = options.retain
+    this.#pushed = handle.listen !== undefined
     this.startedAt = startedAt
     this.startedBy = options.startedBy
     this.done = new Promise((resolve) => (this.#resolveDone = resolve))
@@ -197,12 +205,25 @@ export class Execution {
     this.#transcript = transcript
   }
 
-  /** Starts reading events. Callers send their own reply first, so it precedes every event. */
+  /**
+   * Starts taking events. Callers send their own reply first, so it precedes every event. A handle
+   * with `listen` pushes them, and each reaches caught-up subscribers in the call that read it from
+   * the child; other handles' streams are read a batch at a time.
+   */
   open(): void {
     if (this.#opened) return
     this.#opened = true
     this.#armActivity(this.#options.activityMs)
-    void this.#pump()
+    if (!this.handle.listen) return void this.#pump()
+    let flow: EventFlow | undefined
+    const more = () => flow!.more()
+    flow = this.handle.listen({
+      push: (events) => {
+        const room = this.#accept(events)
+        if (!room) this.#more = more
+        return room
+      },
+    })
   }
 
   /**
@@ -215,7 +236,7 @@ export class Execution {
     this.#subscriptions.set(subscriber, subscription)
     clearTimeout(this.#graceTimer)
     this.#graceTimer = undefined
-    void this.#deliver(subscription)
+    this.#drain(subscription)
   }
 
   /** Removes a subscriber; the last one leaving starts the detach grace (0: cancel now). */
@@ -224,7 +245,7 @@ export class Execution {
     if (!subscription) return
     subscription.active = false
     this.#subscriptions.delete(subscriber)
-    this.#progress?.()
+    this.#progress()
     if (this.#subscriptions.size === 0 && this.#log.ended) for (const wake of this.#deliveredWaiters.splice(0)) wake()
     if (this.#subscriptions.size > 0 || this.ended) return
     const cancel = () => {
@@ -334,26 +355,71 @@ export class Execution {
     this.#log.trim(this.#keepFrom(), chars)
   }
 
+  /**
+   * Takes a batch of events from the executor: into the transcript, then the log, then to every
+   * subscriber that is caught up. Returns whether there is room for more now; when there is not,
+   * #progress asks for more (#more) once there is.
+   */
+  #accept(events: ExecutionEvent[]): boolean {
+    const frames: Frame[] = []
+    for (const event of events) {
+      if (event.method === 'process.output') this.#lastActivity = performance.now()
+      if (event.method === 'process.completed') this.#finish(event)
+      frames.push(eventFrame(event))
+    }
+    // One write for the batch, and every event of it in the transcript before any is sent.
+    const written = this.#transcript?.append(frames)
+    if (!written) {
+      this.#commit(events, frames)
+      return !this.#lagging()
+    }
+    this.#writing = true
+    void written
+      .catch((error: unknown) => this.#transcriptFailed(error))
+      .then(() => {
+        this.#writing = false
+        this.#commit(events, frames)
+        this.#progress()
+      })
+    return false
+  }
+
+  #commit(events: ExecutionEvent[], frames: Frame[]): void {
+    for (let i = 0; i < events.length; i += 1) this.#log.append(events[i], frames[i])
+    if (events.some((e) => e.method === 'process.paused' || e.method === 'process.resumed')) this.#options.onChange?.()
+    this.#log.trim(this.#keepFrom(), this.#retain)
+    if (events.at(-1)!.method === 'process.completed') this.#end()
+    // Read from a stream, events wake each subscriber's own wait (EventLog.changed) instead.
+    if (this.#pushed) for (const subscription of this.#subscriptions.values()) this.#drain(subscription)
+  }
+
+  /** The source is waiting for room: gives it some once no subscriber lags and no write is pending. */
+  #progress(): void {
+    if (!this.#more || this.#writing || this.#lagging()) return
+    const more = this.#more
+    this.#more = undefined
+    more()
+  }
+
+  /** No event follows: subscribers finish, and the record is stored. */
+  #end(): void {
+    if (this.#ending) return
+    this.#ending = true
+    this.#log.end()
+    const transcript = this.#transcript
+    void (async () => {
+      await transcript?.finish(this.record()).catch((error: unknown) => this.#transcriptFailed(error))
+      this.#resolveDone()
+    })()
+  }
+
+  /** Reads a handle's event stream (no `listen`): a batch at a time, while there is room. */
   async #pump(): Promise<void> {
     const reader = this.handle.events.getReader()
-    const transcript = this.#transcript
     const batch = new EventBatch(reader)
     try {
       for (let events = await batch.next(); events.length > 0; events = await batch.next()) {
-        const frames: Frame[] = []
-        for (const event of events) {
-          if (event.method === 'process.output') this.#lastActivity = performance.now()
-          if (event.method === 'process.completed') this.#finish(event)
-          frames.push(eventFrame(event))
-        }
-        // One write for the batch, and every event of it in the transcript before any is sent.
-        const written = transcript?.append(frames)
-        if (written) await written.catch((error: unknown) => this.#transcriptFailed(error))
-        for (let i = 0; i < events.length; i += 1) this.#log.append(events[i], frames[i])
-        if (events.some((e) => e.method === 'process.paused' || e.method === 'process.resumed')) this.#options.onChange?.()
-        this.#log.trim(this.#keepFrom(), this.#retain)
-        while (this.#lagging()) await new Promise<void>((resolve) => (this.#progress = resolve))
-        this.#progress = undefined
+        if (!this.#accept(events)) await new Promise<void>((resolve) => (this.#more = resolve))
       }
     } catch (error) {
       // The event stream failed (an executor bug or a broken upstream): the record must still end.
@@ -361,39 +427,51 @@ export class Execution {
       throw error
     } finally {
       reader.releaseLock()
-      this.#log.end()
-      await transcript?.finish(this.record()).catch((error: unknown) => this.#transcriptFailed(error))
-      this.#resolveDone()
+      this.#end()
     }
   }
 
-  async #deliver(subscription: Subscription): Promise<void> {
+  /**
+   * Delivers to one subscriber what it has yet to receive, in the caller's turn while the
+   * subscriber takes events at once; a congested subscriber or a catch-up from the transcript goes
+   * on once that has settled. A caught-up subscriber waits for the next #commit: of pushed events,
+   * which drains it; of events read from a stream, which wakes the wait it left (EventLog.changed).
+   * That wait's continuation runs in the subscriber's own context: a runtime such as Workers binds
+   * I/O (a WebSocket's send) to the request that waits, and one request may not send on another's.
+   */
+  #drain(subscription: Subscription): void {
+    if (subscription.busy) return
+    subscription.busy = true
     const log = this.#log
     const { subscriber } = subscription
+    const resume = () => {
+      subscription.busy = false
+      this.#progress()
+      this.#drain(subscription)
+    }
     while (subscription.active) {
       const entry = log.get(subscription.cursor)
       if (!entry) {
-        if (subscription.cursor < log.firstSeq) {
-          await this.#catchUp(subscription, log.firstSeq - 1)
-          continue
-        }
-        if (log.ended) break
-        await log.changed()
-        continue
+        if (subscription.cursor < log.firstSeq) return void this.#catchUp(subscription, log.firstSeq - 1).then(resume, resume)
+        if (log.ended) this.#delivered(subscription)
+        else if (!this.#pushed) return void log.changed().then(resume)
+        break
       }
       subscription.cursor += 1
       const congested = subscriber.deliver(entry.event, entry.frame)
-      if (congested) await congested
-      this.#progress?.()
+      if (congested) return void congested.then(resume, resume)
     }
-    if (subscription.active) {
-      // Everything, completion included, has been delivered.
-      subscription.active = false
-      this.#subscriptions.delete(subscriber)
-      subscriber.end?.()
-      log.trim(this.#keepFrom(), this.#retain)
-    }
+    subscription.busy = false
+    this.#progress()
     if (this.#subscriptions.size === 0 && log.ended) for (const wake of this.#deliveredWaiters.splice(0)) wake()
+  }
+
+  /** Everything, completion included, has been delivered to this subscriber. */
+  #delivered(subscription: Subscription): void {
+    subscription.active = false
+    this.#subscriptions.delete(subscription.subscriber)
+    subscription.subscriber.end?.()
+    this.#log.trim(this.#keepFrom(), this.#retain)
   }
 
   /** Delivers events no longer in memory from the transcript; what is not there either is a gap. */

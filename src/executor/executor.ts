@@ -9,6 +9,17 @@ import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from 
 
 export type ExecutionState = 'running' | 'paused' | 'exited'
 
+/** Where `listen` pushes events: in seq order, at least one a call. */
+export interface EventSink {
+  /** Returns false when the consumer is full: nothing more is pushed until `EventFlow.more()`. */
+  push(events: ExecutionEvent[]): boolean
+}
+
+export interface EventFlow {
+  /** The consumer has room again. */
+  more(): void
+}
+
 /** One started execution. */
 export interface ExecutionHandle {
   readonly id: string
@@ -22,6 +33,12 @@ export interface ExecutionHandle {
    * executor stops reading the child's pipes while this stream's queue is full.
    */
   readonly events: ReadableStream<ExecutionEvent>
+  /**
+   * The same events pushed as they happen, where an executor can: its consumer then handles each
+   * one in the call that produced it (the read of the child's pipe), not a few promise turns later.
+   * A handle is read either way, not both.
+   */
+  listen?(sink: EventSink): EventFlow
   readonly state: ExecutionState
   /** What it is doing while it prints nothing (e.g. a Claude task's tool in use), for process.status. */
   readonly activity?: string | null

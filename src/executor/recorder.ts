@@ -2,13 +2,14 @@
  * @module executions/recorder — builds one execution's event record for an executor that reads a
  * real process: output framing, seq numbers, byte counts, transcript hashes and the single
  * completion. Events wait in a queue of at most `queueBytes` characters of output until the
- * consumer pulls them, and get their seq only then, so that dropping never leaves a seq gap:
+ * consumer takes them, and get their seq only then, so that dropping never leaves a seq gap:
  * - policy "block": `output()` returns false once the queue is full (pause the pipes), and
  *   `onDemand` fires when there is room again;
  * - policy "drop": the oldest queued output is dropped instead, and a process.dropped event takes
  *   its place, saying how many bytes and lines of which stream were lost.
  */
 import type { CompletedEvent, CompletedParams, ExecutionEvent, OutputParams, StreamType } from '../protocol/schemas.ts'
+import type { EventFlow, EventSink } from './executor.ts'
 import { OutputFramer, type OutputFramerOptions, type OutputPiece } from './output-framer.ts'
 
 /** An incremental hash (SHA-256 hex); injected because the portable core has no streaming digest. */
@@ -37,6 +38,8 @@ type Pending =
   | { kind: 'dropped'; type: StreamType; bytes: number; lines: number }
   | { kind: 'event'; make: (seq: number) => ExecutionEvent }
 
+/** Events handed over in one call, at most. */
+const MAX_BATCH = 256
 const encoder = new TextEncoder()
 const utf8Length = (text: string) => encoder.encode(text).byteLength
 const countLines = (text: string) => {
@@ -45,8 +48,11 @@ const countLines = (text: string) => {
   return lines
 }
 
+/**
+ * The consumer takes events either from `listen` (pushed in the call that produced them) or from
+ * `events` (a ReadableStream over the same queue), one of the two.
+ */
 export class ExecutionRecorder {
-  readonly events: ReadableStream<ExecutionEvent>
   readonly #id: string
   readonly #command: string
   readonly #startedAt = performance.now()
@@ -59,9 +65,12 @@ export class ExecutionRecorder {
   readonly #queue: Pending[] = []
   #queuedChars = 0
   #droppedBytes = 0
-  #controller!: ReadableStreamDefaultController<ExecutionEvent>
-  /** The consumer asked for an event while the queue was empty. */
+  #sink: EventSink | undefined
+  #stream: ReadableStream<ExecutionEvent> | undefined
+  /** The consumer has room for more events. */
   #wanted = false
+  /** Inside #flow: an event added meanwhile (by the consumer's own call) is handed over by that loop. */
+  #flowing = false
   #seq = 0
   #closing = false
   #consumerGone = false
@@ -73,11 +82,39 @@ export class ExecutionRecorder {
     this.#queueBytes = queueBytes
     this.#policy = policy
     this.#onDemand = onDemand
-    this.events = new ReadableStream<ExecutionEvent>(
+    this.#framers = {
+      stdout: new OutputFramer((p) => this.#add({ kind: 'output', type: 'stdout', piece: p }), framing),
+      stderr: new OutputFramer((p) => this.#add({ kind: 'output', type: 'stderr', piece: p }), framing),
+    }
+    this.#hashers = createHasher && { stdout: createHasher(), stderr: createHasher() }
+  }
+
+  /** Pushes the events to `sink` as they happen, from those queued now on. */
+  listen(sink: EventSink): EventFlow {
+    this.#attach(sink)
+    const more = () => {
+      this.#wanted = true
+      this.#flow()
+    }
+    more()
+    return { more }
+  }
+
+  /** The events as a stream; reading it is what takes them from the queue. */
+  get events(): ReadableStream<ExecutionEvent> {
+    this.#stream ??= new ReadableStream<ExecutionEvent>(
       {
-        start: (controller) => {
-          this.#controller = controller
-        },
+        start: (controller) =>
+          this.#attach({
+            push: (events) => {
+              for (const event of events) {
+                controller.enqueue(event)
+                if (event.method === 'process.completed') controller.close()
+              }
+              // Until the stream is read again (pull).
+              return false
+            },
+          }),
         pull: () => {
           this.#wanted = true
           this.#flow()
@@ -86,16 +123,17 @@ export class ExecutionRecorder {
           this.#consumerGone = true
           this.#queue.length = 0
           this.#queuedChars = 0
-          onDemand?.()
+          this.#onDemand?.()
         },
       },
       { highWaterMark: 0 },
     )
-    this.#framers = {
-      stdout: new OutputFramer((p) => this.#add({ kind: 'output', type: 'stdout', piece: p }), framing),
-      stderr: new OutputFramer((p) => this.#add({ kind: 'output', type: 'stderr', piece: p }), framing),
-    }
-    this.#hashers = createHasher && { stdout: createHasher(), stderr: createHasher() }
+    return this.#stream
+  }
+
+  #attach(sink: EventSink): void {
+    if (this.#sink) throw new Error("an execution's events are taken once: by listen or by events, not both")
+    this.#sink = sink
   }
 
   get elapsedSeconds(): number {
@@ -206,16 +244,21 @@ export class ExecutionRecorder {
     this.#queue.splice(0, this.#queue.length, ...kept)
   }
 
-  /** Hands queued events to a waiting consumer, numbering them now. */
+  /** Hands queued events to a consumer with room, numbering them now. */
   #flow(): void {
-    while (this.#queue.length > 0 && (this.#wanted || this.#consumerGone)) {
-      const item = this.#queue.shift()!
-      const event = this.#make(item)
-      if (this.#consumerGone) continue
-      this.#wanted = false
-      this.#controller.enqueue(event)
-      if (event.method === 'process.completed') this.#controller.close()
-      // Reading the stream again calls pull(); until then events wait here.
+    if (this.#flowing) return
+    this.#flowing = true
+    try {
+      while (this.#queue.length > 0 && (this.#wanted || this.#consumerGone)) {
+        const batch: ExecutionEvent[] = []
+        while (this.#queue.length > 0 && batch.length < MAX_BATCH) batch.push(this.#make(this.#queue.shift()!))
+        if (this.#consumerGone) continue
+        // A consumer that calls more() while it takes these has room, whatever push returns.
+        this.#wanted = false
+        if (this.#sink!.push(batch)) this.#wanted = true
+      }
+    } finally {
+      this.#flowing = false
     }
     if (!this.#consumerGone && this.#queuedChars < this.#queueBytes) this.#onDemand?.()
   }

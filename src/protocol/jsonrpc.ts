@@ -2,7 +2,7 @@
 import { ErrorCode, RpcError } from './errors.ts'
 import { Frame } from './frame.ts'
 import { isPlainJsonText, plainJsonBytes } from './plain-json.ts'
-import { parseWith, RequestEnvelope, type ExecutionEvent, type RequestId } from './schemas.ts'
+import { parseWith, RequestEnvelope, type ExecutionEvent, type OutputParams, type RequestId } from './schemas.ts'
 
 export type ParsedFrame =
   | { ok: true; id: RequestId | undefined; method: string; params: unknown }
@@ -80,6 +80,31 @@ export function parseReceived(line: string): unknown {
   return value
 }
 
+/** Output shorter than this is escaped by JSON.stringify alone. */
+const SHORT_TEXT = 256
+
+/** The members an output event's params have when made by an executor (executor/recorder), in their order. */
+const OUTPUT_MEMBERS = 7
+
+/** An output event's text up to its `data` value: `JSON.stringify` of the event without data, less its closing `}}`. */
+function outputHead(params: OutputParams): string {
+  const { execution_id, seq, type, chunk_index, total_chunks, truncated } = params
+  // The usual shape is written out: one event per line of output is made on the latency path.
+  const usual =
+    Object.keys(params).length === OUTPUT_MEMBERS &&
+    typeof execution_id === 'string' &&
+    Number.isSafeInteger(seq) &&
+    (type === 'stdout' || type === 'stderr') &&
+    Number.isSafeInteger(chunk_index) &&
+    Number.isSafeInteger(total_chunks) &&
+    typeof truncated === 'boolean'
+  if (usual) {
+    return `${OUTPUT_HEAD}"execution_id":${JSON.stringify(execution_id)},"seq":${seq},"type":"${type}","chunk_index":${chunk_index},"total_chunks":${total_chunks},"truncated":${truncated},"data":`
+  }
+  const { data: _, ...rest } = params
+  return `${JSON.stringify({ jsonrpc: '2.0', method: 'process.output', params: rest }).slice(0, -2)},"data":`
+}
+
 /**
  * An event's wire form: `JSON.stringify(event)`, with `data` (which may be 64 KiB of output) last.
  * Output is mostly plain text, whose escaping is only `\n` → `\\n`: long ASCII output is written
@@ -90,11 +115,12 @@ export function eventFrame(event: ExecutionEvent): Frame {
   const received = receivedText.get(event)
   if (received !== undefined) return Frame.ofText(received)
   if (event.method !== 'process.output') return Frame.ofText(JSON.stringify(event))
-  const { data, ...rest } = event.params
-  const head = `${JSON.stringify({ ...event, params: rest }).slice(0, -2)},"data":`
+  const { data } = event.params
+  const head = outputHead(event.params)
   const bytes = plainJsonBytes(`${head}"`, data, '"}}')
   if (bytes) return Frame.ofBytes(bytes)
-  const value = bytes === undefined && isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
+  // A short text is as quick to escape with JSON.stringify as to check with the regular expression.
+  const value = bytes === undefined && data.length >= SHORT_TEXT && isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
   // join() makes one flat string; `+` would make a rope that every later write has to walk.
   return Frame.ofText([head, value, '}}'].join(''))
 }

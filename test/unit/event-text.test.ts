@@ -84,6 +84,24 @@ describe('eventFrame (unit)', () => {
     assert.equal(fromBytes.text, text)
   })
 
+  test('an output event is JSON.stringify of it with data moved last, whatever the shape of its params', () => {
+    const dataLast = (event: ExecutionEvent) => {
+      const { data, ...rest } = event.params as { data: string }
+      return JSON.stringify({ ...event, params: { ...rest, data } })
+    }
+    const changed = (params: Record<string, unknown>) => ({ ...output('x'), params: { ...output('x').params, ...params } }) as unknown as ExecutionEvent
+    const shapes: ExecutionEvent[] = [
+      output('usual\n'),
+      output('x'.repeat(2000)),
+      changed({ execution_id: 'e "1" \\ é', type: 'stderr' }),
+      changed({ data: 'cut', chunk_index: 2, total_chunks: 3, truncated: true }),
+      { jsonrpc: '2.0', method: 'process.output', params: { execution_id: 'e-1', seq: 1, type: 'stdout', data: 'fewer members' } } as unknown as ExecutionEvent,
+      changed({ extra: 1 }),
+      changed({ seq: '7', truncated: 0 }),
+    ]
+    for (const event of shapes) assert.equal(eventText(event), dataLast(event))
+  })
+
   test('other events are JSON.stringify', () => {
     const event: ExecutionEvent = { jsonrpc: '2.0', method: 'process.paused', params: { execution_id: 'e-1', seq: 3 } }
     assert.equal(eventText(event), JSON.stringify(event))
