@@ -32,7 +32,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { cleanupAll, installExitHandlers } from './lib/cleanup.ts'
-import { startWorkerdGateway, workerdAvailable } from './lib/gateway.ts'
+import { startForwarder, startWorkerdGateway, workerdAvailable } from './lib/gateway.ts'
 import { startGateway } from '../test/helpers/gateway.ts'
 import { RpcClient } from '../test/helpers/rpc-client.ts'
 import { startRelay, startServer, ROOT, type BenchServer } from './lib/server.ts'
@@ -507,21 +507,31 @@ async function main(): Promise<void> {
     },
   )
 
-  await section('9. Deno and Bun gateways (npm run start:deno, start:bun) in front of a Node server: throughput ÷ direct', async () => {
+  await section('9. Deno and Bun gateways (npm run start:deno, start:bun) in front of a Node server: direct, a forwarder on the same runtime and the gateway', async () => {
     if (!which('python3')) throw new Error('python3 is not on PATH')
     await withBackend(async (backend, direct) => {
       for (const runtime of ['deno', 'bun'] as const) {
-        const gateway = await startGateway(runtime, { executorUrl: `http://127.0.0.1:${backend.port}` })
+        const executorUrl = `http://127.0.0.1:${backend.port}`
+        const gateway = await startGateway(runtime, { executorUrl })
+        // The floor: the least a gateway on this runtime can do (bench/lib/forwarder-server.js).
+        const forwarder = await startForwarder(runtime, executorUrl)
         const viaGateway = await RpcClient.open(gateway.wsUrl)
+        const viaForwarder = await RpcClient.open(forwarder.wsUrl)
         try {
-          const [d, g] = await compare('9', [
+          const [d, f, g] = await compare('9', [
             { name: 'direct', client: direct, pids: [backend.pid], cpu: 'server' },
-            { name: runtime, client: viaGateway, pids: groupMembers(gateway.pgid), cpu: runtime },
+            { name: `${runtime} forwarder`, client: viaForwarder, pids: [forwarder.pid], cpu: runtime },
+            { name: `${runtime} gateway`, client: viaGateway, pids: groupMembers(gateway.pgid), cpu: runtime },
           ])
-          info(`9. ${runtime}: throughput, latency p50 (direct)`, `${mb(g.rate)}, ${ms(g.p50)} (${mb(d.rate)}, ${ms(d.p50)})`)
-          judged(`9. ${runtime} ÷ direct: throughput`, fixed(g.rate / d.rate, 3), '>= 0.8', g.rate / d.rate >= 0.8)
+          info(`9. ${runtime}: throughput direct / forwarder / gateway`, `${mb(d.rate)} / ${mb(f.rate)} / ${mb(g.rate)}`)
+          info(`9. ${runtime}: latency p50 direct / forwarder / gateway`, `${ms(d.p50)} / ${ms(f.p50)} / ${ms(g.p50)}`)
+          info(`9. ${runtime} forwarder ÷ direct: throughput`, fixed(f.rate / d.rate, 3))
+          info(`9. ${runtime} gateway ÷ forwarder: throughput`, fixed(g.rate / f.rate, 3))
+          judged(`9. ${runtime} gateway ÷ direct: throughput`, fixed(g.rate / d.rate, 3), '>= 0.8', g.rate / d.rate >= 0.8)
         } finally {
+          await viaForwarder.close()
           await viaGateway.close()
+          await forwarder.stop()
           await gateway.stop()
         }
       }

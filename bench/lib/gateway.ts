@@ -5,8 +5,11 @@
  * edge. `wrangler dev` (what `npm run start:workerd` and the tests use) puts its own Node proxy in
  * front of workerd for live reload; that proxy is a development tool, so the bench leaves it out.
  */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { killOnExit } from '../../test/helpers/tracker.ts'
 import { onCleanup } from './cleanup.ts'
@@ -49,11 +52,11 @@ const workerdChildren = () => processesWhere((stat) => stat.ppid === process.pid
 
 const LOG_LIMIT = 64 * 1024
 
-/** The gateway (adapters/cloudflare), bundled as `wrangler deploy` would. */
-async function gatewayScript(): Promise<string> {
+/** A Worker bundled as `wrangler deploy` would: the gateway (adapters/cloudflare) or the forwarder. */
+async function workerScript(entry: string): Promise<string> {
   const { build } = await import('esbuild')
   const bundle = await build({
-    entryPoints: [join(ROOT, 'adapters', 'cloudflare', 'index.ts')],
+    entryPoints: [entry],
     bundle: true,
     write: false,
     format: 'esm',
@@ -72,7 +75,7 @@ async function gatewayScript(): Promise<string> {
 export async function startWorkerdGateway(executorUrl: string, { forwarder = false } = {}): Promise<BenchGateway> {
   let log = ''
   const { Miniflare } = await import('miniflare')
-  const script = forwarder ? readFileSync(join(ROOT, 'bench', 'lib', 'forwarder-worker.js'), 'utf8') : await gatewayScript()
+  const script = await workerScript(forwarder ? join(ROOT, 'bench', 'lib', 'forwarder-worker.js') : join(ROOT, 'adapters', 'cloudflare', 'index.ts'))
   const before = new Set(workerdChildren())
   const mf = new Miniflare({
     modules: true,
@@ -116,4 +119,34 @@ export async function startWorkerdGateway(executorUrl: string, { forwarder = fal
     output: () => log,
     stop,
   }
+}
+
+/**
+ * bench/lib/forwarder-server.js in Deno or Bun (the binaries the gateways' own npm scripts run):
+ * the least a gateway on that runtime can do, which shows what its hop costs by itself.
+ */
+export async function startForwarder(runtime: 'deno' | 'bun', executorUrl: string): Promise<{ pid: number; wsUrl: string; stop(): Promise<void> }> {
+  const script = join(ROOT, 'bench', 'lib', 'forwarder-server.js')
+  const args = runtime === 'deno' ? ['run', '--allow-net', '--allow-env', script] : [script]
+  const child = spawn(join(ROOT, 'node_modules', '.bin', runtime), args, {
+    cwd: ROOT,
+    env: { ...process.env, EXECUTOR_URL: executorUrl, PORT: '0', DENO_NO_UPDATE_CHECK: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const untrack = killOnExit(child.pid!)
+  const exited = once(child, 'exit')
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    await exited
+    untrack()
+    unregister()
+  }
+  const unregister = onCleanup(stop)
+  const [line] = await Promise.race([
+    once(createInterface({ input: child.stdout! }), 'line') as Promise<[string]>,
+    exited.then(() => {
+      throw new Error(`the ${runtime} forwarder exited before listening`)
+    }),
+  ])
+  return { pid: child.pid!, wsUrl: `ws://127.0.0.1:${Number(line)}/ws/mcp`, stop }
 }
