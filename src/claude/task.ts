@@ -5,7 +5,7 @@
  * the bytes Claude printed); seqs are renumbered so the record stays 1, 2, 3, … The completion gets
  * the task's summary (`claude`), and is "completed" only for exit 0 with a result that is no error.
  */
-import type { ExecutionHandle } from '../executor/executor.ts'
+import type { EventSink, ExecutionHandle } from '../executor/executor.ts'
 import type { ClaudeSummary, CompletedEvent, ExecutionEvent } from '../protocol/schemas.ts'
 import { StreamJsonParser, type ClaudeEventFields } from './stream-json.ts'
 
@@ -36,7 +36,6 @@ export function claudeCompletion(inner: CompletedEvent, parser: StreamJsonParser
  */
 export function claudeTask(inner: ExecutionHandle): ExecutionHandle {
   const parser = new StreamJsonParser()
-  const reader = inner.events.getReader()
   let seq = 0
   let resolveCompleted!: (event: CompletedEvent) => void
   const completed = new Promise<CompletedEvent>((resolve) => (resolveCompleted = resolve))
@@ -45,32 +44,39 @@ export function claudeTask(inner: ExecutionHandle): ExecutionHandle {
     return { jsonrpc: '2.0', method: 'claude.event', params: { execution_id: inner.id, seq, ...fields } }
   }
 
+  /** One event of the process as the task's events: itself renumbered, then what was parsed from it. */
+  const translate = (event: ExecutionEvent, into: ExecutionEvent[]): void => {
+    if (event.method === 'process.completed') {
+      for (const fields of parser.end()) into.push(claudeEvent(fields))
+      seq += 1
+      const completion = claudeCompletion(event, parser, seq)
+      into.push(completion)
+      resolveCompleted(completion)
+      return
+    }
+    seq += 1
+    // Events are never changed: a renumbered copy keeps the original (which may carry its wire text) intact.
+    into.push({ ...event, params: { ...event.params, seq } } as ExecutionEvent)
+    if (event.method === 'process.output' && event.params.type === 'stdout') {
+      for (const fields of parser.write(event.params.data)) into.push(claudeEvent(fields))
+    }
+  }
+
+  const listen = inner.listen?.bind(inner)
+  let reader: ReadableStreamDefaultReader<ExecutionEvent> | undefined
   const events = new ReadableStream<ExecutionEvent>(
     {
       async pull(controller) {
+        reader ??= inner.events.getReader()
         const { value: event, done } = await reader.read()
-        if (done) {
-          controller.close()
-          return
-        }
-        if (event.method === 'process.completed') {
-          for (const fields of parser.end()) controller.enqueue(claudeEvent(fields))
-          seq += 1
-          const completion = claudeCompletion(event, parser, seq)
-          controller.enqueue(completion)
-          resolveCompleted(completion)
-          controller.close()
-          return
-        }
-        seq += 1
-        // Events are never changed: a renumbered copy keeps the original (which may carry its wire text) intact.
-        controller.enqueue({ ...event, params: { ...event.params, seq } } as ExecutionEvent)
-        if (event.method === 'process.output' && event.params.type === 'stdout') {
-          for (const fields of parser.write(event.params.data)) controller.enqueue(claudeEvent(fields))
-        }
+        if (done) return controller.close()
+        const out: ExecutionEvent[] = []
+        translate(event, out)
+        for (const e of out) controller.enqueue(e)
+        if (event.method === 'process.completed') controller.close()
       },
       async cancel(reason) {
-        await reader.cancel(reason)
+        await reader?.cancel(reason)
         // Nobody reads any more; the completion is still reported, from what was parsed.
         void inner.completed.then((event) => resolveCompleted(claudeCompletion(event, parser, seq + 1)))
       },
@@ -90,6 +96,17 @@ export function claudeTask(inner: ExecutionHandle): ExecutionHandle {
       return parser.toolInUse ? `tool in use: ${parser.toolInUse}` : parser.sessionId ? 'Claude is thinking' : null
     },
     events,
+    // Where the process's events are pushed, so are the task's, in the same call.
+    ...(listen && {
+      listen: (sink: EventSink) =>
+        listen({
+          push: (batch) => {
+            const out: ExecutionEvent[] = []
+            for (const event of batch) translate(event, out)
+            return sink.push(out)
+          },
+        }),
+    }),
     control: (type) => inner.control(type),
     write: (data, eof) => inner.write(data, eof),
     completed,
