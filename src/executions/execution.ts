@@ -386,11 +386,12 @@ export class Execution {
 
   #commit(events: ExecutionEvent[], frames: Frame[]): void {
     for (let i = 0; i < events.length; i += 1) this.#log.append(events[i], frames[i])
-    if (events.some((e) => e.method === 'process.paused' || e.method === 'process.resumed')) this.#options.onChange?.()
-    this.#log.trim(this.#keepFrom(), this.#retain)
     if (events.at(-1)!.method === 'process.completed') this.#end()
     // Read from a stream, events wake each subscriber's own wait (EventLog.changed) instead.
     if (this.#pushed) for (const subscription of this.#subscriptions.values()) this.#drain(subscription)
+    // After the deliveries, which keep what they still need.
+    this.#log.trim(this.#keepFrom(), this.#retain)
+    if (events.some((e) => e.method === 'process.paused' || e.method === 'process.resumed')) this.#options.onChange?.()
   }
 
   /** The source is waiting for room: gives it some once no subscriber lags and no write is pending. */

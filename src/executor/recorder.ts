@@ -58,6 +58,8 @@ export class ExecutionRecorder {
   readonly #startedAt = performance.now()
   readonly #framers: Record<StreamType, OutputFramer>
   readonly #hashers: Record<StreamType, Hasher> | undefined
+  /** Output handed over but not yet hashed: hashing waits until the consumer has it (see #flow). */
+  readonly #unhashed: OutputParams[] = []
   readonly #bytes: Record<StreamType, number> = { stdout: 0, stderr: 0 }
   readonly #queueBytes: number
   readonly #policy: 'block' | 'drop'
@@ -197,7 +199,7 @@ export class ExecutionRecorder {
               stdout_bytes: this.#bytes.stdout,
               stderr_bytes: this.#bytes.stderr,
               dropped_bytes: this.#droppedBytes,
-              transcript_sha256: this.#hashers ? { stdout: this.#hashers.stdout.digest(), stderr: this.#hashers.stderr.digest() } : null,
+              transcript_sha256: this.#hashers ? this.#digests() : null,
             },
           }
           this.#completion = event
@@ -259,6 +261,9 @@ export class ExecutionRecorder {
       }
     } finally {
       this.#flowing = false
+      // The hashes are read only by the completion (which hashes what is pending first): taken after
+      // the push, they are off the path of a line to its reader.
+      this.#hash()
     }
     if (!this.#consumerGone && this.#queuedChars < this.#queueBytes) this.#onDemand?.()
   }
@@ -271,8 +276,19 @@ export class ExecutionRecorder {
       return { jsonrpc: '2.0', method: 'process.dropped', params: { execution_id: this.#id, seq, type: item.type, bytes: item.bytes, lines: item.lines } }
     }
     this.#queuedChars -= item.piece.data.length
-    this.#hashers?.[item.type].update(item.piece.data)
     const params: OutputParams = { execution_id: this.#id, seq, type: item.type, ...item.piece }
+    if (this.#hashers) this.#unhashed.push(params)
     return { jsonrpc: '2.0', method: 'process.output', params }
+  }
+
+  #hash(): void {
+    if (!this.#hashers) return
+    for (const { type, data } of this.#unhashed) this.#hashers[type].update(data)
+    this.#unhashed.length = 0
+  }
+
+  #digests(): { stdout: string; stderr: string } {
+    this.#hash()
+    return { stdout: this.#hashers!.stdout.digest(), stderr: this.#hashers!.stderr.digest() }
   }
 }
