@@ -43,8 +43,13 @@ export const error = (id: RequestId, err: RpcError): string => JSON.stringify({ 
 
 export const notification = (method: string, params: unknown): string => JSON.stringify({ jsonrpc: '2.0', method, params })
 
-/** The wire text of events parsed by parseReceived(), which a gateway forwards as it came. */
-const receivedText = new WeakMap<object, string>()
+/**
+ * The wire text of an event parsed by parseReceived(), which a gateway forwards as it came: a
+ * non-enumerable property, so a copy (`{ ...event }`, a renumbered event) does not carry it, and
+ * JSON.stringify does not see it. (A WeakMap entry per event costs the collector far more.)
+ */
+const RECEIVED: unique symbol = Symbol('received text')
+const keepText = (value: object, line: string) => Object.defineProperty(value, RECEIVED, { value: line })
 
 /** How eventFrame() begins a process.output line, and the member it puts last. */
 const OUTPUT_HEAD = '{"jsonrpc":"2.0","method":"process.output","params":{'
@@ -71,13 +76,11 @@ export function parseReceived(line: string): unknown {
         enumerable: true,
         configurable: true,
       })
-      receivedText.set(event, line)
-      return event
+      return keepText(event, line)
     }
   }
   const value: unknown = JSON.parse(line)
-  if (value !== null && typeof value === 'object') receivedText.set(value, line)
-  return value
+  return value !== null && typeof value === 'object' ? keepText(value, line) : value
 }
 
 /** Output shorter than this is escaped by JSON.stringify alone. */
@@ -112,7 +115,7 @@ function outputHead(params: OutputParams): string {
  * replaceAll; both are several times faster than JSON.stringify's character-by-character escaping.
  */
 export function eventFrame(event: ExecutionEvent): Frame {
-  const received = receivedText.get(event)
+  const received = (event as { [RECEIVED]?: string })[RECEIVED]
   if (received !== undefined) return Frame.ofText(received)
   if (event.method !== 'process.output') return Frame.ofText(JSON.stringify(event))
   const { data } = event.params
