@@ -455,7 +455,11 @@ export class Execution {
       if (!entry) {
         if (subscription.cursor < log.firstSeq) return void this.#catchUp(subscription, log.firstSeq - 1).then(resume, resume)
         if (log.ended) this.#delivered(subscription)
-        else if (!this.#pushed) return void log.changed().then(resume)
+        else if (!this.#pushed) {
+          // Caught up: the source may be waiting for exactly that.
+          this.#progress()
+          return void log.changed().then(resume)
+        }
         break
       }
       subscription.cursor += 1
