@@ -28,7 +28,8 @@
  * taken or its output failed verification (wrong byte count, lost completion, ...).
  * Everything started here is killed when the bench ends, also on error or Ctrl-C.
  */
-import { execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { cleanupAll, installExitHandlers } from './lib/cleanup.ts'
@@ -371,7 +372,8 @@ async function main(): Promise<void> {
     // order), one discarded round, then WALL_CLOCK_ROUNDS: this machine's drift moves a single
     // round's p50 by a third, so a few rounds would judge the drift rather than the server.
     const wallClock = async (url: string) => {
-      const out = execFileSync(process.execPath, [`${ROOT}/bench/lib/wall-clock-client.mjs`, url, '200'], { encoding: 'utf8', timeout: 60_000 })
+      // Not execFileSync: the bench's own sockets must go on answering the servers' pings meanwhile.
+      const { stdout: out } = await promisify(execFile)(process.execPath, [`${ROOT}/bench/lib/wall-clock-client.mjs`, url, '200'], { encoding: 'utf8', timeout: 60_000 })
       const { samples, errors } = JSON.parse(out) as { samples: number[]; errors: string[] }
       reportErrors('4b. wall-clock latency', errors)
       return samples
