@@ -107,4 +107,37 @@ describe('Execution flow control (unit)', () => {
     void recorder.complete({ status: 'completed', exit_code: 0, signal: null, reason: 'exited', pid: 1, pgid: 1 })
     await done
   })
+
+  test('a transcript that writes asynchronously: each event is delivered only once its write has resolved, and in order', async () => {
+    const recorder = new ExecutionRecorder({ executionId: 'e-1', command: 'x', maxChunk: 1024 })
+    const handle = handleOf(new ReadableStream(), { listen: (sink) => recorder.listen(sink) })
+    const written = new Set<number>()
+    const early: number[] = []
+    const execution = new Execution(handle, options)
+    execution.recordTo({
+      append: (frames) =>
+        new Promise<void>((resolve) =>
+          setTimeout(() => {
+            for (const frame of frames) written.add((JSON.parse(frame.text) as ExecutionEvent).params.seq)
+            resolve()
+          }, 1),
+        ),
+      finish: async () => {},
+    })
+    const subscriber = slowThenFast(0)
+    const deliver = subscriber.deliver.bind(subscriber)
+    subscriber.deliver = (event, frame) => {
+      if (!written.has(event.params.seq)) early.push(event.params.seq)
+      return deliver(event, frame)
+    }
+    recorder.started(1, 1)
+    const done = deliveredAll(execution, subscriber, 52)
+    for (let i = 0; i < 50; i++) {
+      recorder.output('stdout', new TextEncoder().encode(LINE))
+      if (i % 7 === 0) await new Promise((resolve) => setTimeout(resolve, 0))
+    }
+    void recorder.complete({ status: 'completed', exit_code: 0, signal: null, reason: 'exited', pid: 1, pgid: 1 })
+    await done
+    assert.deepEqual(early, [], 'no event was sent before the transcript had it')
+  })
 })
