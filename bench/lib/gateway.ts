@@ -5,16 +5,13 @@
  * edge. `wrangler dev` (what `npm run start:workerd` and the tests use) puts its own Node proxy in
  * front of workerd for live reload; that proxy is a development tool, so the bench leaves it out.
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { killOnExit } from '../../test/helpers/tracker.ts'
 import { onCleanup } from './cleanup.ts'
 import { processesWhere } from '../../test/helpers/proc.ts'
-import { ROOT } from './server.ts'
+import { ROOT, startPortPrinter } from './server.ts'
 
 export interface BenchGateway {
   port: number
@@ -125,28 +122,9 @@ export async function startWorkerdGateway(executorUrl: string, { forwarder = fal
  * bench/lib/forwarder-server.js in Deno or Bun (the binaries the gateways' own npm scripts run):
  * the least a gateway on that runtime can do, which shows what its hop costs by itself.
  */
-export async function startForwarder(runtime: 'deno' | 'bun', executorUrl: string): Promise<{ pid: number; wsUrl: string; stop(): Promise<void> }> {
+export function startForwarder(runtime: 'deno' | 'bun', executorUrl: string): Promise<{ pid: number; wsUrl: string; stop(): Promise<void> }> {
   const script = join(ROOT, 'bench', 'lib', 'forwarder-server.js')
   const args = runtime === 'deno' ? ['run', '--allow-net', '--allow-env', script] : [script]
-  const child = spawn(join(ROOT, 'node_modules', '.bin', runtime), args, {
-    cwd: ROOT,
-    env: { ...process.env, EXECUTOR_URL: executorUrl, PORT: '0', DENO_NO_UPDATE_CHECK: '1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const untrack = killOnExit(child.pid!)
-  const exited = once(child, 'exit')
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-    await exited
-    untrack()
-    unregister()
-  }
-  const unregister = onCleanup(stop)
-  const [line] = await Promise.race([
-    once(createInterface({ input: child.stdout! }), 'line') as Promise<[string]>,
-    exited.then(() => {
-      throw new Error(`the ${runtime} forwarder exited before listening`)
-    }),
-  ])
-  return { pid: child.pid!, wsUrl: `ws://127.0.0.1:${Number(line)}/ws/mcp`, stop }
+  const env = { ...process.env, EXECUTOR_URL: executorUrl, PORT: '0', DENO_NO_UPDATE_CHECK: '1' }
+  return startPortPrinter(`the ${runtime} forwarder`, join(ROOT, 'node_modules', '.bin', runtime), args, env, '/ws/mcp')
 }

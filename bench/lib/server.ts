@@ -70,8 +70,22 @@ export async function startServer(env: Record<string, string> = {}, nodeArgs: st
 }
 
 /** bench/lib/relay-server.mjs, the baseline of measures 1 and 4; `stop` ends it (SIGTERM). */
-export async function startRelay(): Promise<{ pid: number; wsUrl: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [RELAY], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+export function startRelay(): Promise<{ pid: number; wsUrl: string; stop(): Promise<void> }> {
+  return startPortPrinter('the relay', process.execPath, [RELAY], process.env, '')
+}
+
+/**
+ * A bench baseline server that prints its port as its first line (the relay, the forwarders): its
+ * WebSocket URL (`path` after the port), and `stop`, which ends it (SIGTERM); also at the bench's cleanup.
+ */
+export async function startPortPrinter(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  path: string,
+): Promise<{ pid: number; wsUrl: string; stop(): Promise<void> }> {
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] })
   const untrack = killOnExit(child.pid!)
   const exited = once(child, 'exit')
   const stop = async () => {
@@ -89,7 +103,7 @@ export async function startRelay(): Promise<{ pid: number; wsUrl: string; stop()
   ]).finally(() => clearTimeout(timer))) as string[]
   if (line === undefined) {
     await stop()
-    throw new Error('the relay did not print its port within 20 s, or exited first')
+    throw new Error(`${name} did not print its port within 20 s, or exited first`)
   }
-  return { pid: child.pid!, wsUrl: `ws://127.0.0.1:${Number(line)}`, stop }
+  return { pid: child.pid!, wsUrl: `ws://127.0.0.1:${Number(line)}${path}`, stop }
 }
