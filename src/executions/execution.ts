@@ -5,7 +5,7 @@
  * Lossless back-pressure stops reading from the executor while every subscriber is `maxLag`
  * characters behind (without a transcript: while the slowest one is), and the child blocks.
  */
-import type { EventFlow, ExecutionHandle } from '../executor/executor.ts'
+import { MAX_BATCH, type EventFlow, type ExecutionHandle } from '../executor/executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { Frame } from '../protocol/frame.ts'
 import { eventFrame, notification } from '../protocol/jsonrpc.ts'
@@ -44,8 +44,6 @@ export interface ExecutionOptions {
   onChange?: () => void
 }
 
-/** Events read together: at most this many per transcript write. */
-const MAX_BATCH = 256
 const NOT_QUEUED: unique symbol = Symbol('not queued')
 
 /**
@@ -214,10 +212,10 @@ export class Execution {
     if (this.#opened) return
     this.#opened = true
     this.#armActivity(this.#options.activityMs)
-    if (!this.handle.listen) return void this.#pump()
+    if (!this.#pushed) return void this.#pump()
     let flow: EventFlow | undefined
     const more = () => flow!.more()
-    flow = this.handle.listen({
+    flow = this.handle.listen!({
       push: (events) => {
         const room = this.#accept(events)
         if (!room) this.#more = more
@@ -445,30 +443,35 @@ export class Execution {
     subscription.busy = true
     const log = this.#log
     const { subscriber } = subscription
-    const resume = () => {
-      subscription.busy = false
-      this.#progress()
-      this.#drain(subscription)
-    }
     while (subscription.active) {
       const entry = log.get(subscription.cursor)
       if (!entry) {
-        if (subscription.cursor < log.firstSeq) return void this.#catchUp(subscription, log.firstSeq - 1).then(resume, resume)
+        if (subscription.cursor < log.firstSeq) return this.#resumeAfter(subscription, this.#catchUp(subscription, log.firstSeq - 1))
         if (log.ended) this.#delivered(subscription)
         else if (!this.#pushed) {
           // Caught up: the source may be waiting for exactly that.
           this.#progress()
-          return void log.changed().then(resume)
+          return this.#resumeAfter(subscription, log.changed())
         }
         break
       }
       subscription.cursor += 1
       const congested = subscriber.deliver(entry.event, entry.frame)
-      if (congested) return void congested.then(resume, resume)
+      if (congested) return this.#resumeAfter(subscription, congested)
     }
     subscription.busy = false
     this.#progress()
     if (this.#subscriptions.size === 0 && log.ended) for (const wake of this.#deliveredWaiters.splice(0)) wake()
+  }
+
+  /** Delivery goes on once `wait` has settled (a closure only then: #drain runs for every event sent). */
+  #resumeAfter(subscription: Subscription, wait: Promise<void>): void {
+    const resume = () => {
+      subscription.busy = false
+      this.#progress()
+      this.#drain(subscription)
+    }
+    void wait.then(resume, resume)
   }
 
   /** Everything, completion included, has been delivered to this subscriber. */

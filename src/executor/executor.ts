@@ -9,7 +9,10 @@ import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from 
 
 export type ExecutionState = 'running' | 'paused' | 'exited'
 
-/** Where `listen` pushes events: in seq order, at least one a call. */
+/** Events taken from an execution at once, at most: one push to an EventSink, one transcript write. */
+export const MAX_BATCH = 256
+
+/** Where `listen` pushes events: in seq order, at least one and at most MAX_BATCH a call. */
 export interface EventSink {
   /** Returns false when the consumer is full: nothing more is pushed until `EventFlow.more()`. */
   push(events: ExecutionEvent[]): boolean

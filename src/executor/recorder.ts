@@ -9,7 +9,7 @@
  *   its place, saying how many bytes and lines of which stream were lost.
  */
 import type { CompletedEvent, CompletedParams, ExecutionEvent, OutputParams, StreamType } from '../protocol/schemas.ts'
-import type { EventFlow, EventSink } from './executor.ts'
+import { MAX_BATCH, type EventFlow, type EventSink } from './executor.ts'
 import { OutputFramer, type OutputFramerOptions, type OutputPiece } from './output-framer.ts'
 
 /** An incremental hash (SHA-256 hex); injected because the portable core has no streaming digest. */
@@ -38,8 +38,6 @@ type Pending =
   | { kind: 'dropped'; type: StreamType; bytes: number; lines: number }
   | { kind: 'event'; make: (seq: number) => ExecutionEvent }
 
-/** Events handed over in one call, at most. */
-const MAX_BATCH = 256
 const encoder = new TextEncoder()
 const utf8Length = (text: string) => encoder.encode(text).byteLength
 const countLines = (text: string) => {
