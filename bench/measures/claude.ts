@@ -8,7 +8,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { rssKiB } from '../../test/helpers/proc.ts'
+import { cpuMs, rssKiB } from '../../test/helpers/proc.ts'
 import type { RpcClient } from '../../test/helpers/rpc-client.ts'
 
 const SESSION = '0b9e3c1a-5f7d-4c1e-9a2b-7d8e6f5a4b3c'
@@ -59,6 +59,8 @@ export interface ReplayRun {
   ms: number
   bytes: number
   claudeEvents: number
+  /** The server's CPU time (all its threads) over the run, ms. */
+  serverCpuMs: number
   /** Peak server RSS during the run minus before it, KiB. */
   peakGrowthKiB: number
   errors: string[]
@@ -69,6 +71,7 @@ export async function replayRun(client: RpcClient, serverPid: number, kind: 'cla
   let bytes = 0
   let claudeEvents = 0
   const before = rssKiB(serverPid) ?? 0
+  const cpuBefore = cpuMs(serverPid) ?? Number.NaN
   let peak = before
   const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(serverPid) ?? 0)), 5)
   const start = process.hrtime.bigint()
@@ -79,10 +82,11 @@ export async function replayRun(client: RpcClient, serverPid: number, kind: 'cla
   }, kind)
   const completed = await execution.completed
   const ms = Number(process.hrtime.bigint() - start) / 1e6
+  const serverCpuMs = (cpuMs(serverPid) ?? Number.NaN) - cpuBefore
   clearInterval(sampler)
   peak = Math.max(peak, rssKiB(serverPid) ?? 0)
   const errors: string[] = []
   if (bytes !== expectedBytes) errors.push(`${kind}: received ${bytes} bytes of output, expected ${expectedBytes}`)
   if (completed.status !== 'completed') errors.push(`${kind}: status ${completed.status}`)
-  return { ms, bytes, claudeEvents, peakGrowthKiB: peak - before, errors }
+  return { ms, bytes, claudeEvents, serverCpuMs, peakGrowthKiB: peak - before, errors }
 }

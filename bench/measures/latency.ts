@@ -6,7 +6,8 @@
  * readings are directly comparable. The same ticker read straight from a pipe by this process
  * gives the floor that the machine itself sets (scheduler and wake-up jitter).
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import { promisify } from 'node:util'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -132,4 +133,21 @@ export async function directPipeLatency(python: string, script: string, { lines 
   const errors = stamped.check(lines + warmup)
   if (code !== 0) errors.push(`ticker exited ${code}`)
   return { samples: stamped.samples, errors }
+}
+
+/**
+ * The machine's own stalls, with no server and no I/O: a separate Node process times a loop body
+ * of well under a microsecond every 10 ms, the rhythm of measure 4b. Whatever it reads beyond the
+ * loop's own cost is time the process was not given the CPU (another tenant of the host, a vCPU
+ * descheduled): a floor under any p99 taken on the machine at that moment.
+ */
+export async function machineStalls(samples = 500): Promise<number[]> {
+  const script = `const d = []; let x = 0
+for (let i = 0; i < ${samples}; i++) {
+  const t = performance.now(); for (let j = 0; j < 200; j++) x += j ^ i; d.push((performance.now() - t) * 1000)
+  await new Promise((r) => setTimeout(r, 10))
+}
+process.stdout.write(JSON.stringify({ d, x }))`
+  const { stdout: out } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 })
+  return (JSON.parse(out) as { d: number[] }).d
 }
