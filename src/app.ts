@@ -21,6 +21,7 @@ import { Session, type SocketChannel } from './ws/session.ts'
 import { webChannel } from './ws/web-channel.ts'
 import { BridgeSession } from './claude/bridge.ts'
 import { mcpRoutes } from './mcp/server.ts'
+import { hostCheck } from './security/host-check.ts'
 import { consoleRoutes } from './console/serve.ts'
 
 export interface ExecutorLimits {
@@ -87,12 +88,14 @@ export interface ExecutorAppOptions {
   observer?: Observer
   /** How this host runs Claude Code (the Node server's: CLAUDE_BIN); without it `claude` is refused unless the executor runs Claude tasks itself. */
   claude?: ClaudeRuntime
+  /** `/mcp`, the MCP server, is on by default (a gateway's forwards it); `false` leaves it out. */
+  mcp?: false
   /**
-   * `/mcp`, the MCP server (on by default; an executor that forwards, a gateway's, forwards it).
-   * `allowedHostnames`: the only names Host and Origin may carry (DNS-rebinding protection; the
-   * Node server sets the loopback names when it listens on loopback). `false`: no `/mcp`.
+   * The only host names Host and Origin may carry, on every route (security/host-check: DNS-rebinding
+   * and cross-site protection). A server listening on loopback passes allowedHostnamesFor(its host);
+   * undefined: not checked.
    */
-  mcp?: false | { allowedHostnames?: readonly string[] }
+  allowedHostnames?: readonly string[]
   /** Seconds between statusUpdate RUNNING on the seed-000 bridge at /ws/claude (BRIDGE_HEARTBEAT_INTERVAL, 30). */
   bridgeHeartbeatInterval?: number
   /** The web console at `/`, `/console` and `/executions/<id>` (default true); false leaves it out, e.g. when embedding. */
@@ -145,6 +148,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
   let closing = false
 
   const app = new Hono<{ Variables: AuthVariables }>()
+  if (options.allowedHostnames) app.use('*', hostCheck(options.allowedHostnames))
 
   // Before the token check: the page and its assets carry no data, and the page asks for the token.
   if (options.console !== false) app.route('/', consoleRoutes())
@@ -260,7 +264,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       const forward = executor.forward.bind(executor)
       app.all('/mcp', (c) => forward(c.req.raw, '/mcp'))
     } else {
-      mcp = mcpRoutes({ registry, version: VERSION, logger, maxSessions: limits.maxSessions, maxBodyBytes: MCP_MAX_BODY, allowedHostnames: options.mcp?.allowedHostnames })
+      mcp = mcpRoutes({ registry, version: VERSION, logger, maxSessions: limits.maxSessions, maxBodyBytes: MCP_MAX_BODY })
       app.route('/mcp', mcp)
     }
   }

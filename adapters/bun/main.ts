@@ -5,7 +5,7 @@
  * Bun's own server settings carry the app's limits (see docs/protocol.md, "Gateways").
  */
 import { upgradeWebSocket, websocket } from 'hono/bun'
-import { clientTokens, createGateway, gatewayLimits, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
 
 // The Bun globals this file uses, declared here so that the project's type check needs no Bun types.
 declare const process: { exit(code: number): never }
@@ -27,7 +27,7 @@ try {
   app = createGateway({
     executorUrls: Bun.env.EXECUTOR_URLS,
     executorUrl: Bun.env.EXECUTOR_URL || 'http://127.0.0.1:8003',
-    mcp: mcpFor(Bun.env.HOST ?? '127.0.0.1'),
+    allowedHostnames: allowedHostnamesFor(Bun.env.HOST ?? '127.0.0.1'),
     tokens: Bun.env.EXECUTOR_TOKEN,
     clientTokens: clientTokens({ tokens: Bun.env.CC_EXECUTOR_AUTH_TOKEN, host: Bun.env.HOST ?? '127.0.0.1', insecure: Bun.env.CC_EXECUTOR_INSECURE }),
     upgradeWebSocket,

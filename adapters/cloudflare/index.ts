@@ -6,7 +6,7 @@
  */
 import { upgradeWebSocket } from './websocket.ts'
 import { durablePoolState, type DurableObjectNamespace } from './pool-state.ts'
-import { clientTokens, createGateway, gatewayLimits, ErrorCode, mcpFor, PoolConfigError, type ExecutorApp } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, ErrorCode, allowedHostnamesFor, PoolConfigError, type ExecutorApp } from '../../src/index.ts'
 
 export { PoolStateObject } from './pool-state.ts'
 
@@ -45,8 +45,8 @@ export default {
         pool: { backgroundChecks: false },
         upgradeWebSocket,
         runtime: 'workerd',
-        // On loopback (wrangler dev), /mcp refuses rebound DNS names; a deployed Worker has a public name.
-        mcp: env.LISTEN_HOST ? mcpFor(env.LISTEN_HOST) : {},
+        // On loopback (wrangler dev), pages elsewhere and rebound DNS names are refused; a deployed Worker has a public name.
+        allowedHostnames: env.LISTEN_HOST ? allowedHostnamesFor(env.LISTEN_HOST) : undefined,
         // An isolate has 128 MB. 1,000 finished executions with 64 KiB of history each would hold half of
         // it, and 100 sessions whose clients stall would hold 3 MiB each with the default 8 MiB buffer
         // (a quarter for lag, an eighth for replay); 1 MiB keeps that under 40 MB without slowing

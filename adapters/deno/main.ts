@@ -6,7 +6,7 @@
 import type { Context } from 'hono'
 import { upgradeWebSocket } from 'hono/deno'
 import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
-import { clientTokens, createGateway, gatewayLimits, DEFAULT_LIMITS, mcpFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
 
 // The few Deno globals this file uses, declared here so that the project's type check needs no Deno types.
 declare const Deno: {
@@ -30,7 +30,7 @@ try {
   app = createGateway({
     executorUrls: env('EXECUTOR_URLS'),
     executorUrl: env('EXECUTOR_URL') || 'http://127.0.0.1:8003',
-    mcp: mcpFor(env('HOST', '127.0.0.1')!),
+    allowedHostnames: allowedHostnamesFor(env('HOST', '127.0.0.1')!),
     tokens: env('EXECUTOR_TOKEN'),
     clientTokens: clientTokens({ tokens: env('CC_EXECUTOR_AUTH_TOKEN'), host: env('HOST', '127.0.0.1'), insecure: env('CC_EXECUTOR_INSECURE') }),
     upgradeWebSocket: withIdleTimeout,

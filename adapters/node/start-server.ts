@@ -7,7 +7,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
-import { createExecutorApp, mcpFor, type ExecutorApp } from '../../src/index.ts'
+import { allowedHostnamesFor, createExecutorApp, type ExecutorApp } from '../../src/index.ts'
 import { nodeClaudeRuntime } from './claude.ts'
 import { checkExposure, ConfigError, loadAllowList, loadTokens, type Config } from './settings.ts'
 import { FileStore } from './file-store.ts'
@@ -91,8 +91,8 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     allowList,
     observer,
     claude: nodeClaudeRuntime(config.CLAUDE_BIN),
-    // On loopback, a web page elsewhere must not reach /mcp through a rebound DNS name.
-    mcp: mcpFor(config.HOST),
+    // On loopback, a web page elsewhere must not reach the server, directly or through a rebound DNS name.
+    allowedHostnames: allowedHostnamesFor(config.HOST),
     bridgeHeartbeatInterval: config.BRIDGE_HEARTBEAT_INTERVAL,
     executionLimits: {
       maxExecutions: config.MAX_EXECUTIONS ?? Infinity,

@@ -4,7 +4,7 @@
  * the same order). A bad value is a PoolConfigError naming the setting.
  */
 import type { ExecutorLimits } from '../app.ts'
-import { isLoopback } from '../mcp/server.ts'
+import { isLoopback } from '../security/host-check.ts'
 import { settingTokens } from '../security/auth.ts'
 
 export interface PoolMemberConfig {

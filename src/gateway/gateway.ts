@@ -25,8 +25,8 @@ export interface GatewayOptions {
   limits?: Partial<ExecutorLimits>
   channel?: (ws: WSContext<any>) => SocketChannel
   logger?: Logger
-  /** `/mcp`'s DNS-rebinding protection (see mcpFor: a gateway on loopback wants it). */
-  mcp?: ExecutorAppOptions['mcp']
+  /** Host/Origin protection (see allowedHostnamesFor: a gateway on loopback wants it). */
+  allowedHostnames?: ExecutorAppOptions['allowedHostnames']
   /** Where the pool's health, load and counters live (default: this process's memory). */
   state?: PoolState
   /** Health-check and timeout settings of the pool. */
@@ -61,7 +61,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     limits: options.limits,
     channel: options.channel,
     logger: options.logger ?? warnings,
-    mcp: options.mcp,
+    allowedHostnames: options.allowedHostnames,
   })
   // After the app's token check, like the Node server's /metrics.
   app.get('/metrics', async (c) => c.text(metricsText(await pool.members()), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }))

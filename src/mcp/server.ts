@@ -3,8 +3,8 @@
  * Web-standard transport, so Claude Code or any MCP client can hand long commands and Claude tasks
  * to this executor. One SDK server and transport per MCP session (`Mcp-Session-Id`); DELETE ends a
  * session, and sessions idle for `idleMs` are closed when the next one opens (no timers: Workers
- * allow none outside a request). Auth is the app's (before this route); DNS-rebinding protection
- * checks Host and Origin when the server is bound to loopback.
+ * allow none outside a request). Auth and the Host/Origin check (security/host-check) are the
+ * app's, before this route.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
@@ -25,11 +25,6 @@ export interface McpOptions {
   maxBodyBytes: number
   /** Milliseconds after which a session nobody used is closed. */
   idleMs?: number
-  /**
-   * Only these host names may appear in Host and Origin (DNS-rebinding protection), e.g. the
-   * loopback names when the server listens on loopback. Undefined: not checked.
-   */
-  allowedHostnames?: readonly string[]
 }
 
 interface McpSession {
@@ -38,34 +33,8 @@ interface McpSession {
   lastUsed: number
 }
 
-/** The names a loopback server is reached by (URL hostnames: IPv6 in brackets). */
-export const LOOPBACK_HOSTNAMES: readonly string[] = ['127.0.0.1', 'localhost', '[::1]']
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/
-
-/** Whether a listening address is a loopback one (reachable from this machine only). */
-export const isLoopback = (host: string): boolean => LOOPBACK.test(host)
-
-/**
- * `/mcp`'s settings for a server listening on `host`: on loopback, only the loopback names (and
- * `host` itself) in Host and Origin, so that a web page elsewhere cannot reach it through a rebound
- * DNS name; elsewhere, no such check.
- */
-export function mcpFor(host: string): { allowedHostnames?: readonly string[] } {
-  if (!isLoopback(host)) return {}
-  return { allowedHostnames: [...LOOPBACK_HOSTNAMES, host.includes(':') && !host.startsWith('[') ? `[${host}]` : host] }
-}
-
-const jsonRpcError = (c: Context<any>, status: 400 | 403 | 404 | 503, code: number, message: string) =>
+const jsonRpcError = (c: Context<any>, status: 400 | 404 | 503, code: number, message: string) =>
   c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status)
-
-function hostnameOf(value: string): string | undefined {
-  try {
-    return new URL(value.includes('://') ? value : `http://${value}`).hostname
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * The `/mcp` routes: mount with `app.route('/mcp', mcpRoutes(...))`.
@@ -73,7 +42,7 @@ function hostnameOf(value: string): string | undefined {
  * @example
  * claude mcp add --transport http cc-executor http://127.0.0.1:8003/mcp --header "Authorization: Bearer $TOKEN"
  */
-export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes, idleMs = 3_600_000, allowedHostnames }: McpOptions) {
+export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes, idleMs = 3_600_000 }: McpOptions) {
   const sessions = new Map<string, McpSession>()
 
   const close = (id: string) => {
@@ -88,12 +57,6 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
   }
 
   const routes = new Hono<{ Variables: AuthVariables }>().all('/', async function mcp(c) {
-    if (allowedHostnames) {
-      const host = hostnameOf(c.req.header('host') ?? '')
-      const origin = c.req.header('origin')
-      if (!host || !allowedHostnames.includes(host)) return jsonRpcError(c, 403, -32000, `Forbidden: Host ${c.req.header('host')} is not this server's (DNS rebinding protection)`)
-      if (origin !== undefined && !allowedHostnames.includes(hostnameOf(origin) ?? '')) return jsonRpcError(c, 403, -32000, `Forbidden: Origin ${origin} is not allowed`)
-    }
     const id = c.req.header('mcp-session-id')
     if (id !== undefined) {
       const session = sessions.get(id)

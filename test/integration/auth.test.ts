@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import WebSocket from 'ws'
 import { authenticate, constantTimeEqual, tokenEntries } from '../../src/index.ts'
@@ -101,5 +105,49 @@ describe('exposure', () => {
     const shortToken = spawnSync(process.execPath, main, { cwd: ROOT, env: { ...process.env, CC_EXECUTOR_AUTH_TOKEN: 'short', PORT: '0' }, encoding: 'utf8' })
     assert.equal(shortToken.status, 2)
     assert.match(shortToken.stderr, /at least 16 characters/)
+  })
+})
+
+describe('web pages on loopback (Host and Origin)', () => {
+  let open: RunningServer
+  before(async () => {
+    open = await startServer()
+  })
+  after(async () => {
+    await open.stop()
+  })
+
+  /** A raw POST: fetch would set Host itself, and a page's "simple" request is text/plain. */
+  const post = (path: string, headers: Record<string, string>, body: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${open.url}${path}`, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers } }, (res) => {
+        res.resume()
+        resolve(res.statusCode!)
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+
+  test('a WebSocket from another origin is refused before the upgrade, on /ws/mcp and /ws/claude; the own origin and no origin connect', async () => {
+    const ws = open.wsUrl
+    assert.equal((await upgradeStatus(ws, { origin: 'https://evil.example' })).status, 403)
+    assert.equal((await upgradeStatus(ws.replace('/ws/mcp', '/ws/claude'), { origin: 'https://evil.example' })).status, 403)
+    assert.equal((await upgradeStatus(ws, { headers: { host: `evil.example:${open.port}` } })).status, 403)
+    assert.equal((await upgradeStatus(ws, { origin: `http://127.0.0.1:${open.port}` })).status, 101)
+    assert.equal((await upgradeStatus(ws)).status, 101)
+  })
+
+  test('a cross-site or rebound POST to /v1 runs nothing (403); without an Origin it runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cc-origin-'))
+    try {
+      const marker = (name: string) => JSON.stringify({ argv: ['touch', join(dir, name)], detach: true })
+      assert.equal(await post('/v1/executions', { origin: 'http://evil.example' }, marker('from-origin')), 403)
+      assert.equal(await post('/v1/executions', { host: `evil.example:${open.port}` }, marker('from-rebound-host')), 403)
+      assert.equal(await post('/v1/executions', {}, marker('from-curl')), 202)
+      await eventually(() => existsSync(join(dir, 'from-curl')))
+      assert.deepEqual(readdirSync(dir), ['from-curl'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
