@@ -144,6 +144,9 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     claude: options.claude,
   })
   const sessions = new Set<Session>()
+  const bridges = new Set<BridgeSession>()
+  // MAX_SESSIONS counts the WebSocket sessions of both dialects, /ws/mcp and /ws/claude.
+  const sessionCount = () => sessions.size + bridges.size
   const startedAt = Date.now()
   let closing = false
 
@@ -170,7 +173,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
           ws.close(1001, 'server shutting down')
           return
         }
-        if (sessions.size >= limits.maxSessions) {
+        if (sessionCount() >= limits.maxSessions) {
           ws.send(rpc.error(null, new RpcError(ErrorCode.SESSION_LIMIT, 'Session limit exceeded')))
           ws.close(1008, 'Session limit exceeded')
           return
@@ -216,14 +219,13 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
   app.get('/ws/mcp', websocket)
   app.get('/ws', websocket)
 
-  const bridges = new Set<BridgeSession>()
   app.get(
     '/ws/claude',
     upgradeWebSocket(function claudeBridgeSocket(c) {
       let bridge: BridgeSession | undefined
       return {
         onOpen(_event, ws) {
-          if (closing || sessions.size + bridges.size >= limits.maxSessions) {
+          if (closing || sessionCount() >= limits.maxSessions) {
             ws.send(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: closing ? 'Server shutting down' : 'Session limit exceeded' }, id: null }))
             ws.close(closing ? 1001 : 1008, closing ? 'server shutting down' : 'Session limit exceeded')
             return
@@ -276,7 +278,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       service: 'cc-executor',
       version: VERSION,
       runtime,
-      active_sessions: sessions.size + bridges.size,
+      active_sessions: sessionCount(),
       max_sessions: limits.maxSessions,
       running_executions: registry.running,
       // null: no limit (JSON has no Infinity).

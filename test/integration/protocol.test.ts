@@ -144,6 +144,17 @@ describe('session limit', () => {
     assert.ok(admitted, 'a session is admitted after one closed')
     await Promise.all([admitted.close(), open[1].close(), open[2].close()])
   })
+
+  test('/ws/claude bridge connections count against MAX_SESSIONS too: with the slots taken by bridges, /ws/mcp is refused', async () => {
+    const bridgeUrl = server.wsUrl.replace('/ws/mcp', '/ws/claude')
+    const bridges = await Promise.all([1, 2, 3].map(() => TestClient.connect(bridgeUrl)))
+    for (const bridge of bridges) assert.equal((await bridge.waitFor(() => true)).method, 'connected')
+    const extra = await TestClient.connect(server.wsUrl)
+    assert.equal((await extra.waitFor(() => true)).error?.code, -32003)
+    assert.equal((await extra.closed).code, 1008)
+    assert.equal((await (await fetch(`${server.url}/health`)).json()).active_sessions, 3)
+    await Promise.all(bridges.map((bridge) => bridge.close()))
+  })
 })
 
 describe('health', () => {
