@@ -486,12 +486,21 @@ export class Execution {
   async #catchUp(subscription: Subscription, toSeq: number): Promise<void> {
     const { subscriber } = subscription
     const store = this.#options.store
+    // Events missing from the transcript (a write that failed, a damaged file) are announced as a
+    // gap where they are missing, and what follows them is still delivered.
+    const gapUntil = (seq: number) => {
+      if (subscription.cursor >= seq) return
+      subscriber.notify(notification('process.gap', { execution_id: this.id, from_seq: subscription.cursor, to_seq: seq - 1 }))
+      subscription.cursor = seq
+    }
     if (store) {
       try {
         for await (const text of store.read(this.id, subscription.cursor, toSeq)) {
           if (!subscription.active) return
           const event = JSON.parse(text) as ExecutionEvent
-          if (event.params.seq !== subscription.cursor) break
+          const { seq } = event.params
+          if (seq < subscription.cursor) continue
+          gapUntil(seq)
           subscription.cursor += 1
           const congested = subscriber.deliver(event, Frame.ofText(text))
           if (congested) await congested
@@ -500,10 +509,7 @@ export class Execution {
         // An unreadable transcript: what could not be read is reported as a gap below.
       }
     }
-    if (subscription.active && subscription.cursor <= toSeq) {
-      subscriber.notify(notification('process.gap', { execution_id: this.id, from_seq: subscription.cursor, to_seq: toSeq }))
-      subscription.cursor = toSeq + 1
-    }
+    if (subscription.active) gapUntil(toSeq + 1)
   }
 
   /** What memory must keep: what the fastest subscriber still needs (with a transcript), else the slowest. */

@@ -251,6 +251,30 @@ describe('records and transcripts survive a restart', () => {
     }
   })
 
+  test('a transcript with a hole replays up to the hole, announces the hole as a gap, then everything after it, completion included', () =>
+    inDataDir('hole', async (dataDir) => {
+      const [id] = earlierRun(dataDir, 'hole', 1, { outputs: 4, data: 'x\n' })
+      const path = join(dataDir, `${id}.ndjson`)
+      // seq 2 and 3 lost (as a failed transcript write leaves them); 1, 4 and the completion (5) remain.
+      writeFileSync(path, readFileSync(path, 'utf8').split('\n').filter((_, i) => i !== 1 && i !== 2).join('\n'))
+      const own = await startServer({ CC_EXECUTOR_DATA_DIR: dataDir })
+      try {
+        const replayed = await readNdjson(await fetch(`${own.url}/v1/executions/${id}/events?after_seq=0`))
+        assert.deepEqual(
+          replayed.map((e) => [e.method, e.params.seq ?? `${e.params.from_seq}-${e.params.to_seq}`]),
+          [['process.output', 1], ['process.gap', '2-3'], ['process.output', 4], ['process.completed', 5]],
+        )
+        const client = await TestClient.open(own.wsUrl)
+        await client.request('attach', { execution_id: id, after_seq: 0 })
+        await client.completion(id)
+        const frames = client.frames.filter((f) => f.params?.execution_id === id && f.method !== 'process.started')
+        assert.deepEqual(frames.map((f) => f.params.seq ?? `gap ${f.params.from_seq}-${f.params.to_seq}`), [1, 'gap 2-3', 4, 5])
+        await client.close()
+      } finally {
+        await own.stop()
+      }
+    }))
+
   test('records past RETENTION_HOURS are deleted at startup', async () => {
     const own = await startServer()
     const client = await TestClient.open(own.wsUrl)
