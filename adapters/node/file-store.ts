@@ -13,6 +13,7 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, writevSync } from 'node:fs'
 import { open, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { createHash } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
 import type { CompletedEvent, ExecutionRecord, ExecutionStore, Logger, TranscriptWriter } from '../../src/index.ts'
 import { groupAlive, signalGroup } from './spawn/process-group.ts'
@@ -242,7 +243,7 @@ export class FileStore implements ExecutionStore {
       signalGroup(record.pgid, 'SIGKILL')
       killed = true
     }
-    const lastSeq = this.#lastSeqOnDisk(record.id)
+    const { lastSeq, bytes, dropped, sha256 } = await this.#summary(record.id)
     const reason = `interrupted: the server stopped while it was running${killed ? '; its process group was killed' : ''}`
     const now = new Date()
     const completion: CompletedEvent = {
@@ -258,10 +259,11 @@ export class FileStore implements ExecutionStore {
         signal: killed ? 'SIGKILL' : null,
         reason,
         execution_time: (now.getTime() - Date.parse(record.started_at)) / 1000,
-        stdout_bytes: 0,
-        stderr_bytes: 0,
-        dropped_bytes: 0,
-        transcript_sha256: null,
+        // What the transcript holds of it: every event up to the restart was written there before it was sent.
+        stdout_bytes: bytes.stdout,
+        stderr_bytes: bytes.stderr,
+        dropped_bytes: dropped,
+        transcript_sha256: sha256,
       },
     }
     writeFileSync(this.#path(record.id, 'ndjson'), `${JSON.stringify(completion)}\n`, { flag: 'a' })
@@ -274,25 +276,36 @@ export class FileStore implements ExecutionStore {
       signal: completion.params.signal,
       last_seq: lastSeq + 1,
       subscribers: 0,
+      exit_code: null,
+      execution_time: completion.params.execution_time,
+      stdout_bytes: bytes.stdout,
+      stderr_bytes: bytes.stderr,
+      transcript_sha256: sha256,
     }
     await this.#writeRecord(ended)
     this.#options.logger?.warn({ execution_id: record.id, pgid: record.pgid, killed }, 'execution interrupted by a restart')
     return ended
   }
 
-  #lastSeqOnDisk(id: string): number {
-    let text: string
+  /** The last seq of a transcript, and its output's byte counts and hashes (a chunk at a time: it may be large). */
+  async #summary(id: string): Promise<{ lastSeq: number; bytes: { stdout: number; stderr: number }; dropped: number; sha256: { stdout: string; stderr: string } }> {
+    let lastSeq = 0
+    let dropped = 0
+    const bytes = { stdout: 0, stderr: 0 }
+    const hashes = { stdout: createHash('sha256'), stderr: createHash('sha256') }
     try {
-      text = readFileSync(this.#path(id, 'ndjson'), 'utf8')
+      for await (const line of this.read(id, 0)) {
+        const { method, params } = JSON.parse(line) as { method: string; params: { seq: number; type?: 'stdout' | 'stderr'; data?: string; bytes?: number } }
+        lastSeq = Math.max(lastSeq, params.seq)
+        if (method === 'process.output' && (params.type === 'stdout' || params.type === 'stderr') && typeof params.data === 'string') {
+          bytes[params.type] += Buffer.byteLength(params.data)
+          hashes[params.type].update(params.data)
+        } else if (method === 'process.dropped') dropped += params.bytes ?? 0
+      }
     } catch {
-      return 0
+      // No transcript, or an unreadable line: what was read so far is what it holds.
     }
-    const lines = text.trimEnd().split('\n')
-    for (let i = lines.length - 1; i >= 0; i--) {
-      const seq = seqOf(lines[i])
-      if (seq !== undefined) return seq
-    }
-    return 0
+    return { lastSeq, bytes, dropped, sha256: { stdout: hashes.stdout.digest('hex'), stderr: hashes.stderr.digest('hex') } }
   }
 
   #storedRecords(): StoredRecord[] {

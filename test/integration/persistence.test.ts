@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -234,6 +235,14 @@ describe('records and transcripts survive a restart', () => {
       assert.equal(lines.at(-1)!.method, 'process.completed')
       assert.equal(lines.at(-1)!.params.status, 'interrupted')
       assert.ok(lines.some((l) => l.method === 'process.output' && l.params.data === 'running\n'))
+      // The completion written at startup counts and hashes what the transcript holds, so it verifies.
+      const interrupted = lines.at(-1)!.params
+      assert.equal(interrupted.stdout_bytes, 'running\n'.length)
+      assert.equal(record.stdout_bytes, 'running\n'.length)
+      assert.equal(interrupted.transcript_sha256.stdout, createHash('sha256').update('running\n').digest('hex'))
+      assert.equal((await verifyTranscript(lines as unknown as ExecutionEvent[])).ok, true)
+      const verified = await (await fetch(`${again.url}/v1/executions/${id}/verify`)).json()
+      assert.equal(verified.verified, true, JSON.stringify(verified.checks))
 
       const earlier = await fetch(`${again.url}/v1/executions/${done.id}/transcript`)
       assert.equal(earlier.status, 200)
