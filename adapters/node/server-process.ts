@@ -59,7 +59,13 @@ export async function runServerProcess(env: Record<string, string | undefined> =
 
   // In place before the server listens: a SIGTERM right after the "listening" line must not find
   // Node's default action (death without cleanup) still installed.
+  // Every signal is handled for as long as the process lives: a Ctrl-C reaches both npm and the
+  // server, and npm sends its own copy on, so a second SIGINT while shutting down is the rule, and
+  // Node's default action for it would end the server before its children.
+  let stopping = false
   const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return
+    stopping = true
     logger.info({ signal }, 'shutting down')
     setTimeout(() => {
       logger.error({}, 'shutdown timed out')
@@ -69,7 +75,7 @@ export async function runServerProcess(env: Record<string, string | undefined> =
     logger.info({}, 'stopped')
     await exit(0)
   }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
   return starting
 }

@@ -11,10 +11,15 @@ import * as v from 'valibot'
 import { AllowList, isLoopback, settingTokens } from '../../src/index.ts'
 import { which } from './spawn/which.ts'
 
+// Number() would read '' and ' ' as 0 (PORT=' ': any free port) and '0x10' as 16: only decimals are numbers here.
+const WHOLE = /^-?\d+$/
+const DECIMAL = /^-?(\d+(\.\d*)?|\.\d+)$/
+
 /** A whole number, from the text the environment or a flag gives. */
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   v.pipe(
     v.string(),
+    v.regex(WHOLE, 'expected a whole number'),
     v.transform(Number),
     v.number('expected a number'),
     v.safeInteger('expected a whole number'),
@@ -22,7 +27,7 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     v.maxValue(max, `expected at most ${max}`),
   )
 const number = (min: number, max: number) =>
-  v.pipe(v.string(), v.transform(Number), v.number('expected a number'), v.finite('expected a number'), v.minValue(min, `expected at least ${min}`), v.maxValue(max, `expected at most ${max}`))
+  v.pipe(v.string(), v.regex(DECIMAL, 'expected a number'), v.transform(Number), v.number('expected a number'), v.finite('expected a number'), v.minValue(min, `expected at least ${min}`), v.maxValue(max, `expected at most ${max}`))
 /** The largest delay a timer can hold, in seconds. */
 const seconds = (min: number) => number(min, 2_147_483)
 const text = v.pipe(v.string(), v.minLength(1))

@@ -3,7 +3,8 @@
  * served by @hono/node-server v2 and its built-in upgradeWebSocket on a ws server.
  */
 import { serve, upgradeWebSocket, type ServerType } from '@hono/node-server'
-import { accessSync, constants, mkdirSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
@@ -24,10 +25,20 @@ export interface NodeServer {
   close(): Promise<void>
 }
 
+/**
+ * Makes a directory and its missing parents, one level at a time: Node's `recursive: true` loops
+ * forever where mkdir answers ENOENT for a parent that exists (under /proc).
+ */
+function makeDirectory(dir: string): void {
+  const missing: string[] = []
+  for (let at = resolve(dir); !existsSync(at); at = dirname(at)) missing.unshift(at)
+  for (const path of missing) mkdirSync(path)
+}
+
 /** Makes the data directory if missing; one this process cannot read and write is a bad setting. */
 function checkDataDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true })
+    makeDirectory(dir)
     accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK)
   } catch (error) {
     throw new ConfigError(`invalid CC_EXECUTOR_DATA_DIR (--cc-executor-data-dir): cannot use ${dir} (${(error as Error).message})`)
@@ -138,7 +149,8 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     throw listenError(error as NodeJS.ErrnoException, config) ?? error
   }
   const port = (server.address() as AddressInfo).port
-  logger.info({ host: config.HOST, port, shell: executor.shell, child_sched_policy: executor.schedPolicy, auth: exposure, tokens: tokens.length, allow_list: allowList !== undefined }, 'listening')
+  const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`
+  logger.info({ host: config.HOST, port, url, shell: executor.shell, child_sched_policy: executor.schedPolicy, auth: exposure, tokens: tokens.length, allow_list: allowList !== undefined }, 'listening')
   if (exposure === 'insecure') {
     logger.warn({ host: config.HOST }, 'NO AUTHENTICATION: anyone who can reach this address can run any command (--insecure)')
   }

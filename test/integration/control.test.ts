@@ -225,6 +225,19 @@ describe('no process is left behind', () => {
     }
   })
 
+  test('a second SIGINT during the shutdown (Ctrl-C reaches npm and the server, and npm sends its own) does not cut it short', async () => {
+    const own = await startServer({ KILL_GRACE_MS: '1500' })
+    const client = await TestClient.open(own.wsUrl)
+    const { pgid } = await client.execute({ command: "trap '' TERM; echo ready; sleep 30" })
+    await client.waitFor((f) => f.method === 'process.output')
+    own.child.kill('SIGINT')
+    await sleep(100)
+    own.child.kill('SIGINT')
+    assert.equal(await own.stop('SIGINT'), 0)
+    assert.deepEqual(groupMembers(pgid), [], 'the execution that ignored SIGTERM was killed before the server left')
+    assert.equal(own.logs.filter((entry) => entry.msg === 'shutting down').length, 1)
+  })
+
   test('server SIGTERM exits 0 when nothing reads its stdout any more (`npm start | head`)', async () => {
     const own = await startServer()
     own.child.stdout!.destroy() // the reader is gone: every log write now fails with EPIPE

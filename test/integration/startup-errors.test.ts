@@ -68,6 +68,9 @@ describe('startup errors: one line, a non-zero exit', () => {
     const line = oneLine(await main({ CC_EXECUTOR_DATA_DIR: dataDir, WEBSOCKET_HEARTBEAT_INTERVAL: '-1' }))
     assert.match(line, /WEBSOCKET_HEARTBEAT_INTERVAL \(--websocket-heartbeat-interval\)/)
     assert.match(oneLine(await main({ CC_EXECUTOR_DATA_DIR: dataDir }, ['--port', '70000'])), /invalid PORT \(--port\)/)
+    // Number() reads ' ' as 0 (any free port) and '0x10' as 16: neither is a number a user meant.
+    assert.match(oneLine(await main({ CC_EXECUTOR_DATA_DIR: dataDir, PORT: ' ' })), /invalid PORT \(--port\)/)
+    assert.match(oneLine(await main({ CC_EXECUTOR_DATA_DIR: dataDir, MAX_DATA_MB: '0x10' })), /MAX_DATA_MB/)
   })
 
   test('`npm start` on a busy port names the port and the setting to change (PORT / --port)', async () => {
@@ -86,7 +89,8 @@ describe('startup errors: one line, a non-zero exit', () => {
     // A regular file where a directory must be: unusable even by root (a mode-000 directory is not).
     const file = join(dataDir, 'a-file')
     writeFileSync(file, 'not a directory\n')
-    for (const dir of [file, join(file, 'data')]) {
+    // Under /proc, mkdir answers ENOENT for a parent that exists: Node's recursive mkdir loops on it forever.
+    for (const dir of [file, join(file, 'data'), '/proc/cc-executor-test/data']) {
       const line = oneLine(await main({ CC_EXECUTOR_DATA_DIR: dir, PORT: '0' }))
       assert.match(line, /invalid CC_EXECUTOR_DATA_DIR \(--cc-executor-data-dir\): cannot use /)
       assert.ok(line.includes(dir), line)
