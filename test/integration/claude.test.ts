@@ -4,7 +4,9 @@
  * session transcripts. Each test gets its own HOME / CLAUDE_CONFIG_DIR.
  */
 import assert from 'node:assert/strict'
-import { rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import WebSocket from 'ws'
 import { ExecutorClient, type WebSocketConstructor } from '../../src/client/index.ts'
@@ -227,6 +229,12 @@ describe('Claude tasks with the real Claude Code CLI', () => {
       [{ prompt: 'hi', resume: 'a', continue: 'b' }, /not both/],
       [{ prompt: 'hi', maxTurns: 3 }, /maxTurns/],
       [{ prompt: 'hi', continue: 'no-such-execution' }, /No execution/],
+      // Each becomes one argument of Claude Code, which Linux takes up to 131,071 bytes (UTF-8).
+      [{ prompt: 'x'.repeat(131_072) }, /prompt must be at most 131071 bytes in UTF-8/],
+      [{ prompt: '€'.repeat(50_000) }, /prompt must be at most 131071 bytes/],
+      [{ prompt: 'hi', append_system_prompt: '€'.repeat(50_000) }, /append_system_prompt must be at most 131071 bytes/],
+      [{ prompt: 'hi', mcp_config: { mcpServers: { x: { command: '€'.repeat(50_000) } } } }, /mcp_config must be at most 131071 bytes as JSON/],
+      [{ prompt: 'hi', mcp_config: [1] }, /mcp_config must be an object/],
     ]
     for (const [params, message] of cases) {
       const reply = await client.request('claude', params)
@@ -273,6 +281,31 @@ describe('Claude tasks that fail', () => {
       await client.close()
     } finally {
       await server.stop()
+    }
+  })
+
+  test('a prompt of 131,071 bytes reaches Claude Code whole; arguments too large together are -32602 E2BIG, not blamed on CLAUDE_BIN', async () => {
+    // A stand-in CLI: its result is the byte count of its last argument, the prompt.
+    const dir = mkdtempSync(join(tmpdir(), 'cc-claude-args-'))
+    const bin = join(dir, 'claude-args')
+    writeFileSync(bin, `#!/bin/sh\nfor a; do last="$a"; done\nn=$(printf %s "$last" | wc -c)\nprintf '{"type":"result","subtype":"success","is_error":false,"result":"%s","session_id":"s-1"}\\n' $n\n`)
+    chmodSync(bin, 0o755)
+    const server = await startServer({ CLAUDE_BIN: bin })
+    try {
+      const client = await TestClient.open(server.wsUrl)
+      const { completed } = await runClaude(client, { prompt: 'x'.repeat(131_071) })
+      assert.equal(completed.status, 'completed', completed.reason)
+      assert.equal(completed.claude.result, '131071')
+      // Each fits, together they pass the system's ARG_MAX (2 MiB).
+      const big = 'x'.repeat(131_071)
+      const reply = await client.request('claude', { prompt: big, append_system_prompt: big, env: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`BIG_${i}`, big.slice(10)])) })
+      assert.equal(reply.error?.code, -32602, reply.error?.message)
+      assert.equal((reply.error?.data as { cause: string }).cause, 'E2BIG')
+      assert.doesNotMatch(reply.error!.message, /CLAUDE_BIN/)
+      await client.close()
+    } finally {
+      await server.stop()
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 
