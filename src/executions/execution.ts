@@ -36,6 +36,8 @@ export interface ExecutionOptions {
   store?: ExecutionStore
   kind?: 'command' | 'claude'
   label?: string | null
+  /** The working directory requested (its record's `cwd`); none for the server's own. */
+  cwd?: string | null
   /** Where Claude Code keeps a Claude task's own transcript, once its session id is known. */
   claudeTranscript?: (sessionId: string) => string
   /** Whether its stdin stays open for `input` (stdin "pipe"). */
@@ -165,6 +167,7 @@ export class Execution {
       ...record,
       kind: older.kind ?? 'command',
       label: older.label ?? null,
+      cwd: older.cwd ?? null,
       stdin: older.stdin ?? 'close',
       claude: older.claude ?? null,
       claude_transcript: older.claude_transcript ?? null,
@@ -280,6 +283,7 @@ export class Execution {
       label: this.#options.label ?? null,
       stdin: this.#options.stdin ?? 'close',
       command: this.handle.command,
+      cwd: this.#options.cwd ?? null,
       state: this.handle.state,
       status: c?.status ?? (this.handle.state === 'paused' ? 'paused' : 'running'),
       pid: this.handle.pid,

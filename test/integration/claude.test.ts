@@ -4,7 +4,7 @@
  * session transcripts. Each test gets its own HOME / CLAUDE_CONFIG_DIR.
  */
 import assert from 'node:assert/strict'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -145,6 +145,24 @@ describe('Claude tasks with the real Claude Code CLI', () => {
     assert.equal(completion.params.claude.session_id, session)
     assert.ok(events.some((e) => e.method === 'claude.event' && e.params.kind === 'tool_result' && e.params.content === 'third'))
     await client.close()
+  })
+
+  test('continue of a task started with a cwd runs in that cwd and resumes its session there', async () => {
+    ctx.setScript(runThenReport)
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'cc-claude-cwd-')))
+    const client = await TestClient.open(ctx.server.wsUrl)
+    try {
+      const first = await runClaude(client, { prompt: 'echo in-a-cwd', cwd: dir })
+      assert.equal(first.completed.status, 'completed', first.completed.reason)
+      assert.equal((await client.request('status', { execution_id: first.id })).result.cwd, dir)
+      const second = await runClaude(client, { prompt: 'pwd', continue: first.id })
+      assert.equal(second.completed.status, 'completed', second.completed.reason)
+      assert.equal(second.completed.claude.session_id, first.completed.claude.session_id)
+      assert.equal(second.claude.find((e) => e.kind === 'tool_result').content, dir)
+    } finally {
+      await client.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('verify: true for a finished task, false naming the check once Claude\'s transcript is removed', async () => {
