@@ -44,6 +44,12 @@ export interface ClaudeRuntime {
   transcriptPath(session: { session_id: string; cwd?: string; env?: Record<string, string> }): string
   /** A file's text as this host sees it; null when it does not exist. */
   readText(path: string): Promise<string | null>
+  /**
+   * Where the session of a transcriptPath that holds no file is, if anywhere: Claude Code names its
+   * project directories by rules of its own, so a file of that name in another one of the same
+   * config dir. Null when there is none.
+   */
+  findTranscript?(path: string): Promise<string | null>
 }
 
 export interface ExecutionLimits {
@@ -177,7 +183,8 @@ export class ExecutionRegistry {
     const { env, timeout, idle_timeout, execution_id, detach_grace, label } = requested
     const bin = runtime?.bin ?? 'claude'
     const params: ExecuteParams = { argv: claudeArgv(bin, requested, session), cwd, env, timeout, idle_timeout, execution_id, detach_grace, label }
-    const transcriptPath = runtime && ((session_id: string) => runtime.transcriptPath({ session_id, cwd, env }))
+    // The cwd Claude Code reported is the path it keyed the session by; the one asked for is the fallback.
+    const transcriptPath = runtime && ((session_id: string, claudeCwd: string | null) => runtime.transcriptPath({ session_id, cwd: claudeCwd ?? cwd, env }))
     if (native) {
       const forwarded = { ...requested, continue: undefined, resume: session, cwd }
       // Where the continued task ran: its session's files are there.
@@ -214,7 +221,7 @@ export class ExecutionRegistry {
   async #launch(
     requested: ExecuteParams,
     { detached = false, startedBy = 'http', tokenId = null }: StartOptions,
-    how: { kind: 'command' | 'claude'; checked: boolean; launch: Launch; transcriptPath?: (sessionId: string) => string },
+    how: { kind: 'command' | 'claude'; checked: boolean; launch: Launch; transcriptPath?: (sessionId: string, claudeCwd: string | null) => string },
   ): Promise<Execution> {
     const refused = (check: () => void) => {
       try {

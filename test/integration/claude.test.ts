@@ -4,7 +4,7 @@
  * session transcripts. Each test gets its own HOME / CLAUDE_CONFIG_DIR.
  */
 import assert from 'node:assert/strict'
-import { chmodSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -188,6 +188,32 @@ describe('Claude tasks with the real Claude Code CLI', () => {
     assert.equal(failed.name, 'claude_transcript')
     assert.match(failed.detail, /missing/)
     await client.close()
+  })
+
+  test('verify finds Claude\'s transcript of a task whose cwd is a symlink, or a path of over 200 characters', async () => {
+    ctx.setScript(runThenReport)
+    const base = realpathSync(mkdtempSync(join(tmpdir(), 'cc-claude-paths-')))
+    const target = join(base, 'target')
+    mkdirSync(target)
+    const link = join(base, 'link')
+    symlinkSync(target, link)
+    // Claude Code cuts a slug of more than 200 characters and adds a hash of the path.
+    const long = join(base, 'd'.repeat(120), 'e'.repeat(120))
+    mkdirSync(long, { recursive: true })
+    const client = await TestClient.open(ctx.server.wsUrl)
+    try {
+      for (const cwd of [link, long]) {
+        const { id, completed } = await runClaude(client, { prompt: 'pwd', cwd })
+        assert.equal(completed.status, 'completed', completed.reason)
+        const record = (await client.request('status', { execution_id: id })).result
+        assert.ok(existsSync(record.claude_transcript), `the recorded path is Claude Code's: ${record.claude_transcript}`)
+        const verified = (await client.request('verify', { execution_id: id })).result
+        assert.equal(verified.verified, true, JSON.stringify(verified))
+      }
+    } finally {
+      await client.close()
+      rmSync(base, { recursive: true, force: true })
+    }
   })
 
   for (const transport of ['ws', 'http'] as const) {
