@@ -97,6 +97,10 @@ export class LocalExecutor implements Executor {
     const child = await this.#spawner
       .spawn({ file, args, cwd: params.cwd, env: { ...this.#options.env, ...UNBUFFERED_ENV, ...params.env }, stdin: stdinMode !== 'close' })
       .catch((error: NodeJS.ErrnoException) => {
+        // Each argument fits (the params' schema checks that): what the system refuses is their sum with the environment, the request's doing.
+        if (error.code === 'E2BIG') {
+          throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: the arguments and environment are too large together to start ${file} (E2BIG: the system's ARG_MAX)`, { cause: 'E2BIG' })
+        }
         throw new RpcError(ErrorCode.INTERNAL_ERROR, `Failed to start ${file}: ${error.message}`, { cause: error.code ?? error.message })
       })
     const execution = new LocalExecution(child, params, this.#options)

@@ -4,7 +4,7 @@
  * that a prompt beginning with `-` is never read as an option.
  */
 import * as v from 'valibot'
-import { ExecuteFields, ExecutionId } from '../protocol/schemas.ts'
+import { argumentString, ExecuteFields, ExecutionId, fitsArgument, MAX_ARG_BYTES } from '../protocol/schemas.ts'
 
 /** Claude session ids are UUIDs; anything of this shape is passed on, nothing else is. */
 export const SessionId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'resume must be a Claude session id (letters, digits, - and _)'))
@@ -15,14 +15,20 @@ const ToolRule = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_][^\0\r\n]{0,255}$/, 'a
 const { cwd, env, timeout, idle_timeout, execution_id, detach_grace, label } = ExecuteFields
 
 const ClaudeFields = {
-  prompt: v.pipe(v.string('prompt must be a string'), v.minLength(1, 'prompt must not be empty'), v.maxLength(262_144)),
+  prompt: v.pipe(v.string('prompt must be a string'), v.minLength(1, 'prompt must not be empty'), argumentString('prompt')),
   model: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,127}$/, 'model must be a model name or alias'))),
   max_turns: v.optional(v.pipe(v.number('max_turns must be a number'), v.safeInteger('max_turns must be an integer'), v.minValue(1), v.maxValue(10_000))),
   resume: v.optional(SessionId),
   continue: v.optional(ExecutionId),
   allowed_tools: v.optional(v.pipe(v.array(ToolRule), v.maxLength(256))),
-  append_system_prompt: v.optional(v.pipe(v.string(), v.maxLength(262_144))),
-  mcp_config: v.optional(v.record(v.string(), v.unknown())),
+  append_system_prompt: v.optional(argumentString('append_system_prompt')),
+  mcp_config: v.optional(
+    v.pipe(
+      // Not v.record: that takes an array and makes it {"0": …}; Claude Code wants an object ({"mcpServers": …}).
+      v.custom<Record<string, unknown>>((c) => typeof c === 'object' && c !== null && !Array.isArray(c), 'mcp_config must be an object'),
+      v.check((c) => fitsArgument(JSON.stringify(c)), `mcp_config must be at most ${MAX_ARG_BYTES} bytes as JSON (it becomes one argument of Claude Code)`),
+    ),
+  ),
   cwd,
   env,
   timeout,

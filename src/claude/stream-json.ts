@@ -176,6 +176,8 @@ export class StreamJsonParser {
   /** The current line once it is longer than LONG_LINE: read into its skeleton instead. */
   #long: LongLine | undefined
   sessionId: string | null = null
+  /** The cwd of init: the real path Claude Code keys its session by (its project directory). */
+  cwd: string | null = null
   result: ClaudeResult | undefined
   /** The name of the last tool called whose result has not come yet. */
   toolInUse: string | null = null
@@ -257,8 +259,10 @@ export class StreamJsonParser {
   }
 
   #observe(event: ClaudeEventFields): void {
-    if (event.kind === 'init' && event.session_id) this.sessionId = event.session_id
-    else if (event.kind === 'result') {
+    if (event.kind === 'init') {
+      if (event.session_id) this.sessionId = event.session_id
+      if (event.cwd) this.cwd = event.cwd
+    } else if (event.kind === 'result') {
       const { kind: _, ...result } = event
       this.result = result
       if (event.session_id) this.sessionId ??= event.session_id

@@ -95,6 +95,9 @@ export function claudeTask(inner: ExecutionHandle): ExecutionHandle {
     get activity() {
       return parser.toolInUse ? `tool in use: ${parser.toolInUse}` : parser.sessionId ? 'Claude is thinking' : null
     },
+    get claudeCwd() {
+      return parser.cwd
+    },
     events,
     // Where the process's events are pushed, so are the task's, in the same call.
     ...(listen && {

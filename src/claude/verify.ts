@@ -93,10 +93,15 @@ export async function verifyExecution(execution: Execution, { store, claude }: {
   check('transcript_sha256', same, same ? `stdout ${expected.stdout.slice(0, 12)}…, stderr ${expected.stderr.slice(0, 12)}…` : 'the transcript\'s output does not hash to transcript_sha256')
   if (record.kind !== 'claude') return done()
 
-  const path = record.claude_transcript
-  const text = path && claude ? await claude.readText(path).catch(() => null) : null
+  const recorded = record.claude_transcript
+  let path = recorded
+  let text = path && claude ? await claude.readText(path).catch(() => null) : null
+  if (text === null && recorded && claude?.findTranscript) {
+    path = await claude.findTranscript(recorded).catch(() => null)
+    text = path ? await claude.readText(path).catch(() => null) : null
+  }
   if (text === null) {
-    check('claude_transcript', false, path ? `Claude Code's transcript ${path} is missing or unreadable` : 'no Claude session is known for this task')
+    check('claude_transcript', false, recorded ? `Claude Code's transcript ${recorded} is missing or unreadable` : 'no Claude session is known for this task')
     return done()
   }
   check('claude_transcript', true, path!)

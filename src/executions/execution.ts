@@ -9,7 +9,7 @@ import { MAX_BATCH, type EventFlow, type ExecutionHandle } from '../executor/exe
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { Frame } from '../protocol/frame.ts'
 import { eventFrame, notification } from '../protocol/jsonrpc.ts'
-import type { CompletedEvent, ExecutionEvent, StatusParams } from '../protocol/schemas.ts'
+import type { CompletedEvent, CompletedParams, ExecutionEvent, StatusParams } from '../protocol/schemas.ts'
 import { EventLog } from './event-log.ts'
 import type { ExecutionRecord, ExecutionStore, TranscriptWriter } from './store.ts'
 
@@ -36,8 +36,10 @@ export interface ExecutionOptions {
   store?: ExecutionStore
   kind?: 'command' | 'claude'
   label?: string | null
-  /** Where Claude Code keeps a Claude task's own transcript, once its session id is known. */
-  claudeTranscript?: (sessionId: string) => string
+  /** The working directory requested (its record's `cwd`); none for the server's own. */
+  cwd?: string | null
+  /** Where Claude Code keeps a Claude task's own transcript, once its session id (and maybe the cwd it reported) is known. */
+  claudeTranscript?: (sessionId: string, claudeCwd: string | null) => string
   /** Whether its stdin stays open for `input` (stdin "pipe"). */
   stdin?: 'pipe' | 'close'
   /** Its state changed (paused, resumed): watchers of the list hear of it. */
@@ -129,6 +131,8 @@ export class Execution {
   readonly #pushed: boolean
   /** A finished execution of an earlier run: its record, and events only on disk. */
   #stored: ExecutionRecord | undefined
+  /** Its claude_transcript once finished (undefined until then). */
+  #claudeTranscript: string | null | undefined
   #transcript: TranscriptWriter | undefined
 
   constructor(handle: ExecutionHandle, options: ExecutionOptions, startedAt = new Date()) {
@@ -165,6 +169,7 @@ export class Execution {
       ...record,
       kind: older.kind ?? 'command',
       label: older.label ?? null,
+      cwd: older.cwd ?? null,
       stdin: older.stdin ?? 'close',
       claude: older.claude ?? null,
       claude_transcript: older.claude_transcript ?? null,
@@ -269,10 +274,18 @@ export class Execution {
     return this.handle
   }
 
+  /** Claude Code's transcript of the finished task, worked out once (it may look at the file system). */
+  #claudeTranscriptOf(c: CompletedParams): string | null {
+    if (this.#claudeTranscript === undefined) {
+      const sessionId = c.claude?.session_id
+      this.#claudeTranscript = sessionId && this.#options.claudeTranscript ? this.#options.claudeTranscript(sessionId, this.handle.claudeCwd ?? null) : null
+    }
+    return this.#claudeTranscript
+  }
+
   record(): ExecutionRecord {
     if (this.#stored) return { ...this.#stored, subscribers: this.#subscriptions.size }
     const c = this.completion?.params
-    const sessionId = c?.claude?.session_id
     return {
       id: this.id,
       execution_id: this.id,
@@ -280,6 +293,7 @@ export class Execution {
       label: this.#options.label ?? null,
       stdin: this.#options.stdin ?? 'close',
       command: this.handle.command,
+      cwd: this.#options.cwd ?? null,
       state: this.handle.state,
       status: c?.status ?? (this.handle.state === 'paused' ? 'paused' : 'running'),
       pid: this.handle.pid,
@@ -297,7 +311,7 @@ export class Execution {
       dropped_bytes: c?.dropped_bytes ?? null,
       transcript_sha256: c?.transcript_sha256 ?? null,
       claude: c?.claude ?? null,
-      claude_transcript: sessionId && this.#options.claudeTranscript ? this.#options.claudeTranscript(sessionId) : null,
+      claude_transcript: c ? this.#claudeTranscriptOf(c) : null,
       last_seq: this.lastSeq,
       subscribers: this.#subscriptions.size,
       ...(this.handle.owner === undefined ? {} : { executor: this.handle.owner }),

@@ -44,6 +44,12 @@ export interface ClaudeRuntime {
   transcriptPath(session: { session_id: string; cwd?: string; env?: Record<string, string> }): string
   /** A file's text as this host sees it; null when it does not exist. */
   readText(path: string): Promise<string | null>
+  /**
+   * Where the session of a transcriptPath that holds no file is, if anywhere: Claude Code names its
+   * project directories by rules of its own, so a file of that name in another one of the same
+   * config dir. Null when there is none.
+   */
+  findTranscript?(path: string): Promise<string | null>
 }
 
 export interface ExecutionLimits {
@@ -170,13 +176,17 @@ export class ExecutionRegistry {
     const runtime = this.#claude
     const native = this.#executor.startClaude?.bind(this.#executor)
     if (!runtime && !native) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, 'This server runs no Claude tasks (no Claude Code configured)')
-    const session = requested.continue === undefined ? requested.resume : await this.#sessionOf(requested.continue)
-    const { cwd, env, timeout, idle_timeout, execution_id, detach_grace, label } = requested
+    const earlier = requested.continue === undefined ? undefined : await this.#sessionOf(requested.continue)
+    const session = earlier ? earlier.session : requested.resume
+    // Claude Code keeps a session under its project directory: a continued one is found only from the same cwd.
+    const cwd = requested.cwd ?? earlier?.cwd ?? undefined
+    const { env, timeout, idle_timeout, execution_id, detach_grace, label } = requested
     const bin = runtime?.bin ?? 'claude'
     const params: ExecuteParams = { argv: claudeArgv(bin, requested, session), cwd, env, timeout, idle_timeout, execution_id, detach_grace, label }
-    const transcriptPath = runtime && ((session_id: string) => runtime.transcriptPath({ session_id, cwd, env }))
+    // The cwd Claude Code reported is the path it keyed the session by; the one asked for is the fallback.
+    const transcriptPath = runtime && ((session_id: string, claudeCwd: string | null) => runtime.transcriptPath({ session_id, cwd: claudeCwd ?? cwd, env }))
     if (native) {
-      const forwarded = { ...requested, continue: undefined, resume: session }
+      const forwarded = { ...requested, continue: undefined, resume: session, cwd }
       // Where the continued task ran: its session's files are there.
       if (requested.continue !== undefined && execution_id === undefined && this.#executor.newId) params.execution_id = await this.#executor.newId(requested.continue)
       return this.#launch(params, options, { kind: 'claude', checked: false, transcriptPath, launch: ({ execution_id }) => native({ ...forwarded, execution_id }) })
@@ -198,19 +208,20 @@ export class ExecutionRegistry {
     return verifyExecution(execution, { store: this.#store, claude: this.#claude })
   }
 
-  /** The Claude session of an earlier Claude task, for `continue`. */
-  async #sessionOf(executionId: string): Promise<string> {
+  /** The Claude session of an earlier Claude task, and the cwd it ran in, for `continue`. */
+  async #sessionOf(executionId: string): Promise<{ session: string; cwd: string | null }> {
     const record = (await this.find(executionId)).record()
     const session = record.claude?.session_id
     if (record.kind !== 'claude') throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: continue: execution ${executionId} is not a Claude task`)
     if (!session) throw new RpcError(ErrorCode.INVALID_PARAMS, `Invalid params: continue: execution ${executionId} has no Claude session (yet)`)
-    return session
+    // Records of older versions lack cwd.
+    return { session, cwd: record.cwd ?? null }
   }
 
   async #launch(
     requested: ExecuteParams,
     { detached = false, startedBy = 'http', tokenId = null }: StartOptions,
-    how: { kind: 'command' | 'claude'; checked: boolean; launch: Launch; transcriptPath?: (sessionId: string) => string },
+    how: { kind: 'command' | 'claude'; checked: boolean; launch: Launch; transcriptPath?: (sessionId: string, claudeCwd: string | null) => string },
   ): Promise<Execution> {
     const refused = (check: () => void) => {
       try {
@@ -248,6 +259,7 @@ export class ExecutionRegistry {
         store: this.#store,
         kind: how.kind,
         label: params.label ?? null,
+        cwd: params.cwd ?? null,
         stdin: params.stdin === 'pipe' ? 'pipe' : 'close',
         claudeTranscript: how.transcriptPath,
         onChange: () => this.#changed(execution),
@@ -376,6 +388,7 @@ export class ExecutionRegistry {
         tokenId: record.token_id,
         kind: record.kind,
         label: record.label,
+        cwd: record.cwd,
         stdin: record.stdin,
         onChange: () => this.#changed(execution),
       },

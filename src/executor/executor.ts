@@ -45,6 +45,8 @@ export interface ExecutionHandle {
   readonly state: ExecutionState
   /** What it is doing while it prints nothing (e.g. a Claude task's tool in use), for process.status. */
   readonly activity?: string | null
+  /** A Claude task's working directory as Claude Code reported it (its init event), once known. */
+  readonly claudeCwd?: string | null
   /** Where it runs, when that is one of several places (a pool's executor URL): its record's `executor`. */
   readonly owner?: string
   /** Sends a signal to the process group. Throws RpcError(-32002) once the execution has ended. */

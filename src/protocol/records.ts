@@ -15,6 +15,8 @@ export interface ExecutionRecord {
   /** "pipe" while its stdin is open for `input`; "close" otherwise. */
   stdin: 'pipe' | 'close'
   command: string
+  /** The working directory it was started in, as requested; null for the server's own. */
+  cwd: string | null
   state: 'running' | 'paused' | 'exited'
   status: CompletedParams['status'] | 'running' | 'paused'
   pid: number | null

@@ -26,11 +26,39 @@ export type ControlType = v.InferOutput<typeof ControlType>
 /** A label groups executions (per-label success counts); it is shown and counted, never run. */
 export const Label = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9 ._:\/-]{0,127}$/, 'label must be 1-128 characters of A-Z a-z 0-9 space . _ : / -'))
 
+/**
+ * The longest single argument (or environment entry) Linux passes to a new process: MAX_ARG_STRLEN
+ * is 131,072 bytes with the terminating NUL. A longer one fails the spawn with E2BIG.
+ */
+export const MAX_ARG_BYTES = 131_071
+
+/** A string's length in UTF-8 bytes, as it reaches the new process (a lone surrogate as U+FFFD, 3 bytes). */
+export function utf8Bytes(s: string): number {
+  let bytes = s.length
+  for (let i = 0; i < s.length; i += 1) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) continue
+    if (c < 0x800) bytes += 1
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2 // the pair's two units become four bytes
+      i += 1
+    } else bytes += 2
+  }
+  return bytes
+}
+
+/** Whether a string fits in one argument of a new process (MAX_ARG_BYTES in UTF-8). */
+export const fitsArgument = (s: string): boolean => s.length <= MAX_ARG_BYTES / 3 || (s.length <= MAX_ARG_BYTES && utf8Bytes(s) <= MAX_ARG_BYTES)
+
+/** A string that becomes one argument of a process: at most MAX_ARG_BYTES in UTF-8 (`what` names it in the message). */
+export const argumentString = (what: string) => v.pipe(v.string(), v.check(fitsArgument, `${what} must be at most ${MAX_ARG_BYTES} bytes in UTF-8 (it becomes one argument of a process)`))
+
 export const ExecuteFields = {
-  command: v.optional(v.pipe(v.string(), v.minLength(1, 'command must not be empty'), v.maxLength(262_144))),
+  // The shell gets the command as one argument (sh -c <command>).
+  command: v.optional(v.pipe(argumentString('command'), v.minLength(1, 'command must not be empty'))),
   argv: v.optional(
     v.pipe(
-      v.array(v.pipe(v.string(), v.maxLength(131_072))),
+      v.array(argumentString('argv items')),
       v.minLength(1, 'argv must name a program'),
       v.maxLength(4096),
       v.check((a) => a[0] !== '', 'argv[0] must not be empty'),
@@ -43,6 +71,8 @@ export const ExecuteFields = {
     v.pipe(
       v.record(v.pipe(v.string(), v.regex(/^[^=\0]+$/, 'env names must not contain = or NUL')), v.string()),
       v.check((e) => Object.keys(e).length <= 1024, 'env may hold at most 1024 variables'),
+      // Each variable reaches the process as one string NAME=value, under the same limit as an argument.
+      v.check((e) => Object.entries(e).every(([name, value]) => fitsArgument(`${name}=${value}`)), `env variables must be at most ${MAX_ARG_BYTES} bytes each (NAME=value in UTF-8)`),
     ),
   ),
   stdin: v.optional(v.pipe(v.string(), v.maxLength(10_485_760))),

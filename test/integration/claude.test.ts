@@ -4,7 +4,9 @@
  * session transcripts. Each test gets its own HOME / CLAUDE_CONFIG_DIR.
  */
 import assert from 'node:assert/strict'
-import { rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import WebSocket from 'ws'
 import { ExecutorClient, type WebSocketConstructor } from '../../src/client/index.ts'
@@ -145,6 +147,24 @@ describe('Claude tasks with the real Claude Code CLI', () => {
     await client.close()
   })
 
+  test('continue of a task started with a cwd runs in that cwd and resumes its session there', async () => {
+    ctx.setScript(runThenReport)
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'cc-claude-cwd-')))
+    const client = await TestClient.open(ctx.server.wsUrl)
+    try {
+      const first = await runClaude(client, { prompt: 'echo in-a-cwd', cwd: dir })
+      assert.equal(first.completed.status, 'completed', first.completed.reason)
+      assert.equal((await client.request('status', { execution_id: first.id })).result.cwd, dir)
+      const second = await runClaude(client, { prompt: 'pwd', continue: first.id })
+      assert.equal(second.completed.status, 'completed', second.completed.reason)
+      assert.equal(second.completed.claude.session_id, first.completed.claude.session_id)
+      assert.equal(second.claude.find((e) => e.kind === 'tool_result').content, dir)
+    } finally {
+      await client.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test('verify: true for a finished task, false naming the check once Claude\'s transcript is removed', async () => {
     ctx.setScript(runThenReport)
     const response = await post(`${ctx.server.url}/v1/claude`, { prompt: 'echo verify-me', detach: true })
@@ -168,6 +188,32 @@ describe('Claude tasks with the real Claude Code CLI', () => {
     assert.equal(failed.name, 'claude_transcript')
     assert.match(failed.detail, /missing/)
     await client.close()
+  })
+
+  test('verify finds Claude\'s transcript of a task whose cwd is a symlink, or a path of over 200 characters', async () => {
+    ctx.setScript(runThenReport)
+    const base = realpathSync(mkdtempSync(join(tmpdir(), 'cc-claude-paths-')))
+    const target = join(base, 'target')
+    mkdirSync(target)
+    const link = join(base, 'link')
+    symlinkSync(target, link)
+    // Claude Code cuts a slug of more than 200 characters and adds a hash of the path.
+    const long = join(base, 'd'.repeat(120), 'e'.repeat(120))
+    mkdirSync(long, { recursive: true })
+    const client = await TestClient.open(ctx.server.wsUrl)
+    try {
+      for (const cwd of [link, long]) {
+        const { id, completed } = await runClaude(client, { prompt: 'pwd', cwd })
+        assert.equal(completed.status, 'completed', completed.reason)
+        const record = (await client.request('status', { execution_id: id })).result
+        assert.ok(existsSync(record.claude_transcript), `the recorded path is Claude Code's: ${record.claude_transcript}`)
+        const verified = (await client.request('verify', { execution_id: id })).result
+        assert.equal(verified.verified, true, JSON.stringify(verified))
+      }
+    } finally {
+      await client.close()
+      rmSync(base, { recursive: true, force: true })
+    }
   })
 
   for (const transport of ['ws', 'http'] as const) {
@@ -227,6 +273,12 @@ describe('Claude tasks with the real Claude Code CLI', () => {
       [{ prompt: 'hi', resume: 'a', continue: 'b' }, /not both/],
       [{ prompt: 'hi', maxTurns: 3 }, /maxTurns/],
       [{ prompt: 'hi', continue: 'no-such-execution' }, /No execution/],
+      // Each becomes one argument of Claude Code, which Linux takes up to 131,071 bytes (UTF-8).
+      [{ prompt: 'x'.repeat(131_072) }, /prompt must be at most 131071 bytes in UTF-8/],
+      [{ prompt: '€'.repeat(50_000) }, /prompt must be at most 131071 bytes/],
+      [{ prompt: 'hi', append_system_prompt: '€'.repeat(50_000) }, /append_system_prompt must be at most 131071 bytes/],
+      [{ prompt: 'hi', mcp_config: { mcpServers: { x: { command: '€'.repeat(50_000) } } } }, /mcp_config must be at most 131071 bytes as JSON/],
+      [{ prompt: 'hi', mcp_config: [1] }, /mcp_config must be an object/],
     ]
     for (const [params, message] of cases) {
       const reply = await client.request('claude', params)
@@ -273,6 +325,31 @@ describe('Claude tasks that fail', () => {
       await client.close()
     } finally {
       await server.stop()
+    }
+  })
+
+  test('a prompt of 131,071 bytes reaches Claude Code whole; arguments too large together are -32602 E2BIG, not blamed on CLAUDE_BIN', async () => {
+    // A stand-in CLI: its result is the byte count of its last argument, the prompt.
+    const dir = mkdtempSync(join(tmpdir(), 'cc-claude-args-'))
+    const bin = join(dir, 'claude-args')
+    writeFileSync(bin, `#!/bin/sh\nfor a; do last="$a"; done\nn=$(printf %s "$last" | wc -c)\nprintf '{"type":"result","subtype":"success","is_error":false,"result":"%s","session_id":"s-1"}\\n' $n\n`)
+    chmodSync(bin, 0o755)
+    const server = await startServer({ CLAUDE_BIN: bin })
+    try {
+      const client = await TestClient.open(server.wsUrl)
+      const { completed } = await runClaude(client, { prompt: 'x'.repeat(131_071) })
+      assert.equal(completed.status, 'completed', completed.reason)
+      assert.equal(completed.claude.result, '131071')
+      // Each fits, together they pass the system's ARG_MAX (2 MiB).
+      const big = 'x'.repeat(131_071)
+      const reply = await client.request('claude', { prompt: big, append_system_prompt: big, env: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`BIG_${i}`, big.slice(10)])) })
+      assert.equal(reply.error?.code, -32602, reply.error?.message)
+      assert.equal((reply.error?.data as { cause: string }).cause, 'E2BIG')
+      assert.doesNotMatch(reply.error!.message, /CLAUDE_BIN/)
+      await client.close()
+    } finally {
+      await server.stop()
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 

@@ -189,6 +189,38 @@ describe('execute over WebSocket against real processes', () => {
     rmSync(dir, { recursive: true })
   })
 
+  test('each argument and env entry is at most 131,071 UTF-8 bytes (MAX_ARG_STRLEN): more is -32602 and nothing starts; too much in all is -32602 E2BIG', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const count = async () => (await client.request('list', {})).result.executions.length
+    const fits = 'x'.repeat(131_071)
+    const counted = await client.run({ argv: ['sh', '-c', 'printf %s "$1" | wc -c', 'sh', fits] })
+    assert.equal(counted.stdout.trim(), '131071')
+    const command = await client.run({ command: `echo fits #${'x'.repeat(131_071 - 'echo fits #'.length)}` })
+    assert.equal(command.stdout, 'fits\n')
+    const before = await count()
+    // 50,000 characters of 3 bytes each: under any limit in characters, 150,000 bytes in UTF-8.
+    const wide = '€'.repeat(50_000)
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ command: `echo ${'x'.repeat(131_067)}` }, /command must be at most 131071 bytes in UTF-8/],
+      [{ command: `echo ${wide}` }, /command must be at most 131071 bytes/],
+      [{ argv: ['echo', `${fits}x`] }, /argv.* must be at most 131071 bytes/],
+      [{ argv: ['echo', wide] }, /argv.* must be at most 131071 bytes/],
+      [{ command: 'true', env: { BIG: wide } }, /env variables must be at most 131071 bytes/],
+    ]
+    for (const [params, message] of cases) {
+      const reply = await client.request('execute', params)
+      assert.equal(reply.error?.code, -32602, `${reply.error?.message}`)
+      assert.match(reply.error!.message, message)
+    }
+    // Each fits, but 20 of them are more than the system's ARG_MAX (2 MiB here).
+    const together = await client.request('execute', { argv: ['echo', ...Array<string>(20).fill(fits)] })
+    assert.equal(together.error?.code, -32602)
+    assert.equal((together.error?.data as { cause: string }).cause, 'E2BIG')
+    assert.match(together.error!.message, /too large together/)
+    assert.equal(await count(), before, 'nothing was started')
+    await client.close()
+  })
+
   test('a client-chosen execution_id is used, and a duplicate is refused', async () => {
     const client = await TestClient.open(server.wsUrl)
     const r = await client.run({ command: 'echo x', execution_id: 'job-42' })
