@@ -4,7 +4,7 @@
  * that a prompt beginning with `-` is never read as an option.
  */
 import * as v from 'valibot'
-import { argumentString, ExecuteFields, ExecutionId, fitsArgument, MAX_ARG_BYTES } from '../protocol/schemas.ts'
+import { argumentString, ExecuteFields, ExecutionId, fitsArgument, MAX_ARG_BYTES, plainObject } from '../protocol/schemas.ts'
 
 /** Claude session ids are UUIDs; anything of this shape is passed on, nothing else is. */
 export const SessionId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'resume must be a Claude session id (letters, digits, - and _)'))
@@ -24,8 +24,8 @@ const ClaudeFields = {
   append_system_prompt: v.optional(argumentString('append_system_prompt')),
   mcp_config: v.optional(
     v.pipe(
-      // Not v.record: that takes an array and makes it {"0": …}; Claude Code wants an object ({"mcpServers": …}).
-      v.custom<Record<string, unknown>>((c) => typeof c === 'object' && c !== null && !Array.isArray(c), 'mcp_config must be an object'),
+      // Claude Code wants an object ({"mcpServers": …}).
+      plainObject('mcp_config'),
       v.check((c) => fitsArgument(JSON.stringify(c)), `mcp_config must be at most ${MAX_ARG_BYTES} bytes as JSON (it becomes one argument of Claude Code)`),
     ),
   ),

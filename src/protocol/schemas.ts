@@ -32,26 +32,19 @@ export const Label = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9 ._:\/-]{
  */
 export const MAX_ARG_BYTES = 131_071
 
-/** A string's length in UTF-8 bytes, as it reaches the new process (a lone surrogate as U+FFFD, 3 bytes). */
-export function utf8Bytes(s: string): number {
-  let bytes = s.length
-  for (let i = 0; i < s.length; i += 1) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) continue
-    if (c < 0x800) bytes += 1
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 2 // the pair's two units become four bytes
-      i += 1
-    } else bytes += 2
-  }
-  return bytes
-}
+const utf8 = new TextEncoder()
 
 /** Whether a string fits in one argument of a new process (MAX_ARG_BYTES in UTF-8). */
-export const fitsArgument = (s: string): boolean => s.length <= MAX_ARG_BYTES / 3 || (s.length <= MAX_ARG_BYTES && utf8Bytes(s) <= MAX_ARG_BYTES)
+export const fitsArgument = (s: string): boolean => s.length <= MAX_ARG_BYTES / 3 || (s.length <= MAX_ARG_BYTES && utf8.encode(s).byteLength <= MAX_ARG_BYTES)
 
 /** A string that becomes one argument of a process: at most MAX_ARG_BYTES in UTF-8 (`what` names it in the message). */
 export const argumentString = (what: string) => v.pipe(v.string(), v.check(fitsArgument, `${what} must be at most ${MAX_ARG_BYTES} bytes in UTF-8 (it becomes one argument of a process)`))
+
+/**
+ * An object and not an array: v.record takes an array too, and makes `["x"]` into `{"0": "x"}`.
+ * Put before a v.record (`what` names the field in the message).
+ */
+export const plainObject = (what: string) => v.custom<Record<string, unknown>>((o) => typeof o === 'object' && o !== null && !Array.isArray(o), `${what} must be an object`)
 
 export const ExecuteFields = {
   // The shell gets the command as one argument (sh -c <command>).
@@ -69,6 +62,7 @@ export const ExecuteFields = {
   cwd: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
   env: v.optional(
     v.pipe(
+      plainObject('env'),
       v.record(v.pipe(v.string(), v.regex(/^[^=\0]+$/, 'env names must not contain = or NUL')), v.string()),
       v.check((e) => Object.keys(e).length <= 1024, 'env may hold at most 1024 variables'),
       // Each variable reaches the process as one string NAME=value, under the same limit as an argument.

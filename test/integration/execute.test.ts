@@ -206,6 +206,8 @@ describe('execute over WebSocket against real processes', () => {
       [{ argv: ['echo', `${fits}x`] }, /argv.* must be at most 131071 bytes/],
       [{ argv: ['echo', wide] }, /argv.* must be at most 131071 bytes/],
       [{ command: 'true', env: { BIG: wide } }, /env variables must be at most 131071 bytes/],
+      // An array is not an object of variables (v.record alone would make it {"0": "A=1"}).
+      [{ command: 'true', env: ['A=1'] }, /env must be an object/],
     ]
     for (const [params, message] of cases) {
       const reply = await client.request('execute', params)
