@@ -90,9 +90,10 @@ export interface ExecutorAppOptions {
   /**
    * `/mcp`, the MCP server (on by default; an executor that forwards, a gateway's, forwards it).
    * `allowedHostnames`: the only names Host and Origin may carry (DNS-rebinding protection; the
-   * Node server sets the loopback names when it listens on loopback). `false`: no `/mcp`.
+   * Node server sets the loopback names when it listens on loopback). `idleMs`: how long a session
+   * nobody uses is kept (an hour by default). `false`: no `/mcp`.
    */
-  mcp?: false | { allowedHostnames?: readonly string[] }
+  mcp?: false | { allowedHostnames?: readonly string[]; idleMs?: number }
   /** Seconds between statusUpdate RUNNING on the seed-000 bridge at /ws/claude (BRIDGE_HEARTBEAT_INTERVAL, 30). */
   bridgeHeartbeatInterval?: number
   /** The web console at `/`, `/console` and `/executions/<id>` (default true); false leaves it out, e.g. when embedding. */
@@ -260,7 +261,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       const forward = executor.forward.bind(executor)
       app.all('/mcp', (c) => forward(c.req.raw, '/mcp'))
     } else {
-      mcp = mcpRoutes({ registry, version: VERSION, logger, maxSessions: limits.maxSessions, maxBodyBytes: MCP_MAX_BODY, allowedHostnames: options.mcp?.allowedHostnames })
+      mcp = mcpRoutes({ registry, version: VERSION, logger, maxSessions: limits.maxSessions, maxBodyBytes: MCP_MAX_BODY, idleMs: options.mcp?.idleMs, allowedHostnames: options.mcp?.allowedHostnames })
       app.route('/mcp', mcp)
     }
   }

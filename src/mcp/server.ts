@@ -23,7 +23,7 @@ export interface McpOptions {
   maxSessions: number
   /** Largest request body in bytes (413 beyond). */
   maxBodyBytes: number
-  /** Milliseconds after which a session nobody used is closed. */
+  /** Milliseconds after which a session with no request and no tool call running is closed. */
   idleMs?: number
   /**
    * Only these host names may appear in Host and Origin (DNS-rebinding protection), e.g. the
@@ -35,7 +35,10 @@ export interface McpOptions {
 interface McpSession {
   transport: WebStandardStreamableHTTPServerTransport
   server: McpServer
+  /** When a request last arrived or a tool call last ended. */
   lastUsed: number
+  /** Tool calls running: while any is, the session is in use, not idle. */
+  calls: number
 }
 
 /** The names a loopback server is reached by (URL hostnames: IPv6 in brackets). */
@@ -84,7 +87,7 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
   }
   const sweep = () => {
     const now = Date.now()
-    for (const [id, session] of sessions) if (now - session.lastUsed > idleMs) close(id)
+    for (const [id, session] of sessions) if (session.calls === 0 && now - session.lastUsed > idleMs) close(id)
   }
 
   const routes = new Hono<{ Variables: AuthVariables }>().all('/', async function mcp(c) {
@@ -106,13 +109,20 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
     if (sessions.size >= maxSessions) return jsonRpcError(c, 503, -32003, `Session limit exceeded: ${maxSessions} MCP sessions are open`)
 
     const server = new McpServer({ name: 'cc-executor', version }, { capabilities: { resources: {}, logging: {} } })
-    registerTools(server, { registry, tokenId: c.get('tokenId') ?? null })
+    const calls = {
+      started: () => void (session.calls += 1),
+      ended: () => {
+        session.calls -= 1
+        session.lastUsed = Date.now()
+      },
+    }
+    registerTools(server, { registry, tokenId: c.get('tokenId') ?? null, calls })
     registerResources(server, registry)
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
       maxRequestBodySize: maxBodyBytes,
       onsessioninitialized: (sessionId) => {
-        sessions.set(sessionId, { transport, server, lastUsed: Date.now() })
+        sessions.set(sessionId, session)
         logger.info({ mcp_session_id: sessionId, mcp_sessions: sessions.size }, 'mcp session opened')
       },
       onsessionclosed: (sessionId) => {
@@ -120,6 +130,7 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
         logger.info({ mcp_session_id: sessionId, mcp_sessions: sessions.size }, 'mcp session closed')
       },
     })
+    const session: McpSession = { transport, server, lastUsed: Date.now(), calls: 0 }
     await server.connect(transport)
     const response = await transport.handleRequest(c.req.raw)
     // Anything but an initialize without a session is refused by the transport; nothing is kept for it.

@@ -6,9 +6,14 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
+import { serve, upgradeWebSocket, type ServerType } from '@hono/node-server'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { WebSocketServer } from 'ws'
+import { LocalExecutor } from '../../adapters/node/embed.ts'
+import { createExecutorApp } from '../../src/index.ts'
 import { CLAUDE_BIN, startClaudeServer, type ClaudeServer } from '../helpers/messages-api.ts'
 import { eventually, processesRunning } from '../helpers/proc.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
@@ -282,6 +287,42 @@ describe('MCP auth and limits', () => {
       await b.close()
     } finally {
       await server.stop()
+    }
+  })
+})
+
+describe('idle MCP sessions', () => {
+  test('a session with a call in flight is not idle: the call outlives idleMs and finishes; idle time counts from its end', async () => {
+    const idleMs = 300
+    const exec = createExecutorApp({ executor: new LocalExecutor(), upgradeWebSocket, runtime: 'node', mcp: { idleMs } })
+    const http = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: exec.fetch, port: 0, hostname: '127.0.0.1', websocket: { server: new WebSocketServer({ noServer: true }) } }, () => resolve(s))
+    })
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+    const clients: Client[] = []
+    const open = async () => {
+      const client = await connect(url)
+      clients.push(client)
+      return client
+    }
+    try {
+      const busy = await open()
+      const running = call(busy, 'execute', { command: 'sleep 1.5; echo outlived-idle' }, { timeout: 10_000 })
+      await sleep(idleMs * 2)
+      await open() // a new session sweeps the idle ones
+      const result = await running
+      assert.equal(result.structuredContent.status, 'completed', result.content[0].text)
+      assert.equal(result.structuredContent.stdout, 'outlived-idle\n')
+      await open()
+      assert.equal((await busy.listTools()).tools.length, 9, 'the call\'s end counts as use')
+      await sleep(idleMs * 2)
+      await open()
+      await assert.rejects(busy.listTools(), /Session not found/, 'idle with nothing in flight: swept')
+    } finally {
+      for (const client of clients) await client.close().catch(() => {})
+      await exec.shutdown()
+      http.close()
     }
   })
 })
