@@ -11,6 +11,7 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { Hono, type Context } from 'hono'
 import type { ExecutionRegistry } from '../executions/registry.ts'
 import type { Logger } from '../logger.ts'
+import { ErrorCode } from '../protocol/errors.ts'
 import type { AuthVariables } from '../security/auth.ts'
 import { registerResources } from './resources.ts'
 import { registerTools } from './tools.ts'
@@ -39,6 +40,8 @@ interface McpSession {
   lastUsed: number
   /** Tool calls running: while any is, the session is in use, not idle. */
   calls: number
+  /** The token that opened the session (null without auth): only it may use the session. */
+  tokenId: string | null
 }
 
 /** The names a loopback server is reached by (URL hostnames: IPv6 in brackets). */
@@ -101,6 +104,8 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
     if (id !== undefined) {
       const session = sessions.get(id)
       if (!session) return jsonRpcError(c, 404, -32001, 'Session not found')
+      // Tools run, are audited and rate-limited as the session's token: a session id is no credential for another.
+      if ((c.get('tokenId') ?? null) !== session.tokenId) return jsonRpcError(c, 403, ErrorCode.UNAUTHORIZED, 'Forbidden: this MCP session belongs to another token')
       session.lastUsed = Date.now()
       return session.transport.handleRequest(c.req.raw)
     }
@@ -116,7 +121,8 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
         session.lastUsed = Date.now()
       },
     }
-    registerTools(server, { registry, tokenId: c.get('tokenId') ?? null, calls })
+    const tokenId = c.get('tokenId') ?? null
+    registerTools(server, { registry, tokenId, calls })
     registerResources(server, registry)
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
@@ -130,7 +136,7 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
         logger.info({ mcp_session_id: sessionId, mcp_sessions: sessions.size }, 'mcp session closed')
       },
     })
-    const session: McpSession = { transport, server, lastUsed: Date.now(), calls: 0 }
+    const session: McpSession = { transport, server, lastUsed: Date.now(), calls: 0, tokenId }
     await server.connect(transport)
     const response = await transport.handleRequest(c.req.raw)
     // Anything but an initialize without a session is refused by the transport; nothing is kept for it.

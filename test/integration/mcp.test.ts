@@ -272,6 +272,35 @@ describe('MCP auth and limits', () => {
     }
   })
 
+  test('a session belongs to the token that opened it: another valid token on its Mcp-Session-Id is 403, nothing runs', async () => {
+    const [mine, other] = ['mcp-token-one-0123456789abcdef', 'mcp-token-two-0123456789abcdef']
+    const server = await startServer({ CC_EXECUTOR_AUTH_TOKEN: `${mine},${other}` })
+    try {
+      const owner = await connect(server.url, { authorization: `Bearer ${mine}` })
+      const sessionId = (owner.transport as StreamableHTTPClientTransport).sessionId!
+      // With a session id the SDK's client skips initialize and goes straight to the session.
+      const intruder = new Client({ name: 'cc-executor-test', version: '1.0.0' })
+      await intruder.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { sessionId, requestInit: { headers: { authorization: `Bearer ${other}` } } }))
+      await assert.rejects(call(intruder, 'execute', { command: 'echo not-mine' }), (error: { code?: number; message: string }) => {
+        assert.equal(error.code, 403)
+        assert.match(error.message, /belongs to another token/)
+        return true
+      })
+      const raw = await postMcp(server.url, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { 'mcp-session-id': sessionId, 'x-api-key': other })
+      assert.equal(raw.status, 403)
+      assert.equal((await raw.json()).error.code, -32004)
+      const deleted = await fetch(`${server.url}/mcp`, { method: 'DELETE', headers: { 'mcp-session-id': sessionId, authorization: `Bearer ${other}` } })
+      assert.equal(deleted.status, 403)
+      // The owner's session is untouched, and nothing ran for the other token.
+      const { executions } = (await call(owner, 'list', {})).structuredContent
+      assert.ok(!executions.some((r: { command: string }) => r.command === 'echo not-mine'))
+      await intruder.close()
+      await owner.close()
+    } finally {
+      await server.stop()
+    }
+  })
+
   test('MAX_SESSIONS bounds MCP sessions: one more initialize gets 503, a DELETE makes room', async () => {
     const server = await startServer({ MAX_SESSIONS: '2' })
     try {
