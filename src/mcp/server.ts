@@ -9,7 +9,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import { Hono, type Context } from 'hono'
-import type { ExecutionRegistry } from '../executions/registry.ts'
+import { RETRY_AFTER, type ExecutionRegistry } from '../executions/registry.ts'
 import type { Logger } from '../logger.ts'
 import { ErrorCode } from '../protocol/errors.ts'
 import type { AuthVariables } from '../security/auth.ts'
@@ -111,7 +111,11 @@ export function mcpRoutes({ registry, version, logger, maxSessions, maxBodyBytes
     }
     if (c.req.method !== 'POST') return jsonRpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required')
     sweep()
-    if (sessions.size >= maxSessions) return jsonRpcError(c, 503, -32003, `Session limit exceeded: ${maxSessions} MCP sessions are open`)
+    if (sessions.size >= maxSessions) {
+      // Full, as every -32003 over HTTP: the client may come back shortly.
+      c.header('retry-after', String(RETRY_AFTER))
+      return jsonRpcError(c, 503, ErrorCode.SESSION_LIMIT, `Session limit exceeded: ${maxSessions} MCP sessions are open`)
+    }
 
     const server = new McpServer({ name: 'cc-executor', version }, { capabilities: { resources: {}, logging: {} } })
     const calls = {

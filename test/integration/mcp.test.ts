@@ -308,6 +308,8 @@ describe('MCP auth and limits', () => {
       const b = await connect(server.url)
       const third = await postMcp(server.url, initialize())
       assert.equal(third.status, 503)
+      assert.equal(third.headers.get('retry-after'), '1')
+      assert.equal((await third.json()).error.code, -32003)
       await a.close()
       await (a.transport as StreamableHTTPClientTransport | undefined)?.terminateSession().catch(() => {})
       const sessionOfB = (b.transport as StreamableHTTPClientTransport).sessionId!
