@@ -164,6 +164,12 @@ describe('the MCP server at /mcp', () => {
     assert.equal(events.at(-1).method, 'process.completed')
     assert.equal(events.filter((e) => e.method === 'process.output').map((e) => e.params.data).join(''), 'resource-me\n')
     await assert.rejects(client.readResource({ uri: 'execution://no-such' }), /No execution no-such/)
+    // A malformed percent-escape cannot be an id: it is unknown like any other, and named.
+    await assert.rejects(client.readResource({ uri: 'execution://%E0%A4%A' }), (error: { code?: number; message: string }) => {
+      assert.equal(error.code, -32002)
+      assert.match(error.message, /No execution %E0%A4%A/)
+      return true
+    })
   })
 
   test('bad calls: wrong or missing arguments, an unknown tool, an unknown execution: tool errors, nothing spawned', async () => {
