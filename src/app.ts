@@ -88,8 +88,11 @@ export interface ExecutorAppOptions {
   observer?: Observer
   /** How this host runs Claude Code (the Node server's: CLAUDE_BIN); without it `claude` is refused unless the executor runs Claude tasks itself. */
   claude?: ClaudeRuntime
-  /** `/mcp`, the MCP server, is on by default (a gateway's forwards it); `false` leaves it out. */
-  mcp?: false
+  /**
+   * `/mcp`, the MCP server, is on by default (a gateway's forwards it); `false` leaves it out.
+   * `idleMs`: how long a session nobody uses is kept (an hour by default).
+   */
+  mcp?: false | { idleMs?: number }
   /**
    * The only host names Host and Origin may carry, on every route (security/host-check: DNS-rebinding
    * and cross-site protection). A server listening on loopback passes allowedHostnamesFor(its host);
@@ -266,7 +269,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       const forward = executor.forward.bind(executor)
       app.all('/mcp', (c) => forward(c.req.raw, '/mcp'))
     } else {
-      mcp = mcpRoutes({ registry, version: VERSION, logger, maxSessions: limits.maxSessions, maxBodyBytes: MCP_MAX_BODY })
+      mcp = mcpRoutes({ registry, version: VERSION, logger, maxSessions: limits.maxSessions, maxBodyBytes: MCP_MAX_BODY, idleMs: options.mcp?.idleMs })
       app.route('/mcp', mcp)
     }
   }

@@ -13,7 +13,15 @@ export function registerResources(server: McpServer, registry: ExecutionRegistry
   const listed = (suffix: string, mimeType: string) => () => ({
     resources: registry.list(100).map((r) => ({ uri: `execution://${r.id}${suffix}`, name: `${r.kind} ${r.command.slice(0, 60)}${suffix}`, mimeType })),
   })
-  const idOf = (value: string | string[]) => decodeURIComponent(Array.isArray(value) ? value[0] : value)
+  const idOf = (value: string | string[]) => {
+    const raw = Array.isArray(value) ? value[0] : value
+    try {
+      return decodeURIComponent(raw)
+    } catch {
+      // A malformed escape is no id (ids have no %): looked up as written, it is unknown, and named.
+      return raw
+    }
+  }
 
   server.registerResource(
     'execution',

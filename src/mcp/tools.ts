@@ -84,7 +84,7 @@ const issuesOf = (issues: v.BaseIssue<unknown>[]) =>
  * each with its input's JSON Schema; tools/call checks the arguments against that input, and a
  * refusal (unknown tool, invalid arguments) is a tool result with isError, as with registerTool.
  */
-function toolTable(server: McpServer) {
+function toolTable(server: McpServer, calls: CallObserver) {
   const tools = new Map<string, { listed: Tool; input: ToolInput; run: ToolRun<ToolInput> }>()
   server.server.registerCapabilities({ tools: {} })
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...tools.values()].map((tool) => tool.listed) }))
@@ -94,7 +94,12 @@ function toolTable(server: McpServer) {
     if (!tool) return refusal(`Tool ${name} not found`)
     const parsed = v.safeParse(tool.input, request.params.arguments ?? {})
     if (!parsed.success) return refusal(`Input validation error: Invalid arguments for tool ${name}: ${issuesOf(parsed.issues)}`)
-    return tool.run(parsed.output, extra)
+    calls.started()
+    try {
+      return await tool.run(parsed.output, extra)
+    } finally {
+      calls.ended()
+    }
   })
   return <S extends ToolInput>(name: string, { inputSchema, ...about }: { title: string; description: string; inputSchema: S }, run: ToolRun<S>): void => {
     const listed = { name, ...about, inputSchema: toJsonSchema(inputSchema) as Tool['inputSchema'] }
@@ -196,17 +201,25 @@ function summary(c: CompletedParams): string {
   return `status: ${c.status} · exit_code: ${c.exit_code ?? 'none'}${c.signal ? ` · signal: ${c.signal}` : ''} · ${c.execution_time.toFixed(2)} s · execution_id: ${c.execution_id}\nreason: ${c.reason}`
 }
 
+/** Told when a tool call starts running and when it has ended, however it ended. */
+export interface CallObserver {
+  started(): void
+  ended(): void
+}
+
 export interface ToolsOptions {
   registry: ExecutionRegistry
   /** Who starts executions here: the token id, for per-token limits and the audit log. */
   tokenId: string | null
+  /** Sees each call in flight (a session running one is in use, however long it takes). */
+  calls: CallObserver
 }
 
 /** Registers the tools on one MCP session's server. */
-export function registerTools(server: McpServer, { registry, tokenId }: ToolsOptions): void {
+export function registerTools(server: McpServer, { registry, tokenId, calls }: ToolsOptions): void {
   const startOptions = (detached: boolean): StartOptions => ({ detached, startedBy: 'mcp', tokenId })
   const lookup = (id: string) => registry.find(id)
-  const registerTool = toolTable(server)
+  const registerTool = toolTable(server, calls)
 
   registerTool(
     'execute',

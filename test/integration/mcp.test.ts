@@ -6,9 +6,14 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
+import { serve, upgradeWebSocket, type ServerType } from '@hono/node-server'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { WebSocketServer } from 'ws'
+import { LocalExecutor } from '../../adapters/node/embed.ts'
+import { createExecutorApp } from '../../src/index.ts'
 import { CLAUDE_BIN, startClaudeServer, type ClaudeServer } from '../helpers/messages-api.ts'
 import { eventually, processesRunning } from '../helpers/proc.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
@@ -159,6 +164,12 @@ describe('the MCP server at /mcp', () => {
     assert.equal(events.at(-1).method, 'process.completed')
     assert.equal(events.filter((e) => e.method === 'process.output').map((e) => e.params.data).join(''), 'resource-me\n')
     await assert.rejects(client.readResource({ uri: 'execution://no-such' }), /No execution no-such/)
+    // A malformed percent-escape cannot be an id: it is unknown like any other, and named.
+    await assert.rejects(client.readResource({ uri: 'execution://%E0%A4%A' }), (error: { code?: number; message: string }) => {
+      assert.equal(error.code, -32002)
+      assert.match(error.message, /No execution %E0%A4%A/)
+      return true
+    })
   })
 
   test('bad calls: wrong or missing arguments, an unknown tool, an unknown execution: tool errors, nothing spawned', async () => {
@@ -267,6 +278,35 @@ describe('MCP auth and limits', () => {
     }
   })
 
+  test('a session belongs to the token that opened it: another valid token on its Mcp-Session-Id is 403, nothing runs', async () => {
+    const [mine, other] = ['mcp-token-one-0123456789abcdef', 'mcp-token-two-0123456789abcdef']
+    const server = await startServer({ CC_EXECUTOR_AUTH_TOKEN: `${mine},${other}` })
+    try {
+      const owner = await connect(server.url, { authorization: `Bearer ${mine}` })
+      const sessionId = (owner.transport as StreamableHTTPClientTransport).sessionId!
+      // With a session id the SDK's client skips initialize and goes straight to the session.
+      const intruder = new Client({ name: 'cc-executor-test', version: '1.0.0' })
+      await intruder.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { sessionId, requestInit: { headers: { authorization: `Bearer ${other}` } } }))
+      await assert.rejects(call(intruder, 'execute', { command: 'echo not-mine' }), (error: { code?: number; message: string }) => {
+        assert.equal(error.code, 403)
+        assert.match(error.message, /belongs to another token/)
+        return true
+      })
+      const raw = await postMcp(server.url, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { 'mcp-session-id': sessionId, 'x-api-key': other })
+      assert.equal(raw.status, 403)
+      assert.equal((await raw.json()).error.code, -32004)
+      const deleted = await fetch(`${server.url}/mcp`, { method: 'DELETE', headers: { 'mcp-session-id': sessionId, authorization: `Bearer ${other}` } })
+      assert.equal(deleted.status, 403)
+      // The owner's session is untouched, and nothing ran for the other token.
+      const { executions } = (await call(owner, 'list', {})).structuredContent
+      assert.ok(!executions.some((r: { command: string }) => r.command === 'echo not-mine'))
+      await intruder.close()
+      await owner.close()
+    } finally {
+      await server.stop()
+    }
+  })
+
   test('MAX_SESSIONS bounds MCP sessions: one more initialize gets 503, a DELETE makes room', async () => {
     const server = await startServer({ MAX_SESSIONS: '2' })
     try {
@@ -274,6 +314,8 @@ describe('MCP auth and limits', () => {
       const b = await connect(server.url)
       const third = await postMcp(server.url, initialize())
       assert.equal(third.status, 503)
+      assert.equal(third.headers.get('retry-after'), '1')
+      assert.equal((await third.json()).error.code, -32003)
       await a.close()
       await (a.transport as StreamableHTTPClientTransport | undefined)?.terminateSession().catch(() => {})
       const sessionOfB = (b.transport as StreamableHTTPClientTransport).sessionId!
@@ -282,6 +324,42 @@ describe('MCP auth and limits', () => {
       await b.close()
     } finally {
       await server.stop()
+    }
+  })
+})
+
+describe('idle MCP sessions', () => {
+  test('a session with a call in flight is not idle: the call outlives idleMs and finishes; idle time counts from its end', async () => {
+    const idleMs = 300
+    const exec = createExecutorApp({ executor: new LocalExecutor(), upgradeWebSocket, runtime: 'node', mcp: { idleMs } })
+    const http = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: exec.fetch, port: 0, hostname: '127.0.0.1', websocket: { server: new WebSocketServer({ noServer: true }) } }, () => resolve(s))
+    })
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+    const clients: Client[] = []
+    const open = async () => {
+      const client = await connect(url)
+      clients.push(client)
+      return client
+    }
+    try {
+      const busy = await open()
+      const running = call(busy, 'execute', { command: 'sleep 1.5; echo outlived-idle' }, { timeout: 10_000 })
+      await sleep(idleMs * 2)
+      await open() // a new session sweeps the idle ones
+      const result = await running
+      assert.equal(result.structuredContent.status, 'completed', result.content[0].text)
+      assert.equal(result.structuredContent.stdout, 'outlived-idle\n')
+      await open()
+      assert.equal((await busy.listTools()).tools.length, 9, 'the call\'s end counts as use')
+      await sleep(idleMs * 2)
+      await open()
+      await assert.rejects(busy.listTools(), /Session not found/, 'idle with nothing in flight: swept')
+    } finally {
+      for (const client of clients) await client.close().catch(() => {})
+      await exec.shutdown()
+      http.close()
     }
   })
 })
