@@ -1,6 +1,7 @@
 /** @module cc-executor — the portable core: the app, the executor contract and the wire protocol. */
 export { createExecutorApp, DEFAULT_LIMITS, type ExecutorApp, type ExecutorAppOptions, type ExecutorLimits } from './app.ts'
 export type { EventFlow, EventSink, ExecutionHandle, ExecutionState, Executor } from './executor/executor.ts'
+export { SHUTTING_DOWN } from './executor/executor.ts'
 export { ExecutionRecorder, type CompletionFields, type Hasher, type RecorderOptions } from './executor/recorder.ts'
 export { textDecoder, type OutputFramerOptions, type Utf8Decoder } from './executor/output-framer.ts'
 export type { ExecutionRecord, ExecutionStore, Subscriber, TranscriptWriter } from './executions/registry.ts'

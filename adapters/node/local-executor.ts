@@ -24,6 +24,7 @@ import {
   type Executor,
   type Hasher,
   type Utf8Decoder,
+  SHUTTING_DOWN,
 } from '../../src/index.ts'
 import { escapedGroups, groupAlive, signalGroup, waitForGroupExit } from './spawn/process-group.ts'
 import { Spawner, type ExitStatus, type SchedPolicy, type SpawnedChild } from './spawn/spawner.ts'
@@ -112,7 +113,7 @@ export class LocalExecutor implements Executor {
 
   async close(): Promise<void> {
     const live = [...this.#live]
-    await Promise.all(live.map((e) => e.control('CANCEL').catch(() => {})))
+    await Promise.all(live.map((e) => e.control('CANCEL', SHUTTING_DOWN).catch(() => {})))
     await Promise.all(live.map((e) => e.completed))
     this.#spawner.close()
   }
@@ -227,7 +228,7 @@ class LocalExecution implements ExecutionHandle {
     return this.#state
   }
 
-  async control(type: ControlType): Promise<{ status: string }> {
+  async control(type: ControlType, reason?: string): Promise<{ status: string }> {
     if (this.#state === 'exited') throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${this.id} has already ended`)
     switch (type) {
       case 'PAUSE':
@@ -250,10 +251,10 @@ class LocalExecution implements ExecutionHandle {
         }
         return { status: 'resumed' }
       case 'CANCEL':
-        this.#terminate({ status: 'canceled', reason: 'canceled by client' })
+        this.#terminate({ status: 'canceled', reason: reason ?? 'canceled by client' })
         return { status: 'canceled' }
       case 'KILL':
-        this.#ending ??= { status: 'killed', reason: 'killed by client (SIGKILL)' }
+        this.#ending ??= { status: 'killed', reason: reason ?? 'killed by client (SIGKILL)' }
         this.#signal('SIGCONT')
         this.#signal('SIGKILL')
         return { status: 'killed' }

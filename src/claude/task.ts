@@ -110,7 +110,7 @@ export function claudeTask(inner: ExecutionHandle): ExecutionHandle {
           },
         }),
     }),
-    control: (type) => inner.control(type),
+    control: (type, reason) => inner.control(type, reason),
     write: (data, eof) => inner.write(data, eof),
     completed,
   }

@@ -251,11 +251,12 @@ export class Execution {
     this.#progress()
     if (this.#subscriptions.size === 0 && this.#log.ended) for (const wake of this.#deliveredWaiters.splice(0)) wake()
     if (this.#subscriptions.size > 0 || this.ended) return
+    const grace = this.#options.detachGraceMs
+    const reason = grace <= 0 ? 'canceled: its last client went away (detach_grace 0)' : `canceled: no client came back within detach_grace (${grace / 1000} s)`
     const cancel = () => {
       this.#graceTimer = undefined
-      if (this.#subscriptions.size === 0 && !this.completion) this.handle.control('CANCEL').catch(() => {})
+      if (this.#subscriptions.size === 0 && !this.completion) this.handle.control('CANCEL', reason).catch(() => {})
     }
-    const grace = this.#options.detachGraceMs
     if (grace <= 0) cancel()
     else if (Number.isFinite(grace)) this.#graceTimer = setTimeout(cancel, grace)
   }

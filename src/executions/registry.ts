@@ -2,7 +2,7 @@
 import { claudeArgv, type ClaudeParams } from '../claude/params.ts'
 import { claudeTask } from '../claude/task.ts'
 import { verifyExecution, type VerifyResult } from '../claude/verify.ts'
-import type { ExecutionHandle, Executor } from '../executor/executor.ts'
+import { SHUTTING_DOWN, type ExecutionHandle, type Executor } from '../executor/executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { Observer } from '../observer.ts'
 import type { ExecuteParams } from '../protocol/schemas.ts'
@@ -425,7 +425,7 @@ export class ExecutionRegistry {
   async shutdown(): Promise<void> {
     const live = [...this.#live.values()]
     for (const e of live) e.open()
-    await Promise.all(live.map((e) => e.handle.control('CANCEL').catch(() => {})))
+    await Promise.all(live.map((e) => e.handle.control('CANCEL', SHUTTING_DOWN).catch(() => {})))
     // Subscribers hear of the completion before their sockets close.
     await Promise.all(live.map((e) => e.delivered()))
     await this.#executor.close?.()

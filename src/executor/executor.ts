@@ -49,8 +49,11 @@ export interface ExecutionHandle {
   readonly claudeCwd?: string | null
   /** Where it runs, when that is one of several places (a pool's executor URL): its record's `executor`. */
   readonly owner?: string
-  /** Sends a signal to the process group. Throws RpcError(-32002) once the execution has ended. */
-  control(type: ControlType): Promise<{ status: string }>
+  /**
+   * Sends a signal to the process group; `reason` (why, in words) becomes the completion's reason
+   * when it ends it. Throws RpcError(-32002) once the execution has ended.
+   */
+  control(type: ControlType, reason?: string): Promise<{ status: string }>
   /** Writes to the child's stdin (needs `stdin: "pipe"`); resolves once the pipe accepted it. */
   write(data: string, eof: boolean): Promise<{ written: number }>
   /** Resolves with the one process.completed event, once the whole process group is gone. */
@@ -96,3 +99,6 @@ export interface Executor {
   /** Ends every execution and waits for their process groups (server shutdown). */
   close?(): Promise<void>
 }
+
+/** The reason of an execution canceled because its server (or gateway) shuts down. */
+export const SHUTTING_DOWN = 'canceled: the server is shutting down'

@@ -7,7 +7,7 @@
  */
 import type { ClaudeParams } from '../claude/params.ts'
 import { errorOf, eventReader, reconnectDelayMs, send, type HttpOptions } from '../client/http.ts'
-import type { ExecutionHandle, ExecutionState, Executor } from './executor.ts'
+import { SHUTTING_DOWN, type ExecutionHandle, type ExecutionState, type Executor } from './executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { parseReceived } from '../protocol/jsonrpc.ts'
 import type { VerifyResult } from '../protocol/records.ts'
@@ -111,7 +111,7 @@ export class RemoteExecutor implements Executor {
 
   async close(): Promise<void> {
     const live = [...this.#live]
-    await Promise.all(live.map((e) => e.control('CANCEL').catch(() => {})))
+    await Promise.all(live.map((e) => e.control('CANCEL', SHUTTING_DOWN).catch(() => {})))
     await Promise.all(live.map((e) => e.completed))
   }
 
@@ -191,9 +191,9 @@ class RemoteExecution implements ExecutionHandle {
     return this.#state
   }
 
-  async control(type: ControlType): Promise<{ status: string }> {
+  async control(type: ControlType, reason?: string): Promise<{ status: string }> {
     if (this.#state === 'exited') throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${this.id} has already ended`)
-    return json(this.#executor.request('POST', v1Path.control(this.id), { type }))
+    return json(this.#executor.request('POST', v1Path.control(this.id), reason === undefined ? { type } : { type, reason }))
   }
 
   write(data: string, eof: boolean): Promise<{ written: number }> {

@@ -360,7 +360,7 @@ export class ExecutorPool implements Executor {
       get activity() {
         return handle.activity
       },
-      control: (type: ControlType) => guard(() => handle.control(type)),
+      control: (type: ControlType, reason?: string) => guard(() => handle.control(type, reason)),
       write: (data: string, eof: boolean) => guard(() => handle.write(data, eof)),
     }
   }

@@ -138,8 +138,8 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
     })
     .post(V1_ROUTES.control, async (c) => {
       const execution = await registry.find(c.req.param('id'))
-      const { type } = parseParams(ControlParams, await jsonBody(c))
-      const result = await execution.running().control(type)
+      const { type, reason } = parseParams(ControlParams, await jsonBody(c))
+      const result = await execution.running().control(type, reason)
       observer.control?.({ execution_id: execution.id, type, token_id: c.get('tokenId') ?? null })
       return c.json(result)
     })

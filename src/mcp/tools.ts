@@ -189,7 +189,7 @@ function follow(execution: Execution, extra: Extra, onEvent: (event: ExecutionEv
       },
       notify() {},
     }
-    const cancel = () => void execution.handle.control('CANCEL').catch(() => {})
+    const cancel = () => void execution.handle.control('CANCEL', 'canceled: the MCP tool call was aborted').catch(() => {})
     if (extra.signal.aborted) cancel()
     else extra.signal.addEventListener('abort', cancel, { once: true })
     execution.subscribe(subscriber, 0)

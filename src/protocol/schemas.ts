@@ -88,6 +88,8 @@ export type HttpExecuteBody = v.InferOutput<typeof HttpExecuteBody>
 export const ControlParams = v.object({
   type: ControlType,
   execution_id: v.optional(ExecutionId),
+  /** Why, in words: a CANCEL's or KILL's becomes the completion's `reason`. */
+  reason: v.optional(v.pipe(v.string(), v.maxLength(512))),
 })
 export type ControlParams = v.InferOutput<typeof ControlParams>
 

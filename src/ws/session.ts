@@ -71,9 +71,9 @@ export class Session {
     },
     verify: async (p) => ({ result: await this.#registry.verify((await this.#execution(parseParams(ExecutionRef, p).execution_id)).id) }),
     control: async (p) => {
-      const { type, execution_id } = parseParams(ControlParams, p)
+      const { type, execution_id, reason } = parseParams(ControlParams, p)
       const execution = await this.#execution(execution_id)
-      const result = await execution.running().control(type)
+      const result = await execution.running().control(type, reason)
       this.#options.observer?.control?.({ execution_id: execution.id, type, token_id: this.#options.tokenId ?? null })
       return { result }
     },

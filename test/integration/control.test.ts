@@ -187,11 +187,29 @@ describe('no process is left behind', () => {
 
   test('detach_grace keeps the execution running for that long after the client goes', async () => {
     const client = await TestClient.open(server.wsUrl)
-    const { pgid } = await client.execute({ command: 'sleep 30', detach_grace: 0.6 })
+    const { pgid, execution_id } = await client.execute({ command: 'sleep 30', detach_grace: 0.6 })
     client.ws.terminate()
     await sleep(300)
     assert.ok(groupMembers(pgid).length > 0, 'still running within the grace')
     await eventually(() => groupMembers(pgid).length === 0, 5000, 'the group to be gone after the grace')
+    // The record says why it was canceled: nobody came back, not a client's CANCEL.
+    let record: { status?: string; reason?: string } = {}
+    for (let i = 0; i < 50 && record.status !== 'canceled'; i++, await sleep(50)) record = await (await fetch(`${server.url}/v1/executions/${execution_id}`)).json()
+    assert.equal(record.status, 'canceled')
+    assert.equal(record.reason, 'canceled: no client came back within detach_grace (0.6 s)')
+  })
+
+  test('a CANCEL may say why: its reason becomes the completion\'s, over WebSocket and HTTP', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    const ws = await client.execute({ command: 'sleep 30' })
+    await client.request('control', { execution_id: ws.execution_id, type: 'CANCEL', reason: 'superseded by a newer build' })
+    assert.equal((await client.completion(ws.execution_id)).params.reason, 'superseded by a newer build')
+    const http = await client.execute({ command: 'sleep 30' })
+    await fetch(`${server.url}/v1/executions/${http.execution_id}/control`, { method: 'POST', body: JSON.stringify({ type: 'CANCEL', reason: 'over HTTP' }) })
+    assert.equal((await client.completion(http.execution_id)).params.reason, 'over HTTP')
+    const tooLong = await client.request('control', { execution_id: http.execution_id, type: 'CANCEL', reason: 'x'.repeat(513) })
+    assert.equal(tooLong.error?.code, -32602)
+    await client.close()
   })
 
   test('server SIGTERM cancels every execution, waits for the groups, and exits 0', async () => {
@@ -207,6 +225,7 @@ describe('no process is left behind', () => {
     assert.deepEqual(groupMembers(rb.pgid), [])
     const done = a.frames.find((f) => f.method === 'process.completed')
     assert.equal(done?.params.status, 'canceled', 'clients are told before the socket closes')
+    assert.equal(done?.params.reason, 'canceled: the server is shutting down')
   })
 
   test('a server whose stdout is not read keeps serving (its log waits, the event loop does not)', async () => {
