@@ -113,9 +113,14 @@ describe('cc-executor itself', () => {
     }
   })
 
-  test('an unknown option is a usage error (exit 2); a server that is not there exits 125', async () => {
+  test('an unknown option or a bad value is a usage error (exit 2); a server that is not there exits 125', async () => {
     const usage = await runCli(['run', '--bogus-option', 'x'])
     assert.equal(usage.code, 2)
+    for (const turns of ['abc', '0']) {
+      const bad = await runCli(['claude', '--max-turns', turns, 'hi'])
+      assert.equal(bad.code, 2)
+      assert.match(bad.stderr, /--max-turns <n>' argument '\w+' is invalid\. expected an integer, 1 or more/)
+    }
     const down = await runCli(['run', '--url', 'http://127.0.0.1:1', '--', 'true'])
     assert.equal(down.code, 125)
     assert.match(down.stderr, /^cc-executor: .*ECONNREFUSED/)
