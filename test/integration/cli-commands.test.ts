@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { ExecutorClient } from '../../src/client/index.ts'
 import { BIN, cleanEnv, lines, recordOf, runCli, spawnCli } from '../helpers/cli.ts'
+import { freePort } from '../helpers/net.ts'
 import { eventually, processState } from '../helpers/proc.ts'
 import { ROOT, startServer, type RunningServer } from '../helpers/server.ts'
 
@@ -121,9 +122,13 @@ describe('cc-executor itself', () => {
       assert.equal(bad.code, 2)
       assert.match(bad.stderr, /--max-turns <n>' argument '\w+' is invalid\. expected an integer, 1 or more/)
     }
-    const down = await runCli(['run', '--url', 'http://127.0.0.1:1', '--', 'true'])
-    assert.equal(down.code, 125)
-    assert.match(down.stderr, /^cc-executor: .*ECONNREFUSED/)
+    // A port nothing listens on (fetch refuses port 1 outright, before connecting).
+    const nowhere = `http://127.0.0.1:${await freePort()}`
+    for (const args of [['run', '--', 'true'], ['claude', 'hi']]) {
+      const down = await runCli([args[0], '--url', nowhere, ...args.slice(1)])
+      assert.equal(down.code, 125, `${args[0]}: ${down.stderr}`)
+      assert.match(down.stderr, /^cc-executor: .*ECONNREFUSED/)
+    }
   })
 
   test('serve: the server with its flags; SIGTERM stops it (exit 0); a bad value exits 2 with one line', async () => {
