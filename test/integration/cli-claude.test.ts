@@ -66,6 +66,19 @@ describe('cc-executor claude', () => {
     assert.match(bad.stderr, /resume must be a Claude session id/)
   })
 
+  test("verify's headline is FAILED, naming the check, once Claude's transcript is removed", async () => {
+    ctx.setScript(runThenReport)
+    const result = await runCli(['claude', '--url', ctx.server.url, 'echo verify-me'], { timeoutMs: TASK_TIMEOUT })
+    assert.equal(result.code, 0, result.stderr)
+    const { id } = summaryOf(result.stderr)
+    rmSync((await client.status(id)).claude_transcript!)
+    const verify = await runCli(['verify', '--url', ctx.server.url, id])
+    assert.equal(verify.code, 1)
+    const [headline, ...checks] = verify.stdout.toString().trimEnd().split('\n')
+    assert.equal(headline, `FAILED ${id}: the server's check claude_transcript failed`)
+    assert.ok(checks.some((line) => line.startsWith('  FAIL claude_transcript: ')), verify.stdout.toString())
+  })
+
   test("Claude Code's own stderr is shown (-q hides it); the prompt may follow --allowed-tools after --", async () => {
     const missing = randomUUID()
     const result = await runCli(['claude', '--url', ctx.server.url, '--resume', missing, '--allowed-tools', 'Bash', 'Read', '--', 'hi'], { timeoutMs: TASK_TIMEOUT })

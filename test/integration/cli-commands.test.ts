@@ -56,7 +56,7 @@ describe('cc-executor detach, attach, logs, ps, signal, verify', () => {
     const tampered = await runCli(['verify', '--url', server.url, id])
     assert.equal(tampered.code, 1)
     const tamperedLines = tampered.stdout.toString().trimEnd().split('\n')
-    assert.equal(tamperedLines[0], `FAILED ${id}: stdout differs from what the process printed`)
+    assert.equal(tamperedLines[0], `FAILED ${id}: stdout differs from what the process printed; the server's check transcript_sha256 failed`)
     assert.equal(tamperedLines.at(-1), "  FAIL transcript_sha256: the transcript's output does not hash to transcript_sha256")
   })
 
@@ -96,6 +96,13 @@ describe('cc-executor detach, attach, logs, ps, signal, verify', () => {
     assert.equal(unknown.code, 1)
     assert.match(unknown.stderr, /No execution no-such-id \(-32002\)/)
   })
+
+  test('verify exits 125 when it cannot check: an unknown id', async () => {
+    const unknown = await runCli(['verify', '--url', server.url, 'no-such-id'])
+    assert.equal(unknown.code, 125)
+    assert.match(unknown.stderr, /^cc-executor: .*no-such-id/)
+    assert.equal(unknown.stdout.length, 0)
+  })
 })
 
 describe('cc-executor itself', () => {
@@ -124,7 +131,7 @@ describe('cc-executor itself', () => {
     }
     // A port nothing listens on (fetch refuses port 1 outright, before connecting).
     const nowhere = `http://127.0.0.1:${await freePort()}`
-    for (const args of [['run', '--', 'true'], ['claude', 'hi']]) {
+    for (const args of [['run', '--', 'true'], ['claude', 'hi'], ['verify', 'some-id']]) {
       const down = await runCli([args[0], '--url', nowhere, ...args.slice(1)])
       assert.equal(down.code, 125, `${args[0]}: ${down.stderr}`)
       assert.match(down.stderr, /^cc-executor: .*ECONNREFUSED/)
