@@ -11,7 +11,6 @@ import { after, before, describe, test } from 'node:test'
 import WebSocket from 'ws'
 import { ExecutorClient, type WebSocketConstructor } from '../../src/client/index.ts'
 import { verifyTranscript } from '../../src/index.ts'
-import { runCli } from '../helpers/cli.ts'
 import { TestClient, type Frame } from '../helpers/client.ts'
 import { readNdjson, post } from '../helpers/http.ts'
 import { CLAUDE_BIN, runThenReport, startClaudeServer, type ClaudeServer } from '../helpers/messages-api.ts'
@@ -235,30 +234,6 @@ describe('Claude tasks with the real Claude Code CLI', () => {
       }
     })
   }
-
-  test('cc-executor claude shows the text on stdout, the tool call and a summary on stderr, and verify checks it', async () => {
-    ctx.setScript(runThenReport)
-    const result = await runCli(['claude', '--url', ctx.server.url, '--max-turns', '3', '--label', 'cli', 'echo from-the-cli'], { timeoutMs: TASK_TIMEOUT })
-    assert.equal(result.code, 0, result.stderr)
-    assert.equal(result.stdout.toString(), 'I will run it.\nThe command printed: from-the-cli\n')
-    assert.match(result.stderr, /→ Bash \{"command":"echo from-the-cli"/)
-    assert.match(result.stderr, /← from-the-cli/)
-    const summary = /\[completed\] session ([0-9a-f-]{36}) · 2 turns · \$\d+\.\d{4} · [\d.]+s · execution (\S+)/.exec(result.stderr)
-    assert.ok(summary, result.stderr)
-    const verify = await runCli(['verify', '--url', ctx.server.url, summary[2]])
-    assert.equal(verify.code, 0, verify.stdout.toString() + verify.stderr)
-    assert.match(verify.stdout.toString(), /^OK /)
-    assert.match(verify.stdout.toString(), /ok {3}tool_results: all 1 streamed tool results/)
-    const json = await runCli(['claude', '--url', ctx.server.url, '--json', '--resume', summary[1], 'echo again'], { timeoutMs: TASK_TIMEOUT })
-    assert.equal(json.code, 0, json.stderr)
-    const lines = json.stdout.toString().trim().split('\n').map((l) => JSON.parse(l))
-    assert.equal(lines[0].type, 'system')
-    assert.equal(lines[0].session_id, summary[1])
-    assert.equal(lines.at(-1).type, 'result')
-    const bad = await runCli(['claude', '--url', ctx.server.url, '--resume', 'x;y', 'hi'])
-    assert.equal(bad.code, 125)
-    assert.match(bad.stderr, /resume must be a Claude session id/)
-  })
 
   test('bad input gets a clear JSON-RPC error, nothing is spawned, and the session goes on', async () => {
     const client = await TestClient.open(ctx.server.wsUrl)

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { ExecutorClient } from '../../src/client/index.ts'
 import { BIN, cleanEnv, lines, recordOf, runCli, spawnCli } from '../helpers/cli.ts'
+import { freePort } from '../helpers/net.ts'
 import { eventually, processState } from '../helpers/proc.ts'
 import { ROOT, startServer, type RunningServer } from '../helpers/server.ts'
 
@@ -55,7 +56,7 @@ describe('cc-executor detach, attach, logs, ps, signal, verify', () => {
     const tampered = await runCli(['verify', '--url', server.url, id])
     assert.equal(tampered.code, 1)
     const tamperedLines = tampered.stdout.toString().trimEnd().split('\n')
-    assert.equal(tamperedLines[0], `FAILED ${id}: stdout differs from what the process printed`)
+    assert.equal(tamperedLines[0], `FAILED ${id}: stdout differs from what the process printed; the server's check transcript_sha256 failed`)
     assert.equal(tamperedLines.at(-1), "  FAIL transcript_sha256: the transcript's output does not hash to transcript_sha256")
   })
 
@@ -95,6 +96,13 @@ describe('cc-executor detach, attach, logs, ps, signal, verify', () => {
     assert.equal(unknown.code, 1)
     assert.match(unknown.stderr, /No execution no-such-id \(-32002\)/)
   })
+
+  test('verify exits 125 when it cannot check: an unknown id', async () => {
+    const unknown = await runCli(['verify', '--url', server.url, 'no-such-id'])
+    assert.equal(unknown.code, 125)
+    assert.match(unknown.stderr, /^cc-executor: .*no-such-id/)
+    assert.equal(unknown.stdout.length, 0)
+  })
 })
 
 describe('cc-executor itself', () => {
@@ -113,12 +121,21 @@ describe('cc-executor itself', () => {
     }
   })
 
-  test('an unknown option is a usage error (exit 2); a server that is not there exits 125', async () => {
+  test('an unknown option or a bad value is a usage error (exit 2); a server that is not there exits 125', async () => {
     const usage = await runCli(['run', '--bogus-option', 'x'])
     assert.equal(usage.code, 2)
-    const down = await runCli(['run', '--url', 'http://127.0.0.1:1', '--', 'true'])
-    assert.equal(down.code, 125)
-    assert.match(down.stderr, /^cc-executor: .*ECONNREFUSED/)
+    for (const turns of ['abc', '0']) {
+      const bad = await runCli(['claude', '--max-turns', turns, 'hi'])
+      assert.equal(bad.code, 2)
+      assert.match(bad.stderr, /--max-turns <n>' argument '\w+' is invalid\. expected an integer, 1 or more/)
+    }
+    // A port nothing listens on (fetch refuses port 1 outright, before connecting).
+    const nowhere = `http://127.0.0.1:${await freePort()}`
+    for (const args of [['run', '--', 'true'], ['claude', 'hi'], ['verify', 'some-id']]) {
+      const down = await runCli([args[0], '--url', nowhere, ...args.slice(1)])
+      assert.equal(down.code, 125, `${args[0]}: ${down.stderr}`)
+      assert.match(down.stderr, /^cc-executor: .*ECONNREFUSED/)
+    }
   })
 
   test('serve: the server with its flags; SIGTERM stops it (exit 0); a bad value exits 2 with one line', async () => {

@@ -2,12 +2,19 @@
  * @module adapters/node/cli/follow — a remote execution shown as if it ran here: its stdout and
  * stderr byte for byte on ours (in the order the server recorded them, with back-pressure), its exit
  * code as ours, and the terminal's job control forwarded: Ctrl-C cancels (twice: kills), Ctrl-Z
- * pauses it and stops the CLI, `fg`/`bg` resume it. A status line on a TTY stderr shows how it goes.
+ * pauses it and stops the CLI, `fg`/`bg` resume it; SIGTERM, SIGHUP or a closed stdout cancel it.
+ * A status line on a TTY stderr shows how it goes.
  */
 import { constants } from 'node:os'
-import { ErrorCode, ExecutorError, type CompletedParams, type Run } from '../../../src/client/index.ts'
+import { ErrorCode, ExecutorError, type ClientEvent, type CompletedParams, type Run } from '../../../src/client/index.ts'
 import { writeAll } from './output.ts'
 import { StatusLine } from './status-line.ts'
+
+/** Text for our stdout or stderr. */
+export interface Shown {
+  type: 'stdout' | 'stderr'
+  data: string
+}
 
 export interface FollowOptions {
   /** What Ctrl-C does: cancel the execution (run, attach), or just stop watching (logs --follow). */
@@ -16,6 +23,18 @@ export interface FollowOptions {
   status: boolean
   /** No notes of our own on stderr (why an execution ended abnormally). */
   quiet: boolean
+  /** What an event shows, if anything. Default: process.output, as the process printed it. */
+  show?: (event: ClientEvent) => Shown | undefined
+  /**
+   * The exit code for the ended execution; `userCode` is that of how the user ended it, if they
+   * did (130 Ctrl-C, 141 stdout closed, 143 SIGTERM, 129 SIGHUP). Default: exitCodeOf.
+   */
+  exitCode?: (completion: CompletedParams, userCode: number | undefined) => number
+  /**
+   * What to tell on stderr once the execution ended (unless quiet). Default: the reason, when it
+   * neither exited by itself nor was ended by the user.
+   */
+  report?: (completion: CompletedParams, userCode: number | undefined) => string | undefined
 }
 
 /** 128 + the signal's number, as a shell reports a process killed by that signal; undefined if unknown. */
@@ -25,11 +44,45 @@ export function signalExitCode(signal: string | null | undefined): number | unde
   return number === undefined ? undefined : 128 + number
 }
 
-/** The exit code a local shell would report. `interrupted`: the user pressed Ctrl-C. */
-export function exitCodeOf(completion: CompletedParams, interrupted: boolean): number {
-  if (completion.exit_code !== null) return completion.exit_code
-  if (interrupted) return 130
-  return signalExitCode(completion.signal) ?? 125
+/**
+ * The exit code a local shell would report: the remote one when the process exited (it may have
+ * handled the signal the user sent and chosen its own code), else the user's, else 128 + the
+ * signal that ended it.
+ */
+export function exitCodeOf(completion: CompletedParams, userCode: number | undefined): number {
+  return completion.exit_code ?? userCode ?? signalExitCode(completion.signal) ?? 125
+}
+
+/** A note of the CLI's own, as it shows on stderr. */
+const ours = (text: string) => `cc-executor: ${text}\n`
+
+const reasonOf = (completion: CompletedParams, userCode: number | undefined) =>
+  completion.exit_code === null && userCode === undefined ? ours(completion.reason) : undefined
+
+const printed = (event: ClientEvent): Shown | undefined => (event.method === 'process.output' ? event.params : undefined)
+
+/** The signals that end the CLI (and cancel what it started): Ctrl-C, kill, a closed terminal. */
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+
+/**
+ * Starts an execution (`begin`) and follows it. A Ctrl-C, SIGTERM or SIGHUP while it is being
+ * started cancels it as soon as it exists, and the CLI leaves with that signal's code.
+ */
+export async function followStart(begin: () => Promise<Run>, options: FollowOptions): Promise<number> {
+  let early: NodeJS.Signals | undefined
+  const onEarly = (signal: NodeJS.Signals) => (early ??= signal)
+  for (const signal of ENDING_SIGNALS) process.on(signal, onEarly)
+  let run: Run
+  try {
+    run = await begin()
+  } finally {
+    for (const signal of ENDING_SIGNALS) process.off(signal, onEarly)
+  }
+  if (early) {
+    await run.close()
+    return signalExitCode(early)!
+  }
+  return await follow(run, options)
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`
@@ -56,13 +109,14 @@ export async function follow(run: Run, options: FollowOptions): Promise<number> 
     },
   })
 
-  /** A note of our own on stderr, never tangled with the status line. */
-  const note = (text: string) => {
+  /** Text of our own on stderr, never tangled with the status line. */
+  const tell = (text: string) => {
     status.clear()
-    const bytes = Buffer.from(`cc-executor: ${text}\n`)
+    const bytes = Buffer.from(text)
     stderr.write(bytes)
     status.afterWrite('stderr', bytes)
   }
+  const note = (text: string) => tell(ours(text))
   const steer = (what: string, action: () => Promise<unknown>) =>
     action().catch((error: unknown) => {
       // Ended meanwhile: nothing left to steer. (Over WebSocket the answer comes on the client's shared
@@ -133,28 +187,30 @@ export async function follow(run: Run, options: FollowOptions): Promise<number> 
   stdout.on('error', onStdoutError)
   status.start()
 
+  const show = options.show ?? printed
   try {
     for await (const event of run) {
-      if (event.method === 'process.output') {
-        if (stdoutBroken && event.params.type === 'stdout') continue
-        const target = event.params.type === 'stdout' ? stdout : stderr
-        const bytes = Buffer.from(event.params.data, 'utf8')
-        status.beforeWrite(event.params.type)
+      const shown = show(event)
+      if (shown) {
+        if (stdoutBroken && shown.type === 'stdout') continue
+        const target = shown.type === 'stdout' ? stdout : stderr
+        const bytes = Buffer.from(shown.data, 'utf8')
+        status.beforeWrite(shown.type)
         const waiting = writeAll(target, bytes)
-        status.afterWrite(event.params.type, bytes)
+        status.afterWrite(shown.type, bytes)
         if (waiting) await waiting.catch(onStdoutError)
-      } else if (event.method === 'process.gap') {
+      }
+      if (event.method === 'process.gap') {
         note(`the server no longer has events ${event.params.from_seq}-${event.params.to_seq}: output is missing here`)
       } else if (event.method === 'process.dropped') {
         note(`${event.params.bytes} bytes of ${event.params.type} were dropped by the server (backpressure: drop)`)
       }
     }
     const completion = await run.completed
-    const userEnded = interrupts > 0 || terminatedBy !== undefined || stdoutBroken
-    if (!options.quiet && completion.exit_code === null && !userEnded) note(completion.reason)
-    if (stdoutBroken) return completion.exit_code ?? signalExitCode('SIGPIPE')!
-    if (terminatedBy) return completion.exit_code ?? signalExitCode(terminatedBy)!
-    return exitCodeOf(completion, interrupts > 0)
+    const userCode = stdoutBroken ? signalExitCode('SIGPIPE') : terminatedBy ? signalExitCode(terminatedBy) : interrupts > 0 ? 130 : undefined
+    const report = options.quiet ? undefined : (options.report ?? reasonOf)(completion, userCode)
+    if (report) tell(report)
+    return (options.exitCode ?? exitCodeOf)(completion, userCode)
   } catch (error) {
     if (options.interrupt === 'detach' && interrupts > 0) return 130
     if (terminatedBy && options.interrupt === 'detach') return signalExitCode(terminatedBy)!

@@ -11,20 +11,18 @@ export const nonNegativeNumber = (value: string): number => {
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of seconds, 0 or more')
   return n
 }
-export const nonNegativeInteger = (value: string): number => {
-  const n = Number(value)
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer, 0 or more')
-  return n
-}
+/** An integer, `min` or more. */
+const integer =
+  (min: number) =>
+  (value: string): number => {
+    const n = Number(value)
+    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer, ${min} or more`)
+    return n
+  }
+export const nonNegativeInteger = integer(0)
+export const positiveInteger = integer(1)
 export const envPair = (value: string, previous: Record<string, string> = {}): Record<string, string> => {
   const equals = value.indexOf('=')
   if (equals <= 0) throw new InvalidArgumentError('expected NAME=value')
   return { ...previous, [value.slice(0, equals)]: value.slice(equals + 1) }
-}
-
-/** An integer, 1 or more. */
-export const positiveInteger = (value: string): number => {
-  const n = nonNegativeInteger(value)
-  if (n < 1) throw new InvalidArgumentError('expected an integer, 1 or more')
-  return n
 }

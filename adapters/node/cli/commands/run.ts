@@ -5,7 +5,7 @@
 import type { Command } from 'commander'
 import type { ExecuteRequest, Run } from '../../../../src/client/index.ts'
 import { clientOptions, withClient } from '../client-options.ts'
-import { follow } from '../follow.ts'
+import { followStart } from '../follow.ts'
 import { runFailure, type Settle } from '../outcome.ts'
 import { envPair, nonNegativeNumber, positiveNumber } from '../parse.ts'
 
@@ -51,24 +51,14 @@ async function runCommand(words: string[], flags: RunFlags, command: Command): P
       process.stdout.write(`${started.execution_id}\n`)
       return 0
     }
-    // Ctrl-C while the execution is being started: cancel it as soon as it exists.
-    let early: NodeJS.Signals | undefined
-    const onEarly = (signal: NodeJS.Signals) => (early ??= signal)
-    process.on('SIGINT', onEarly)
-    process.on('SIGTERM', onEarly)
-    let run
-    try {
-      run = await client.execute(request)
-    } finally {
-      process.off('SIGINT', onEarly)
-      process.off('SIGTERM', onEarly)
-    }
-    if (early) {
-      await run.close()
-      return early === 'SIGINT' ? 130 : 143
-    }
-    if (flags.interactive) forwardStdin(run)
-    return await follow(run, { interrupt: 'cancel', status: flags.status, quiet: flags.quiet === true })
+    return await followStart(
+      async () => {
+        const run = await client.execute(request)
+        if (flags.interactive) forwardStdin(run)
+        return run
+      },
+      { interrupt: 'cancel', status: flags.status, quiet: flags.quiet === true },
+    )
   }, options).catch((error: unknown) => {
     throw runFailure(error)
   })
