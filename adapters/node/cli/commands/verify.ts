@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { ErrorCode, ExecutorError } from '../../../../src/client/index.ts'
 import { verifyTranscript } from '../../../../src/verify.ts'
 import { clientOptions, withClient } from '../client-options.ts'
-import { CliError, describe, type Settle } from '../outcome.ts'
+import { runFailure, type Settle } from '../outcome.ts'
 
 /**
  * Checks an execution twice: here, from its transcript (every seq once, the output hashing to the
@@ -36,7 +36,7 @@ async function verifyCommand(id: string, command: Command): Promise<number> {
     for (const check of server?.checks ?? []) process.stdout.write(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}\n`)
     return failures.length === 0 ? 0 : 1
   }).catch((error: unknown) => {
-    throw error instanceof CliError ? error : new CliError(describe(error), 125)
+    throw runFailure(error)
   })
 }
 
