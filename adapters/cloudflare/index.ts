@@ -41,8 +41,9 @@ export default {
         clientTokens: clientTokens({ tokens: env.CC_EXECUTOR_AUTH_TOKEN, host: env.LISTEN_HOST, insecure: env.CC_EXECUTOR_INSECURE }),
         // One object per configuration: two gateways over different pools never share one.
         state: durablePoolState(env.POOL_STATE, `pool ${env.EXECUTOR_URLS || env.EXECUTOR_URL}`),
-        // A request's I/O ends with it: each request waits for the health checks it starts.
-        pool: { backgroundChecks: false },
+        // A request's I/O ends with it: each request waits for the health checks it starts, and a
+        // running execution is held only while someone follows it.
+        pool: { requestScoped: true },
         upgradeWebSocket,
         runtime: 'workerd',
         // On loopback (wrangler dev), pages elsewhere and rebound DNS names are refused; a deployed Worker has a public name.

@@ -2,7 +2,7 @@
 import { claudeArgv, type ClaudeParams } from '../claude/params.ts'
 import { claudeTask } from '../claude/task.ts'
 import { verifyExecution, type VerifyResult } from '../claude/verify.ts'
-import { SHUTTING_DOWN, type ExecutionHandle, type Executor } from '../executor/executor.ts'
+import { SHUTTING_DOWN, type ExecutionHandle, type Executor, type LaunchOptions } from '../executor/executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { Observer } from '../observer.ts'
 import type { ExecuteParams } from '../protocol/schemas.ts'
@@ -72,7 +72,7 @@ export interface StartOptions {
   tokenId?: string | null
 }
 
-type Launch = (params: ExecuteParams & { execution_id: string }) => Promise<ExecutionHandle>
+type Launch = (params: ExecuteParams & { execution_id: string }, options: LaunchOptions) => Promise<ExecutionHandle>
 
 /** A label's tally: finished executions that completed, and those that failed, timed out or were killed. */
 export interface LabelStats {
@@ -156,6 +156,7 @@ export class ExecutionRegistry {
   }
 
   get running(): number {
+    this.#letGo()
     return this.#live.size + this.#starting.size
   }
 
@@ -164,7 +165,7 @@ export class ExecutionRegistry {
    * Refusals (allow-list -32001, limits -32005, a taken id -32602) start nothing.
    */
   start(requested: ExecuteParams, options: StartOptions = {}): Promise<Execution> {
-    return this.#launch(requested, options, { kind: 'command', checked: true, launch: (params) => this.#executor.start(params) })
+    return this.#launch(requested, options, { kind: 'command', checked: true, launch: (params, launched) => this.#executor.start(params, launched) })
   }
 
   /**
@@ -189,10 +190,10 @@ export class ExecutionRegistry {
       const forwarded = { ...requested, continue: undefined, resume: session, cwd }
       // Where the continued task ran: its session's files are there.
       if (requested.continue !== undefined && execution_id === undefined && this.#executor.newId) params.execution_id = await this.#executor.newId(requested.continue)
-      return this.#launch(params, options, { kind: 'claude', checked: false, transcriptPath, launch: ({ execution_id }) => native({ ...forwarded, execution_id }) })
+      return this.#launch(params, options, { kind: 'claude', checked: false, transcriptPath, launch: ({ execution_id }, launched) => native({ ...forwarded, execution_id }, launched) })
     }
-    const launch: Launch = async (p) => {
-      const handle = await this.#executor.start(p).catch((error: unknown) => {
+    const launch: Launch = async (p, launched) => {
+      const handle = await this.#executor.start(p, launched).catch((error: unknown) => {
         if (!(error instanceof RpcError) || error.code !== ErrorCode.INTERNAL_ERROR) throw error
         throw new RpcError(ErrorCode.INTERNAL_ERROR, `Claude Code cannot be started (CLAUDE_BIN=${bin}): ${error.message}`, error.data)
       })
@@ -248,7 +249,7 @@ export class ExecutionRegistry {
     this.#starting.add(id)
     let execution: Execution
     try {
-      const handle = await how.launch({ ...params, execution_id: id })
+      const handle = await how.launch({ ...params, execution_id: id }, { detached })
       execution = new Execution(handle, {
         detachGraceMs: detached ? Infinity : (params.detach_grace ?? this.#detachGrace) * 1000,
         activityMs: this.#activityMs,
@@ -352,6 +353,7 @@ export class ExecutionRegistry {
    * -32003 naming its executor when that is down.
    */
   async find(id: string): Promise<Execution> {
+    this.#letGo()
     const held = this.get(id)
     if (held && (!this.#executor.vouch || (await this.#executor.vouch(id)))) return held
     if (held?.ended) this.forget(id)
@@ -432,6 +434,7 @@ export class ExecutionRegistry {
   }
 
   #checkLimits(tokenId: string | null): void {
+    this.#letGo()
     const { maxExecutions, maxExecutionsPerToken, startsPerMinute } = this.#limits
     // Full is not misuse: -32003 (HTTP 503 with Retry-After) tells a client or a pool to try later or elsewhere.
     if (this.running >= maxExecutions) throw new RpcError(ErrorCode.SESSION_LIMIT, `At capacity: ${maxExecutions} executions are running`, { retry_after: RETRY_AFTER })
@@ -453,7 +456,20 @@ export class ExecutionRegistry {
     }
   }
 
+  /**
+   * An executor whose streams end with the request that opened them (Executor.requestScoped): a
+   * running execution that nobody follows any more is let go, so that the next request that names it
+   * finds it where it runs, rather than a copy whose stream may have stopped with its request.
+   */
+  #letGo(): void {
+    if (!this.#executor.requestScoped) return
+    for (const [id, execution] of this.#live) if (execution.subscriberCount === 0 && !execution.ended) this.#live.delete(id)
+  }
+
   #retire(execution: Execution): void {
+    // A copy let go (#letGo) may end after another has taken its place.
+    const held = this.#live.get(execution.id)
+    if (held !== undefined && held !== execution) return
     this.#live.delete(execution.id)
     execution.shrink(FINISHED_RETAIN)
     this.#remember(execution)

@@ -61,13 +61,23 @@ export interface ExecutionHandle {
 }
 
 /** Starts executions. Throws RpcError (-32001, -32602, -32603) when it cannot. */
+/** How an execution is started, beyond its params. */
+export interface LaunchOptions {
+  /**
+   * It outlives every client (HTTP `detach: true`): an executor that follows it over a connection
+   * (a gateway's RemoteExecutor) starts it detached there too, so that losing that connection, or
+   * the gateway, does not end it.
+   */
+  detached?: boolean
+}
+
 export interface Executor {
-  start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle>
+  start(params: ExecuteParams & { execution_id: string }, options?: LaunchOptions): Promise<ExecutionHandle>
   /**
    * Runs a Claude task whose events already carry claude.event and the summary (a gateway's
    * RemoteExecutor forwards it whole). Without it, the app runs the CLI through `start`.
    */
-  startClaude?(params: ClaudeParams & { execution_id: string }): Promise<ExecutionHandle>
+  startClaude?(params: ClaudeParams & { execution_id: string }, options?: LaunchOptions): Promise<ExecutionHandle>
   /** Verifies an execution where its transcripts are (a gateway's RemoteExecutor asks the upstream). */
   verify?(id: string): Promise<VerifyResult>
   /**
@@ -96,6 +106,12 @@ export interface Executor {
   vouch?(id: string): Promise<boolean>
   /** The records of every executor (a pool asks them all), newest `limit`, and the executors that did not answer. */
   list?(limit: number): Promise<{ executions: ExecutionRecord[]; unavailable: string[] }>
+  /**
+   * Its handles' I/O belongs to the request that opened them, and stops with it (a Worker's): a
+   * running execution that no subscriber follows may have lost its stream, so the app does not hold
+   * it, and finds it afresh (adopt) where it runs when it is asked for.
+   */
+  readonly requestScoped?: boolean
   /** Ends every execution and waits for their process groups (server shutdown). */
   close?(): Promise<void>
 }

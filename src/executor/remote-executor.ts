@@ -7,7 +7,7 @@
  */
 import type { ClaudeParams } from '../claude/params.ts'
 import { errorOf, eventReader, reconnectDelayMs, send, type HttpOptions } from '../client/http.ts'
-import { SHUTTING_DOWN, type ExecutionHandle, type ExecutionState, type Executor } from './executor.ts'
+import { SHUTTING_DOWN, type ExecutionHandle, type ExecutionState, type Executor, type LaunchOptions } from './executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { parseReceived } from '../protocol/jsonrpc.ts'
 import type { VerifyResult } from '../protocol/records.ts'
@@ -48,13 +48,13 @@ export class RemoteExecutor implements Executor {
     this.#options = { retries, retryDelayMs, upstreamGrace }
   }
 
-  start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
-    return this.#open(v1Path.executions(), params)
+  start(params: ExecuteParams & { execution_id: string }, options: LaunchOptions = {}): Promise<ExecutionHandle> {
+    return this.#open(v1Path.executions(), params, options)
   }
 
   /** A Claude task runs on the upstream, which parses it: its events already carry claude.event and the summary. */
-  startClaude(params: ClaudeParams & { execution_id: string }): Promise<ExecutionHandle> {
-    return this.#open(v1Path.claude(), params)
+  startClaude(params: ClaudeParams & { execution_id: string }, options: LaunchOptions = {}): Promise<ExecutionHandle> {
+    return this.#open(v1Path.claude(), params, options)
   }
 
   verify(id: string): Promise<VerifyResult> {
@@ -91,9 +91,16 @@ export class RemoteExecutor implements Executor {
     return this.#follow(id, this.request('GET', v1Path.events(id, 0)))
   }
 
-  #open(path: string, params: { execution_id: string; detach_grace?: number }): Promise<ExecutionHandle> {
+  async #open(path: string, params: { execution_id: string; detach_grace?: number }, { detached = false }: LaunchOptions): Promise<ExecutionHandle> {
+    const id = params.execution_id
+    if (detached) {
+      // Detached there too, then followed like one started elsewhere: the upstream runs it on
+      // whatever becomes of this stream (a Worker's ends with the request that started it).
+      await (await this.request('POST', path, { ...params, detach: true })).body?.cancel()
+      return this.attach(id)
+    }
     const body = { ...params, detach_grace: Math.max(params.detach_grace ?? 0, this.#options.upstreamGrace) }
-    return this.#follow(params.execution_id, this.request('POST', path, body))
+    return this.#follow(id, this.request('POST', path, body))
   }
 
   async #follow(id: string, opened: Promise<Response>): Promise<ExecutionHandle> {

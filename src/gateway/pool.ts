@@ -7,7 +7,7 @@
  */
 import type { ClaudeParams } from '../claude/params.ts'
 import { eventReader } from '../client/http.ts'
-import type { ExecutionHandle, Executor } from '../executor/executor.ts'
+import type { ExecutionHandle, Executor, LaunchOptions } from '../executor/executor.ts'
 import { RemoteExecutor, type RemoteExecutorOptions } from '../executor/remote-executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { ExecutionStore } from '../executions/store.ts'
@@ -29,12 +29,13 @@ export interface PoolOptions {
   /** An executor that has not begun to answer a request in this long is unhealthy (its streams may then last for ever). */
   requestTimeoutMs?: number
   /**
-   * true (default): a stale health check runs in the background, shared by the requests that need
-   * it. false (Workers, where a request's I/O ends with it and no promise may be shared between
-   * requests): each request waits for the checks it starts (at most healthTimeoutMs), and the result
-   * reaches other requests through the state.
+   * true on Workers, where a request's I/O ends with it and no promise may be shared between
+   * requests: each request waits for the health checks it starts (at most healthTimeoutMs), and the
+   * result reaches other requests through the state; and the app holds no running execution that no
+   * subscriber follows (Executor.requestScoped). false (default): a stale health check runs in the
+   * background, shared by the requests that need it.
    */
-  backgroundChecks?: boolean
+  requestScoped?: boolean
   /** Passed to each RemoteExecutor (reconnection attempts, upstream grace). */
   remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace'>
 }
@@ -96,7 +97,7 @@ export class ExecutorPool implements Executor {
   readonly #fetch: typeof fetch
   readonly #healthIntervalMs: number
   readonly #healthTimeoutMs: number
-  readonly #backgroundChecks: boolean
+  readonly requestScoped: boolean
   /** Ids made by newId, until their start: the executor placed for them. */
   readonly #reserved = new Map<string, string>()
   /** Executions whose id does not name their executor: where they are. */
@@ -107,8 +108,8 @@ export class ExecutorPool implements Executor {
    */
   readonly #lost = new Set<string>()
 
-  constructor({ members, state = new MemoryPoolState(), fetch: fetchFn = globalThis.fetch.bind(globalThis), healthIntervalMs = 2000, healthTimeoutMs = 2000, requestTimeoutMs = 10_000, backgroundChecks = true, remote = {} }: PoolOptions) {
-    this.#backgroundChecks = backgroundChecks
+  constructor({ members, state = new MemoryPoolState(), fetch: fetchFn = globalThis.fetch.bind(globalThis), healthIntervalMs = 2000, healthTimeoutMs = 2000, requestTimeoutMs = 10_000, requestScoped = false, remote = {} }: PoolOptions) {
+    this.requestScoped = requestScoped
     if (members.length === 0) throw new Error('a pool needs at least one executor')
     this.#state = state
     this.#healthIntervalMs = healthIntervalMs
@@ -134,12 +135,12 @@ export class ExecutorPool implements Executor {
     return id
   }
 
-  start(params: ExecuteParams & { execution_id: string }): Promise<ExecutionHandle> {
-    return this.#start(params.execution_id, (m) => m.remote.start(params))
+  start(params: ExecuteParams & { execution_id: string }, options?: LaunchOptions): Promise<ExecutionHandle> {
+    return this.#start(params.execution_id, (m) => m.remote.start(params, options))
   }
 
-  startClaude(params: ClaudeParams & { execution_id: string }): Promise<ExecutionHandle> {
-    return this.#start(params.execution_id, (m) => m.remote.startClaude(params))
+  startClaude(params: ClaudeParams & { execution_id: string }, options?: LaunchOptions): Promise<ExecutionHandle> {
+    return this.#start(params.execution_id, (m) => m.remote.startClaude(params, options))
   }
 
   async verify(id: string): Promise<VerifyResult> {
@@ -414,7 +415,7 @@ export class ExecutorPool implements Executor {
       if (!m.polling && now - m.polled >= this.#healthIntervalMs) {
         m.polled = now
         const check = this.#poll(m)
-        if (!this.#backgroundChecks) {
+        if (this.requestScoped) {
           waits.push(check)
           continue
         }
@@ -428,7 +429,7 @@ export class ExecutorPool implements Executor {
     await Promise.race([Promise.all(waits), new Promise((resolve) => (timer = setTimeout(resolve, this.#healthTimeoutMs)))])
     clearTimeout(timer)
     // What other requests' checks found (Workers: through the Durable Object).
-    if (!this.#backgroundChecks) this.#see(await this.#state.snapshot())
+    if (this.requestScoped) this.#see(await this.#state.snapshot())
   }
 
   /** Whether an executor is healthy as far as is known (false after a failed check that a fresh one confirmed). */

@@ -127,7 +127,7 @@ export function poolSuite(runtime: GatewayRuntime): void {
       }
     })
 
-    test('ids the gateway did not make: one started on an executor directly is found and replayed; one naming no executor of the pool, or none, is a clear 404', async () => {
+    test('ids the gateway did not make: one started on an executor directly is found and replayed; one naming no executor of the pool, or none, is a clear 404; a detached one of a chosen id is followed past its request', async () => {
       const url = ready().url
       const direct = members[1]
       const started = await post(`${direct.server.url}/v1/executions`, { command: 'echo direct', execution_id: 'direct-1' }, { authorization: `Bearer ${direct.token}` })
@@ -144,10 +144,13 @@ export function poolSuite(runtime: GatewayRuntime): void {
       assert.equal(foreign.status, 404)
       assert.match(foreign.body.error.message, /names executor 0badc0de, which is not in this gateway's pool/)
       assert.equal((await fetch(`${url}/v1/executions/no-such-id`)).status, 404)
-      // A client-chosen id through the gateway runs somewhere and is found there.
-      const chosen = await json(await post(`${url}/v1/executions`, { command: 'echo chosen', execution_id: 'chosen-1', detach: true }))
+      // A client-chosen id through the gateway runs somewhere and is found there; detached, it outlives
+      // the request that started it (a Worker's I/O ends with its request) and is followed to its end.
+      const chosen = await json(await post(`${url}/v1/executions`, { command: 'sleep 1; echo chosen', execution_id: 'chosen-1', detach: true }))
       assert.equal(chosen.status, 202)
       await eventuallyAsync(async () => (await json(await fetch(`${url}/v1/executions/chosen-1`))).body.status === 'completed', 10_000, 'chosen-1 completed')
+      const chosenEvents = await readNdjson(await fetch(`${url}/v1/executions/chosen-1/events`))
+      assert.equal(chosenEvents.find((e) => e.method === 'process.output')?.params.data, 'chosen\n')
     })
 
     test('SIGKILL one executor: its executions answer 503 naming it, the others and new placements carry on, list marks it unavailable; restarted, its finished ones are readable again', async () => {

@@ -4,6 +4,7 @@ import { TestClient } from '../helpers/client.ts'
 import { post, readNdjson, readNdjsonUntil } from '../helpers/http.ts'
 import { eventually, groupMembers, processState, sleep } from '../helpers/proc.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
+import { RemoteExecutor } from '../../src/executor/remote-executor.ts'
 
 let server: RunningServer
 before(async () => {
@@ -192,5 +193,36 @@ describe('the /v1 HTTP API', () => {
     assert.equal(badCursor.status, 400)
     const badControl = await post(`${server.url}/v1/executions/${detached.execution_id}/control`, { type: 'BOOM' })
     assert.equal(badControl.status, 400)
+  })
+})
+
+describe("a gateway's RemoteExecutor over /v1", () => {
+  let server: RunningServer
+  before(async () => (server = await startServer()))
+  after(async () => server.stop())
+
+  test('a detached start is detached on the executor too: the stream that follows it breaks for good, and the executor runs it to the end', async () => {
+    // Each request's own AbortController: breaking the streams is aborting them, and with no retries they stay broken.
+    const aborts: AbortController[] = []
+    const fetchFn: typeof fetch = (input, init) => {
+      const abort = new AbortController()
+      aborts.push(abort)
+      return fetch(input, { ...init, signal: abort.signal })
+    }
+    // upstreamGrace 0: a stream of a start that is not detached cancels it as soon as it breaks.
+    const remote = new RemoteExecutor({ url: server.url, fetch: fetchFn, retries: 0, upstreamGrace: 0 })
+    const started = async (id: string, detached: boolean) => {
+      const handle = await remote.start({ command: 'sleep 0.5; echo late', execution_id: id }, { detached })
+      assert.equal(handle.id, id)
+      for (const abort of aborts.splice(0)) abort.abort()
+      // Long enough for the child to end, and for the executor to have cancelled it had it gone with its stream.
+      await sleep(1500)
+      return (await (await fetch(`${server.url}/v1/executions/${id}`)).json()) as { status: string; reason: string; stdout_bytes: number }
+    }
+    const attached = await started('remote-attached', false)
+    assert.equal(attached.status, 'canceled', 'the control case: a start that is not detached goes with its stream')
+    const detached = await started('remote-detached', true)
+    assert.equal(detached.status, 'completed', JSON.stringify(detached))
+    assert.equal(detached.stdout_bytes, 'late\n'.length)
   })
 })
