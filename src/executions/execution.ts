@@ -564,6 +564,8 @@ export class Execution {
   }
 
   #armActivity(delayMs: number): void {
+    // Infinity: no process.status at all (a timer would take it as 1 ms, and fire for ever).
+    if (!Number.isFinite(this.#options.activityMs)) return
     this.#activityTimer = setTimeout(() => this.#checkActivity(), delayMs)
   }
 

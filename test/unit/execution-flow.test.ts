@@ -71,6 +71,20 @@ async function deliveredAll(execution: Execution, subscriber: ReturnType<typeof 
 }
 
 describe('Execution flow control (unit)', () => {
+  test('activityMs Infinity (no process.status): no timer is armed, where setTimeout would take Infinity as 1 ms and fire for ever', async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on('warning', onWarning)
+    try {
+      const execution = new Execution(handleOf(new ReadableStream()), options)
+      execution.open()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.deepEqual(warnings, [])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   test('a stream source: reading stops while the subscriber lags, and goes on once it caught up', async () => {
     const events = recordedEvents()
     let pulled = 0
