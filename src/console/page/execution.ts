@@ -84,6 +84,7 @@ class TerminalWriter {
   #chars = 0
   #skipped = { lines: 0, chars: 0, notes: [] as string[], earlierNotes: 0 }
   #writing = false
+  #resetting = false
   #frame = 0
   #timer: ReturnType<typeof setTimeout> | undefined
   #lastWrite = -Infinity
@@ -98,11 +99,16 @@ class TerminalWriter {
     this.#push({ text, kind: 'note', lines: 0 })
   }
 
-  /** Forgets what waits (the terminal was reset). */
-  clear(): void {
+  /**
+   * Empties the terminal and forgets what waits. xterm's own reset() still parses a write it has
+   * not parsed yet, so during a write the reset waits for it: nothing written before shows after.
+   */
+  reset(): void {
     this.#pieces = []
     this.#head = this.#lines = this.#chars = 0
     this.#skipped = { lines: 0, chars: 0, notes: [], earlierNotes: 0 }
+    if (this.#writing) this.#resetting = true
+    else this.terminal.reset()
   }
 
   #push(piece: Piece): void {
@@ -176,6 +182,10 @@ class TerminalWriter {
     this.#lastWrite = performance.now()
     this.terminal.write(text, () => {
       this.#writing = false
+      if (this.#resetting) {
+        this.#resetting = false
+        this.terminal.reset()
+      }
       if (this.follow) this.terminal.scrollToBottom()
       this.#schedule()
     })
@@ -521,8 +531,14 @@ export function executionView(main: HTMLElement, id: string): () => void {
     })
     window.ccConsole = { terminal, executionId: id }
 
+    // The events of the stream last attached, after `seen`. Re-attaching restarts the stream, and
+    // until its answer comes the events are still those of the stream it replaces: they are left
+    // out, since the new one replays them (protocol.md, "attach": the answer comes before them).
     let seen = 0
+    let taking = false
+    let attaching = 0
     const onEvent = (message: Notification) => {
+      if (!taking) return
       const p = message.params
       if (typeof p.seq === 'number') {
         if (p.seq <= seen) return
@@ -555,15 +571,19 @@ export function executionView(main: HTMLElement, id: string): () => void {
     }
 
     async function attach(afterSeq: number) {
-      seen = afterSeq
-      terminal!.reset()
-      writer!.clear()
+      const mine = ++attaching
+      taking = false
+      writer!.reset()
       loadAll.hidden = afterSeq === 0
       if (afterSeq > 0) writer!.note(`${SGR.dim}[earlier output not loaded: events 1–${afterSeq}; “Load all output” fetches it]${SGR.reset}\r\n`)
       try {
         await rpc!.call('attach', { execution_id: id, after_seq: afterSeq })
+        // This runs before the socket's next message is handled (a microtask of the answer's).
+        if (mine === attaching) seen = afterSeq
       } catch (error) {
         say(`attach: ${(error as Error).message}`, true)
+      } finally {
+        if (mine === attaching) taking = true
       }
     }
 
