@@ -88,8 +88,17 @@ class TerminalWriter {
   #frame = 0
   #timer: ReturnType<typeof setTimeout> | undefined
   #lastWrite = -Infinity
+  /** Output skipped since the last reset, in all: the terminal's notes of it scroll away, this does not. */
+  #skippedTotal = { lines: 0, chars: 0 }
   follow = true
-  constructor(readonly terminal: Terminal) {}
+  /**
+   * @param onSkipped told the running total of skipped output each time more is skipped, and
+   *   (0, 0) on a reset; the page keeps it in sight outside the terminal.
+   */
+  constructor(
+    readonly terminal: Terminal,
+    readonly onSkipped: (lines: number, chars: number) => void = () => {},
+  ) {}
 
   output(text: string, stderr: boolean): void {
     this.#push({ text, kind: stderr ? 'stderr' : 'stdout', lines: newlines(text) })
@@ -107,6 +116,8 @@ class TerminalWriter {
     this.#pieces = []
     this.#head = this.#lines = this.#chars = 0
     this.#skipped = { lines: 0, chars: 0, notes: [], earlierNotes: 0 }
+    this.#skippedTotal = { lines: 0, chars: 0 }
+    this.onSkipped(0, 0)
     if (this.#writing) this.#resetting = true
     else this.terminal.reset()
   }
@@ -165,6 +176,9 @@ class TerminalWriter {
     let text = ''
     const skipped = this.#skipped
     if (skipped.chars > 0) {
+      this.#skippedTotal.lines += skipped.lines
+      this.#skippedTotal.chars += skipped.chars
+      this.onSkipped(this.#skippedTotal.lines, this.#skippedTotal.chars)
       text += `\r\n${SGR.yellow}[console: ${skipped.lines.toLocaleString()} lines (${skipped.chars.toLocaleString()} characters) skipped to keep up, more than the terminal keeps; “Download output” has all of it]${SGR.reset}\r\n`
     }
     if (skipped.earlierNotes > 0) text += `${SGR.yellow}[console: ${skipped.earlierNotes} earlier notes skipped]${SGR.reset}\r\n`
@@ -478,6 +492,12 @@ export function executionView(main: HTMLElement, id: string): () => void {
       },
       'Download output',
     )
+    // Beside the terminal's own notes, which later output pushes out of its scrollback.
+    const skippedNote = h('p', { class: 'notice skipped', role: 'status', hidden: true })
+    const showSkipped = (lines: number, chars: number) => {
+      skippedNote.hidden = chars === 0
+      skippedNote.textContent = `${lines.toLocaleString()} lines (${chars.toLocaleString()} characters) of this output were skipped to keep up, more than the terminal keeps: it shows the newest. “Download output” has all of it.`
+    }
     const termBox = h('div', { class: 'terminal', 'aria-label': 'Output' })
     const conversation = record.kind === 'claude' ? new Conversation() : undefined
 
@@ -505,6 +525,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
       notice,
       checks,
       stdinForm,
+      skippedNote,
       h('div', { class: conversation ? 'panes two' : 'panes' }, conversation?.element, termBox),
     )
     renderMeta()
@@ -524,7 +545,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
     fit.fit()
     resize = new ResizeObserver(() => fit.fit())
     resize.observe(termBox)
-    writer = new TerminalWriter(terminal)
+    writer = new TerminalWriter(terminal, showSkipped)
     follow.addEventListener('change', () => {
       writer!.follow = follow.checked
       if (follow.checked) terminal!.scrollToBottom()
