@@ -95,7 +95,8 @@ export function listView(main: HTMLElement): () => void {
   let scheduled = false
   const renderAll = () => {
     scheduled = false
-    const labels = [...new Set([...store.executions.values()].map((r) => r.label).filter((l): l is string => !!l).concat(chosenLabel ? [chosenLabel] : []))].sort()
+    // The server's labels, of all its executions (the list holds only the newest).
+    const labels = [...new Set([...store.labels].concat(chosenLabel ? [chosenLabel] : []))].sort()
     labelFilter.replaceChildren(h('option', { value: '' }, 'All labels'), ...labels.map((l) => h('option', { value: l }, l)))
     labelFilter.value = chosenLabel
     const records = [...store.executions.values()]
@@ -108,13 +109,15 @@ export function listView(main: HTMLElement): () => void {
       rows.set(record.id, tr)
       body.append(tr)
     }
-    count.textContent = `${records.length} of ${store.executions.size}`
+    // Of all the server's executions; when it has more than the page lists, the filters see only the newest.
+    const partial = store.total > store.executions.size
+    count.textContent = `${records.length.toLocaleString()} of ${store.total.toLocaleString()}${partial ? ` (the newest ${store.executions.size.toLocaleString()} are listed)` : ''}`
     holder.querySelector('.empty')?.remove()
     if (records.length === 0) {
       holder.append(
         store.executions.size === 0
           ? emptyState(store.connected ? 'No executions yet.' : 'Loading…', store.connected ? link(hrefs.create(), { class: 'button primary' }, 'Start one') : undefined)
-          : emptyState('No execution matches these filters.'),
+          : emptyState(partial ? `None of the newest ${store.executions.size.toLocaleString()} executions matches these filters.` : 'No execution matches these filters.'),
       )
     }
   }
