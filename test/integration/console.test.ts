@@ -547,11 +547,12 @@ describe('the web console with a base64 token', () => {
 
   test('its WebSocket authenticates: the execution view shows the output and works its controls', async () => {
     const page = await chromium.context.newPage()
-    const errors = collectErrors(page)
     await page.goto(`${server.url}/`)
     await page.getByLabel('Token').fill(TOKEN)
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.locator('.live.on').waitFor()
+    // From here on (the first request, without the token, got its 401).
+    const errors = collectErrors(page)
     const response = await post(`${server.url}/v1/executions`, { command: 'echo base64-token; sleep 600', detach: true }, { authorization: `Bearer ${TOKEN}` })
     const { execution_id: id } = (await response.json()) as { execution_id: string }
     await page.goto(`${server.url}/executions/${id}`)
