@@ -116,18 +116,26 @@ export class Rpc {
     this.#socket = new WebSocket(url, t ? ['bearer', tokenProtocol(t)] : [])
     this.opened = new Promise((resolve, reject) => {
       this.#socket.addEventListener('open', () => resolve(), { once: true })
-      this.#socket.addEventListener('error', () => reject(new Error('The WebSocket connection failed')), { once: true })
+      this.#socket.addEventListener('error', () => reject(new Error('Not connected to the server: the WebSocket connection failed')), { once: true })
+      this.#socket.addEventListener('close', () => reject(new Error('Not connected to the server: the connection closed')), { once: true })
     })
+    // Awaited by calls; one that nobody awaits is no error of the page's.
+    this.opened.catch(() => {})
     this.#socket.addEventListener('message', (event) => this.#receive(String(event.data)))
     this.#socket.addEventListener('close', (event) => {
-      for (const p of this.#pending.values()) p.reject(new Error('The connection closed'))
+      for (const p of this.#pending.values()) p.reject(new Error('The connection closed before the server answered'))
       this.#pending.clear()
       this.onClose?.(event)
     })
   }
 
+  /**
+   * Sends a request and resolves with its result. On a socket still connecting it waits for the
+   * connection; on a closed one it fails at once (a send there would be dropped, unanswered).
+   */
   async call<T = any>(method: string, params: unknown = {}): Promise<T> {
-    await this.opened
+    if (this.#socket.readyState === WebSocket.CONNECTING) await this.opened
+    if (this.#socket.readyState !== WebSocket.OPEN) throw new Error('Not connected to the server: the connection closed')
     const id = this.#next++
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject })

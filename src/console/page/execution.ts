@@ -332,6 +332,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
   let writer: TerminalWriter | undefined
   let resize: ResizeObserver | undefined
   let ticker: ReturnType<typeof setInterval> | undefined
+  let retry: ReturnType<typeof setTimeout> | undefined
   let closed = false
   const downloads = new AbortController()
   main.append(h('p', { class: 'muted' }, 'Loading…'))
@@ -591,32 +592,73 @@ export function executionView(main: HTMLElement, id: string): () => void {
       }
     }
 
-    async function attach(afterSeq: number) {
+    /** Attaches from `afterSeq`: afresh (the terminal emptied), or to go on after a reconnect. */
+    async function attach(afterSeq: number, fresh = true): Promise<boolean> {
       const mine = ++attaching
       taking = false
-      writer!.reset()
-      loadAll.hidden = afterSeq === 0
-      if (afterSeq > 0) writer!.note(`${SGR.dim}[earlier output not loaded: events 1–${afterSeq}; “Load all output” fetches it]${SGR.reset}\r\n`)
+      if (fresh) {
+        writer!.reset()
+        loadAll.hidden = afterSeq === 0
+        if (afterSeq > 0) writer!.note(`${SGR.dim}[earlier output not loaded: events 1–${afterSeq}; “Load all output” fetches it]${SGR.reset}\r\n`)
+      }
       try {
         await rpc!.call('attach', { execution_id: id, after_seq: afterSeq })
         // This runs before the socket's next message is handled (a microtask of the answer's).
         if (mine === attaching) seen = afterSeq
+        return true
       } catch (error) {
         say(`attach: ${(error as Error).message}`, true)
+        return false
       } finally {
         if (mine === attaching) taking = true
       }
     }
 
-    rpc = new Rpc()
-    rpc.listen(id, onEvent)
-    rpc.onClose = (event) => {
-      if (!closed) say(event.code === 1008 ? 'The server closed the connection (session limit).' : 'Disconnected from the server; reload to follow this execution again.', true)
+    // A socket that closes is replaced, sooner and then later, and the output goes on after the last
+    // event seen; meanwhile a call fails at once, saying so.
+    let attempts = 0
+    const connect = (first: boolean) => {
+      const socket = (rpc = new Rpc())
+      socket.listen(id, onEvent)
+      socket.onClose = (event) => {
+        if (closed || rpc !== socket) return
+        say(event.code === 1008 ? 'The server closed the connection (session limit); reconnecting…' : 'Disconnected from the server; reconnecting…', true)
+        retry = setTimeout(() => connect(false), Math.min(5000, 250 * 2 ** attempts++))
+      }
+      if (first) void attach(startSeq(record))
+      else {
+        void socket.opened.then(
+          async () => {
+            attempts = 0
+            if (await attach(seen, false)) say('Reconnected.')
+          },
+          () => {},
+        )
+      }
     }
-    void attach(startSeq(record))
+    connect(true)
 
     store.listeners.add((changed) => {
-      if (changed?.id !== id) return
+      if (changed === null) {
+        // Listed afresh (the watch reconnected): it may have changed unseen meanwhile.
+        const listed = store.executions.get(id)
+        if (listed) {
+          record = listed
+          renderMeta()
+        } else if (store.connected) {
+          // Older than the executions the page holds: asked for.
+          get<ExecutionRecord>(`v1/executions/${encodeURIComponent(id)}`).then(
+            (fresh) => {
+              if (closed || store.executions.has(id)) return
+              record = fresh
+              renderMeta()
+            },
+            () => {},
+          )
+        }
+        return
+      }
+      if (changed.id !== id) return
       record = changed
       renderMeta()
     })
@@ -629,6 +671,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
     closed = true
     downloads.abort()
     clearInterval(ticker)
+    clearTimeout(retry)
     resize?.disconnect()
     writer?.dispose()
     rpc?.close()
