@@ -387,7 +387,7 @@ describe('the web console in chromium', () => {
     assert.equal(await inTerminal(), true, 'Tab from Follow goes into the terminal')
     await page.keyboard.press('Tab')
     assert.equal(await inTerminal(), false, 'Tab goes on out of the terminal')
-    await page.locator('.terminal').click()
+    await page.locator('.xterm').click()
     assert.equal(await inTerminal(), true)
     await page.keyboard.press('Shift+Tab')
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'follow', 'Shift+Tab goes back out of it to Follow')

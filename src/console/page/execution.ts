@@ -540,6 +540,9 @@ export function executionView(main: HTMLElement, id: string): () => void {
       fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace',
       theme: { background: '#0f1419', foreground: '#d6dde6', cursor: '#0f1419', selectionBackground: '#33415580' },
     })
+    // Its input is disabled, so Tab (with Shift or not) is not a key for the command: the browser's
+    // own, moving the focus on, for keyboard users (xterm would keep it, as a tab character).
+    terminal.attachCustomKeyEventHandler((event) => !(event.key === 'Tab' && !event.ctrlKey && !event.altKey && !event.metaKey))
     const fit = new FitAddon()
     terminal.loadAddon(fit)
     terminal.open(termBox)
