@@ -104,8 +104,10 @@ export const hrefs = {
   execution: (id: string) => `${base}executions/${encodeURIComponent(id)}`,
 }
 
-/** A link that navigates inside the page. */
+/** A link that navigates inside the page; one with role=button also goes on Space, as a button does. */
 export function link(href: string, attributes: Record<string, string>, ...children: (Node | string)[]): HTMLAnchorElement {
+  const space = (event: KeyboardEvent) => event.key === ' ' && !event.repeat && !event.metaKey && !event.ctrlKey && !event.altKey
+  const button = attributes.role === 'button'
   return h(
     'a',
     {
@@ -116,6 +118,19 @@ export function link(href: string, attributes: Record<string, string>, ...childr
         event.preventDefault()
         go(href)
       },
+      // A button acts on Space's release; its press would scroll the page.
+      onkeydown: button
+        ? (event: KeyboardEvent) => {
+            if (space(event)) event.preventDefault()
+          }
+        : undefined,
+      onkeyup: button
+        ? (event: KeyboardEvent) => {
+            if (!space(event)) return
+            event.preventDefault()
+            go(href)
+          }
+        : undefined,
     },
     ...children,
   )
