@@ -18,7 +18,11 @@ import { badge, elapsed, exitOf, kindBadge, summaryOf } from './views.ts'
 
 /** Output bytes (about) that a first load replays; more than that and only the tail is loaded. */
 const TAIL_BYTES = 2 * 1024 * 1024
-/** Events replayed of a running execution whose output size is not known yet. */
+/**
+ * Events replayed of a running execution, whose output size is not known yet (its record has none
+ * until it ends): a few hundred lines, or at most this many MAX_CHUNK_SIZE events of a fast stream.
+ * docs/console.md says so.
+ */
 const TAIL_EVENTS = 400
 /** Text handed to xterm per write, about. */
 const WRITE_BATCH = 256 * 1024
