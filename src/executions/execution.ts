@@ -194,6 +194,10 @@ export class Execution {
     return this.completion !== undefined || this.#stored !== undefined
   }
 
+  get label(): string | null {
+    return this.#stored?.label ?? this.#options.label ?? null
+  }
+
   get tokenId(): string | null {
     return this.#stored?.token_id ?? this.#options.tokenId ?? null
   }

@@ -417,6 +417,20 @@ export class ExecutionRegistry {
     return execution
   }
 
+  /** How many executions `list` draws from: all that this registry holds. */
+  get size(): number {
+    return this.#archived.size + this.#finished.size + this.#live.size
+  }
+
+  /** The labels of every execution held (not only the newest), sorted. */
+  labelNames(): string[] {
+    const names = new Set<string>()
+    for (const map of [this.#archived, this.#finished, this.#live]) {
+      for (const execution of map.values()) if (execution.label) names.add(execution.label)
+    }
+    return [...names].sort()
+  }
+
   /** The records of the newest `limit` executions, oldest first. */
   list(limit = Infinity): ExecutionRecord[] {
     const all = [...this.#archived.values(), ...this.#finished.values(), ...this.#live.values()]

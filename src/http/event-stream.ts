@@ -147,9 +147,11 @@ export function eventStream(
 const WATCH_BACKLOG = 10_000
 
 /**
- * The list of executions, then its changes: first `executions.list {executions}` (the newest
- * `limit` records, as `list` returns them), then `execution.changed {execution}` with the whole
- * record each time one starts, pauses, resumes or ends, and heartbeats while nothing happens.
+ * The list of executions, then its changes: first `executions.list {executions, total, labels}`
+ * (the newest `limit` records, as `list` returns them; how many executions there are in all; the
+ * labels of all of them), then `execution.changed {execution, total}` with the whole record each
+ * time one starts, pauses, resumes or ends, and heartbeats while nothing happens. So a reader can
+ * hold a bounded list and still count and filter by label truly.
  * A reader that falls WATCH_BACKLOG changes behind is cut off rather than buffered for.
  */
 export function watchStream(
@@ -174,7 +176,7 @@ export function watchStream(
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        controller.enqueue(encode('executions.list', { executions: registry.list(limit) }))
+        controller.enqueue(encode('executions.list', { executions: registry.list(limit), total: registry.size, labels: registry.labelNames() }))
         unwatch = registry.watch((record: ExecutionRecord) => {
           if (ended) return
           if ((controller.desiredSize ?? 0) <= -WATCH_BACKLOG) {
@@ -182,7 +184,7 @@ export function watchStream(
             controller.close()
             return
           }
-          controller.enqueue(encode('execution.changed', { execution: record }))
+          controller.enqueue(encode('execution.changed', { execution: record, total: registry.size }))
         })
         heartbeat = setInterval(
           () => controller.enqueue(encode('heartbeat', { timestamp: Date.now() / 1000, session_id: streamId, status: 'alive' })),

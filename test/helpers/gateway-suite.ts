@@ -271,6 +271,12 @@ export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: 
         },
         breakAll: () => proxies.reduce((n, p) => n + p.breakAll(), 0),
         silence: () => proxies.reduce((n, p) => n + p.silence(), 0),
+        get refusing() {
+          return proxies.every((p) => p.refusing)
+        },
+        set refusing(value: boolean) {
+          for (const p of proxies) p.refusing = value
+        },
         close: async () => {},
       }
       const moreExecutors = others.map((o) => ({ url: o.server.url, headers: { authorization: `Bearer ${o.token}` } }))

@@ -22,6 +22,8 @@ export interface TcpProxy {
    * returns how many. New connections are forwarded normally.
    */
   silence(): number
+  /** While true, new connections are accepted and at once reset: the server looks down, for a while. */
+  refusing: boolean
   close(): Promise<void>
 }
 
@@ -31,9 +33,14 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const live = new Set<{ client: Socket; upstream: Socket; silenced: boolean }>()
   const requests: string[] = []
   let accepted = 0
+  let refusing = false
 
   const server = createServer((client) => {
     accepted += 1
+    if (refusing) {
+      client.resetAndDestroy()
+      return
+    }
     const upstream = connect(targetPort, '127.0.0.1')
     const pair = { client, upstream, silenced: false }
     live.add(pair)
@@ -86,6 +93,12 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         pair.upstream.resume() // read and discard, so the server is not held back by the silence
       }
       return live.size
+    },
+    get refusing() {
+      return refusing
+    },
+    set refusing(value: boolean) {
+      refusing = value
     },
     async close() {
       for (const { client, upstream } of live) {

@@ -62,6 +62,11 @@ describe('authentication', () => {
     assert.equal(browser.status, 101)
     assert.equal(browser.protocol, 'bearer', 'the server selects "bearer", never echoing the token')
     assert.equal((await upgradeStatus(server.wsUrl, {}, ['bearer', 'bearer.wrong-token-0123456'])).status, 403)
+    // The form that holds any token (the console's): its UTF-8 in unpadded base64url.
+    const encoded = Buffer.from(TOKEN).toString('base64url')
+    assert.equal((await upgradeStatus(server.wsUrl, {}, ['bearer', `base64url.bearer.${encoded}`])).status, 101)
+    assert.equal((await upgradeStatus(server.wsUrl, {}, ['bearer', `base64url.bearer.${Buffer.from('wrong-token-0123456').toString('base64url')}`])).status, 403)
+    assert.equal((await upgradeStatus(server.wsUrl, {}, ['bearer', 'base64url.bearer.!not-base64!'])).status, 403)
   })
 
   test('an authenticated session works, and its records carry the token id, not the token', async () => {

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import type { BrowserContext, Page } from 'playwright-core'
 import { collectErrors, launchChromium, terminalText, type LaunchedBrowser } from '../helpers/browser.ts'
 import { post } from '../helpers/http.ts'
+import { startTcpProxy } from '../helpers/tcp-proxy.ts'
 import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi, type MessagesApi } from '../helpers/messages-api.ts'
 import { eventually, sleep } from '../helpers/proc.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
@@ -179,6 +180,48 @@ describe('the web console in chromium', () => {
     await page.close()
   })
 
+  test('output skipped to keep up is still told of once later output has pushed the note out of the scrollback', async () => {
+    // A burst the page cannot keep up with (it skips), then 24,000 lines slowly enough to be written
+    // whole: more than the 10,000-line scrollback, so the terminal's own note is gone by the end.
+    const id = await start({ command: 'sleep 1; seq 1 500000; for i in $(seq 1 24); do seq 1 1000; sleep 0.1; done' })
+    const { page, errors } = await open(`/executions/${id}`)
+    await page.locator('.exec-head .status-completed').waitFor({ timeout: 60_000 })
+    await until('the completion in the terminal', async () => (await terminalText(page)).includes('[completed, exit 0'))
+    const told = page.getByRole('status').filter({ hasText: /[\d,]+ lines \([\d,]+ characters\) of this output were skipped/ })
+    await told.waitFor({ timeout: 2000 })
+    assert.match(await told.innerText(), /“Download output” has all of it/)
+    assert.deepEqual(errors, [])
+    await page.close()
+  })
+
+  test('"Load all output" on a running execution replays every line from the first, none lost or doubled, while it still prints', async () => {
+    const LINES = 6000
+    // About a line a millisecond, each its own event: live events keep coming while the replay starts.
+    const id = await start({ command: `node -e 'let i = 0; const t = setInterval(() => { console.log("n" + ++i); if (i === ${LINES}) clearInterval(t) }, 1)'` })
+    await until('more than 1,000 events', async () => (await record(id)).last_seq > 1000)
+    const { page, errors } = await open(`/executions/${id}`)
+    const loadAll = page.getByRole('button', { name: 'Load all output' })
+    await loadAll.waitFor()
+    await until('the tail and the note', async () => {
+      const text = await terminalText(page)
+      return /earlier output not loaded/.test(text) && /^n\d+$/m.test(text)
+    })
+    assert.equal((await record(id)).state, 'running', 'still printing when "Load all output" is clicked')
+    await loadAll.click()
+    await page.locator('.exec-head .status-completed').waitFor({ timeout: 60_000 })
+    const text = await until('the completion in the terminal', async () => {
+      const t = await terminalText(page)
+      return t.includes('[completed, exit 0') && t
+    })
+    assert.ok(!text.includes('earlier output not loaded'), 'the whole output, from the start')
+    const numbers = text.split('\n').filter((l) => /^n\d+$/.test(l)).map((l) => Number(l.slice(1)))
+    const missing = LINES - new Set(numbers).size
+    assert.deepEqual(numbers, Array.from({ length: LINES }, (_, i) => i + 1), `every line once, in order (${missing} missing, ${numbers.length} shown)`)
+    assert.equal(await loadAll.isVisible(), false)
+    assert.deepEqual(errors, [])
+    await page.close()
+  })
+
   test('Cancel on a running sleep 600 turns it canceled in the page and in the API', async () => {
     const id = await start({ command: 'sleep 600' })
     const { page, errors } = await open(`/executions/${id}`)
@@ -189,6 +232,34 @@ describe('the web console in chromium', () => {
     assert.ok(await page.getByRole('button', { name: 'Cancel' }).isDisabled())
     assert.deepEqual(errors, [])
     await page.close()
+  })
+
+  test('on a broken connection Cancel fails at once, saying so, and once reconnected the view shows the real state', async () => {
+    const proxy = await startTcpProxy(server.port)
+    try {
+      const id = await start({ command: 'echo waiting; sleep 600' })
+      const page = await context.newPage()
+      await page.goto(`${proxy.url}/executions/${id}`)
+      await page.locator('.exec-head .status-running').waitFor()
+      await until('the output', async () => (await terminalText(page)).includes('waiting'))
+      // The network breaks, and stays down while the execution ends elsewhere.
+      proxy.refusing = true
+      proxy.breakAll()
+      await post(`${server.url}/v1/executions/${id}/control`, { type: 'CANCEL' })
+      await until('canceled', async () => (await record(id)).status === 'canceled')
+      const clicked = Date.now()
+      await page.getByRole('button', { name: 'Cancel' }).click()
+      await page.locator('.notice').filter({ hasText: /CANCEL: .*not connected/i }).waitFor({ timeout: 3000 })
+      assert.ok(Date.now() - clicked < 3000)
+      // The network is back: the list's stream and the execution's socket reconnect.
+      proxy.refusing = false
+      await page.locator('.exec-head .status-canceled').waitFor({ timeout: 15_000 })
+      assert.ok(await page.getByRole('button', { name: 'Cancel' }).isDisabled())
+      await until('the completion in the terminal', async () => (await terminalText(page)).includes('[canceled'), 15_000)
+      await page.close()
+    } finally {
+      await proxy.close()
+    }
   })
 
   test('Pause and Resume stop and continue the process group', async () => {
@@ -286,6 +357,49 @@ describe('the web console in chromium', () => {
     await page.close()
   })
 
+  test('a label filter that came from the URL can be cleared, and stays cleared', async () => {
+    const a = await start({ command: 'true', label: 'from-url-a' })
+    const b = await start({ command: 'true', label: 'from-url-b' })
+    const { page, errors } = await open('/?label=from-url-a')
+    await page.locator(`tr[data-id="${a}"]`).waitFor()
+    assert.equal(await page.locator(`tr[data-id="${b}"]`).count(), 0)
+    assert.equal(await page.locator('#filter-label').inputValue(), 'from-url-a')
+    await page.locator('#filter-label').selectOption('')
+    await page.locator(`tr[data-id="${b}"]`).waitFor({ timeout: 2000 })
+    assert.equal(await page.locator('#filter-label').inputValue(), '')
+    assert.equal(new URL(page.url()).search, '')
+    // A change in the list renders it again: the filter stays cleared.
+    const c = await start({ command: 'true', label: 'from-url-c' })
+    await page.locator(`tr[data-id="${c}"]`).waitFor()
+    assert.equal(await page.locator('#filter-label').inputValue(), '')
+    assert.ok((await page.locator(`tr[data-id="${a}"]`).count()) === 1 && (await page.locator(`tr[data-id="${b}"]`).count()) === 1)
+    assert.deepEqual(errors, [])
+    await page.close()
+  })
+
+  test('keyboard: Tab leaves the terminal (both ways), and Space activates the New button', async () => {
+    const id = await start({ command: 'echo keyboard' })
+    const { page, errors } = await open(`/executions/${id}`)
+    await until('the output', async () => (await terminalText(page)).includes('keyboard'))
+    const inTerminal = () => page.evaluate(() => !!document.activeElement?.closest('.terminal'))
+    await page.locator('#follow').focus()
+    await page.keyboard.press('Tab')
+    assert.equal(await inTerminal(), true, 'Tab from Follow goes into the terminal')
+    await page.keyboard.press('Tab')
+    assert.equal(await inTerminal(), false, 'Tab goes on out of the terminal')
+    await page.locator('.xterm').click()
+    assert.equal(await inTerminal(), true)
+    await page.keyboard.press('Shift+Tab')
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'follow', 'Shift+Tab goes back out of it to Follow')
+    const create = page.getByRole('button', { name: 'New' })
+    await create.focus()
+    await page.keyboard.press('Space')
+    await page.getByRole('heading', { name: 'New execution' }).waitFor({ timeout: 2000 })
+    assert.equal(new URL(page.url()).hash, '#new')
+    assert.deepEqual(errors, [])
+    await page.close()
+  })
+
   test('an unknown execution id shows "not found"', async () => {
     const { page } = await open('/executions/no-such-execution')
     await page.getByRole('heading', { name: 'Execution not found' }).waitFor()
@@ -372,6 +486,80 @@ describe('the web console with a token', () => {
     // Kept for the tab: a reload asks for nothing.
     await page.reload()
     await until('the output after a reload', async () => (await terminalText(page)).includes('with-token'))
+    await page.close()
+  })
+})
+
+describe('the web console over more executions than it lists', () => {
+  let server: RunningServer
+  let chromium: LaunchedBrowser
+
+  before(async () => {
+    ;[server, chromium] = await Promise.all([startServer(), launchChromium()])
+  })
+  after(async () => {
+    await chromium?.close()
+    await server?.stop()
+  })
+
+  const run = async (body: Record<string, unknown>) => (await post(`${server.url}/v1/executions`, body)).text()
+
+  test('the header counts every execution and the oldest ones keep their labels, while the list holds the newest 500', async () => {
+    // The oldest three are labelled; 502 newer ones push them out of the newest 500.
+    for (const command of ['true', 'true', 'exit 3']) await run({ command, label: 'oldest' })
+    for (let i = 0; i < 502; i += 25) await Promise.all([...Array(Math.min(25, 502 - i))].map(() => run({ command: 'true' })))
+    const page = await chromium.context.newPage()
+    const errors = collectErrors(page)
+    await page.goto(`${server.url}/`)
+    await page.locator('.live.on').waitFor()
+    await until('the count', async () => /^500 of 505\b/.test(await page.locator('.toolbar .count').innerText()))
+    assert.equal(await page.locator('tbody tr').count(), 500, 'the list holds the newest 500')
+    const labels = () => page.locator('#filter-label option').allInnerTexts()
+    assert.ok((await labels()).includes('oldest'), 'the label of executions older than the newest 500 is offered')
+    // Another one: counted, its label offered, the list still bounded.
+    await run({ command: 'true', label: 'newest' })
+    await until('the new count', async () => /^500 of 506\b/.test(await page.locator('.toolbar .count').innerText()))
+    assert.equal(await page.locator('tbody tr').count(), 500)
+    assert.ok((await labels()).includes('newest'))
+    // The labels' success ratios count every execution.
+    await page.getByRole('link', { name: 'Labels' }).click()
+    const row = page.locator('tr[data-label="oldest"]')
+    await row.waitFor()
+    assert.match(await row.innerText(), /oldest\s+2\s+1\s+2\.0 : 1/)
+    assert.deepEqual(errors, [])
+    await page.close()
+  })
+})
+
+describe('the web console with a base64 token', () => {
+  let server: RunningServer
+  let chromium: LaunchedBrowser
+  // `/` and `=` are not allowed in a WebSocket subprotocol; `+` is.
+  const TOKEN = 'c2VjcmV0/dG9r+ZW4=='
+
+  before(async () => {
+    ;[server, chromium] = await Promise.all([startServer({ CC_EXECUTOR_AUTH_TOKEN: TOKEN }), launchChromium()])
+  })
+  after(async () => {
+    await chromium?.close()
+    await server?.stop()
+  })
+
+  test('its WebSocket authenticates: the execution view shows the output and works its controls', async () => {
+    const page = await chromium.context.newPage()
+    await page.goto(`${server.url}/`)
+    await page.getByLabel('Token').fill(TOKEN)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.locator('.live.on').waitFor()
+    // From here on (the first request, without the token, got its 401).
+    const errors = collectErrors(page)
+    const response = await post(`${server.url}/v1/executions`, { command: 'echo base64-token; sleep 600', detach: true }, { authorization: `Bearer ${TOKEN}` })
+    const { execution_id: id } = (await response.json()) as { execution_id: string }
+    await page.goto(`${server.url}/executions/${id}`)
+    await until('the output', async () => (await terminalText(page)).includes('base64-token'))
+    await page.getByRole('button', { name: 'Cancel' }).click()
+    await page.locator('.exec-head .status-canceled').waitFor({ timeout: 5000 })
+    assert.deepEqual(errors, [])
     await page.close()
   })
 })

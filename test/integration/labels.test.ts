@@ -51,7 +51,10 @@ test('GET /v1/executions/watch lists the executions, then tells of each start, p
   try {
     const first = await post(`${server.url}/v1/executions`, { command: 'true', label: 'before' })
     await first.text()
-    const response = await fetch(`${server.url}/v1/executions/watch`)
+    const second = await post(`${server.url}/v1/executions`, { command: 'true', label: 'second' })
+    await second.text()
+    // limit=1: the newest record only, but the count and the labels of all of them.
+    const response = await fetch(`${server.url}/v1/executions/watch?limit=1`)
     assert.equal(response.status, 200)
     assert.match(response.headers.get('content-type') ?? '', /application\/x-ndjson/)
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
@@ -73,7 +76,9 @@ test('GET /v1/executions/watch lists the executions, then tells of each start, p
     }
     const list = await next()
     assert.equal(list.method, 'executions.list')
-    assert.deepEqual(list.params.executions.map((r: any) => r.label), ['before'])
+    assert.deepEqual(list.params.executions.map((r: any) => r.label), ['second'])
+    assert.equal(list.params.total, 2)
+    assert.deepEqual(list.params.labels, ['before', 'second'])
     const started = await post(`${server.url}/v1/executions`, { command: 'sleep 30', detach: true, stdin: 'pipe' })
     const { execution_id: id } = (await started.json()) as { execution_id: string }
     const seen = async (status: string) => {
@@ -83,6 +88,7 @@ test('GET /v1/executions/watch lists the executions, then tells of each start, p
       assert.equal(message.method, 'execution.changed')
       assert.equal(message.params.execution.id, id)
       assert.equal(message.params.execution.status, status)
+      assert.equal(message.params.total, 3)
       return message.params.execution
     }
     assert.equal((await seen('running')).stdin, 'pipe')

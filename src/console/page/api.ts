@@ -1,7 +1,7 @@
 /**
  * @module console/page/api — the server as the page talks to it: fetch on /v1 (with the token as
  * `Authorization: Bearer`), the list watch (an NDJSON stream), and one JSON-RPC WebSocket at /ws/mcp
- * (the token as subprotocol `bearer.<token>`) for attach, control, input and verify.
+ * (the token as subprotocol `base64url.bearer.<token in base64url>`) for attach, control, input and verify.
  */
 const TOKEN_KEY = 'cc-executor-token'
 export const base = document.querySelector<HTMLMetaElement>('meta[name="cc-executor-base"]')?.content ?? '/'
@@ -86,6 +86,18 @@ export async function stream(path: string, onLine: (message: Notification) => vo
   }
 }
 
+/**
+ * The token as a WebSocket subprotocol: a subprotocol may hold only an HTTP token's characters,
+ * which `/`, `=` and others of a base64 token are not (the WebSocket constructor throws on them). So
+ * the page sends `base64url.bearer.` + its UTF-8 in unpadded base64url, which the server decodes
+ * (src/security/auth.ts; it still takes the older `bearer.<token>` of other clients).
+ */
+function tokenProtocol(t: string): string {
+  let binary = ''
+  for (const byte of new TextEncoder().encode(t)) binary += String.fromCharCode(byte)
+  return `base64url.bearer.${btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')}`
+}
+
 type Pending = { resolve: (value: any) => void; reject: (error: Error) => void }
 
 /** One JSON-RPC session; notifications go to the listener of their execution_id. */
@@ -101,21 +113,29 @@ export class Rpc {
     const url = new URL(`${base}ws/mcp`, location.href)
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
     const t = token.get()
-    this.#socket = new WebSocket(url, t ? ['bearer', `bearer.${t}`] : [])
+    this.#socket = new WebSocket(url, t ? ['bearer', tokenProtocol(t)] : [])
     this.opened = new Promise((resolve, reject) => {
       this.#socket.addEventListener('open', () => resolve(), { once: true })
-      this.#socket.addEventListener('error', () => reject(new Error('The WebSocket connection failed')), { once: true })
+      this.#socket.addEventListener('error', () => reject(new Error('Not connected to the server: the WebSocket connection failed')), { once: true })
+      this.#socket.addEventListener('close', () => reject(new Error('Not connected to the server: the connection closed')), { once: true })
     })
+    // Awaited by calls; one that nobody awaits is no error of the page's.
+    this.opened.catch(() => {})
     this.#socket.addEventListener('message', (event) => this.#receive(String(event.data)))
     this.#socket.addEventListener('close', (event) => {
-      for (const p of this.#pending.values()) p.reject(new Error('The connection closed'))
+      for (const p of this.#pending.values()) p.reject(new Error('The connection closed before the server answered'))
       this.#pending.clear()
       this.onClose?.(event)
     })
   }
 
+  /**
+   * Sends a request and resolves with its result. On a socket still connecting it waits for the
+   * connection; on a closed one it fails at once (a send there would be dropped, unanswered).
+   */
   async call<T = any>(method: string, params: unknown = {}): Promise<T> {
-    await this.opened
+    if (this.#socket.readyState === WebSocket.CONNECTING) await this.opened
+    if (this.#socket.readyState !== WebSocket.OPEN) throw new Error('Not connected to the server: the connection closed')
     const id = this.#next++
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject })

@@ -18,7 +18,11 @@ import { badge, elapsed, exitOf, kindBadge, summaryOf } from './views.ts'
 
 /** Output bytes (about) that a first load replays; more than that and only the tail is loaded. */
 const TAIL_BYTES = 2 * 1024 * 1024
-/** Events replayed of a running execution whose output size is not known yet. */
+/**
+ * Events replayed of a running execution, whose output size is not known yet (its record has none
+ * until it ends): a few hundred lines, or at most this many MAX_CHUNK_SIZE events of a fast stream.
+ * docs/console.md says so.
+ */
 const TAIL_EVENTS = 400
 /** Text handed to xterm per write, about. */
 const WRITE_BATCH = 256 * 1024
@@ -84,11 +88,21 @@ class TerminalWriter {
   #chars = 0
   #skipped = { lines: 0, chars: 0, notes: [] as string[], earlierNotes: 0 }
   #writing = false
+  #resetting = false
   #frame = 0
   #timer: ReturnType<typeof setTimeout> | undefined
   #lastWrite = -Infinity
+  /** Output skipped since the last reset, in all: the terminal's notes of it scroll away, this does not. */
+  #skippedTotal = { lines: 0, chars: 0 }
   follow = true
-  constructor(readonly terminal: Terminal) {}
+  /**
+   * @param onSkipped told the running total of skipped output each time more is skipped, and
+   *   (0, 0) on a reset; the page keeps it in sight outside the terminal.
+   */
+  constructor(
+    readonly terminal: Terminal,
+    readonly onSkipped: (lines: number, chars: number) => void = () => {},
+  ) {}
 
   output(text: string, stderr: boolean): void {
     this.#push({ text, kind: stderr ? 'stderr' : 'stdout', lines: newlines(text) })
@@ -98,11 +112,18 @@ class TerminalWriter {
     this.#push({ text, kind: 'note', lines: 0 })
   }
 
-  /** Forgets what waits (the terminal was reset). */
-  clear(): void {
+  /**
+   * Empties the terminal and forgets what waits. xterm's own reset() still parses a write it has
+   * not parsed yet, so during a write the reset waits for it: nothing written before shows after.
+   */
+  reset(): void {
     this.#pieces = []
     this.#head = this.#lines = this.#chars = 0
     this.#skipped = { lines: 0, chars: 0, notes: [], earlierNotes: 0 }
+    this.#skippedTotal = { lines: 0, chars: 0 }
+    this.onSkipped(0, 0)
+    if (this.#writing) this.#resetting = true
+    else this.terminal.reset()
   }
 
   #push(piece: Piece): void {
@@ -159,6 +180,9 @@ class TerminalWriter {
     let text = ''
     const skipped = this.#skipped
     if (skipped.chars > 0) {
+      this.#skippedTotal.lines += skipped.lines
+      this.#skippedTotal.chars += skipped.chars
+      this.onSkipped(this.#skippedTotal.lines, this.#skippedTotal.chars)
       text += `\r\n${SGR.yellow}[console: ${skipped.lines.toLocaleString()} lines (${skipped.chars.toLocaleString()} characters) skipped to keep up, more than the terminal keeps; “Download output” has all of it]${SGR.reset}\r\n`
     }
     if (skipped.earlierNotes > 0) text += `${SGR.yellow}[console: ${skipped.earlierNotes} earlier notes skipped]${SGR.reset}\r\n`
@@ -176,6 +200,10 @@ class TerminalWriter {
     this.#lastWrite = performance.now()
     this.terminal.write(text, () => {
       this.#writing = false
+      if (this.#resetting) {
+        this.#resetting = false
+        this.terminal.reset()
+      }
       if (this.follow) this.terminal.scrollToBottom()
       this.#schedule()
     })
@@ -308,6 +336,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
   let writer: TerminalWriter | undefined
   let resize: ResizeObserver | undefined
   let ticker: ReturnType<typeof setInterval> | undefined
+  let retry: ReturnType<typeof setTimeout> | undefined
   let closed = false
   const downloads = new AbortController()
   main.append(h('p', { class: 'muted' }, 'Loading…'))
@@ -468,6 +497,12 @@ export function executionView(main: HTMLElement, id: string): () => void {
       },
       'Download output',
     )
+    // Beside the terminal's own notes, which later output pushes out of its scrollback.
+    const skippedNote = h('p', { class: 'notice skipped', role: 'status', hidden: true })
+    const showSkipped = (lines: number, chars: number) => {
+      skippedNote.hidden = chars === 0
+      skippedNote.textContent = `${lines.toLocaleString()} lines (${chars.toLocaleString()} characters) of this output were skipped to keep up, more than the terminal keeps: it shows the newest. “Download output” has all of it.`
+    }
     const termBox = h('div', { class: 'terminal', 'aria-label': 'Output' })
     const conversation = record.kind === 'claude' ? new Conversation() : undefined
 
@@ -495,6 +530,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
       notice,
       checks,
       stdinForm,
+      skippedNote,
       h('div', { class: conversation ? 'panes two' : 'panes' }, conversation?.element, termBox),
     )
     renderMeta()
@@ -508,21 +544,30 @@ export function executionView(main: HTMLElement, id: string): () => void {
       fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace',
       theme: { background: '#0f1419', foreground: '#d6dde6', cursor: '#0f1419', selectionBackground: '#33415580' },
     })
+    // Its input is disabled, so Tab (with Shift or not) is not a key for the command: the browser's
+    // own, moving the focus on, for keyboard users (xterm would keep it, as a tab character).
+    terminal.attachCustomKeyEventHandler((event) => !(event.key === 'Tab' && !event.ctrlKey && !event.altKey && !event.metaKey))
     const fit = new FitAddon()
     terminal.loadAddon(fit)
     terminal.open(termBox)
     fit.fit()
     resize = new ResizeObserver(() => fit.fit())
     resize.observe(termBox)
-    writer = new TerminalWriter(terminal)
+    writer = new TerminalWriter(terminal, showSkipped)
     follow.addEventListener('change', () => {
       writer!.follow = follow.checked
       if (follow.checked) terminal!.scrollToBottom()
     })
     window.ccConsole = { terminal, executionId: id }
 
+    // The events of the stream last attached, after `seen`. Re-attaching restarts the stream, and
+    // until its answer comes the events are still those of the stream it replaces: they are left
+    // out, since the new one replays them (protocol.md, "attach": the answer comes before them).
     let seen = 0
+    let taking = false
+    let attaching = 0
     const onEvent = (message: Notification) => {
+      if (!taking) return
       const p = message.params
       if (typeof p.seq === 'number') {
         if (p.seq <= seen) return
@@ -554,28 +599,73 @@ export function executionView(main: HTMLElement, id: string): () => void {
       }
     }
 
-    async function attach(afterSeq: number) {
-      seen = afterSeq
-      terminal!.reset()
-      writer!.clear()
-      loadAll.hidden = afterSeq === 0
-      if (afterSeq > 0) writer!.note(`${SGR.dim}[earlier output not loaded: events 1–${afterSeq}; “Load all output” fetches it]${SGR.reset}\r\n`)
+    /** Attaches from `afterSeq`: afresh (the terminal emptied), or to go on after a reconnect. */
+    async function attach(afterSeq: number, fresh = true): Promise<boolean> {
+      const mine = ++attaching
+      taking = false
+      if (fresh) {
+        writer!.reset()
+        loadAll.hidden = afterSeq === 0
+        if (afterSeq > 0) writer!.note(`${SGR.dim}[earlier output not loaded: events 1–${afterSeq}; “Load all output” fetches it]${SGR.reset}\r\n`)
+      }
       try {
         await rpc!.call('attach', { execution_id: id, after_seq: afterSeq })
+        // This runs before the socket's next message is handled (a microtask of the answer's).
+        if (mine === attaching) seen = afterSeq
+        return true
       } catch (error) {
         say(`attach: ${(error as Error).message}`, true)
+        return false
+      } finally {
+        if (mine === attaching) taking = true
       }
     }
 
-    rpc = new Rpc()
-    rpc.listen(id, onEvent)
-    rpc.onClose = (event) => {
-      if (!closed) say(event.code === 1008 ? 'The server closed the connection (session limit).' : 'Disconnected from the server; reload to follow this execution again.', true)
+    // A socket that closes is replaced, sooner and then later, and the output goes on after the last
+    // event seen; meanwhile a call fails at once, saying so.
+    let attempts = 0
+    const connect = (first: boolean) => {
+      const socket = (rpc = new Rpc())
+      socket.listen(id, onEvent)
+      socket.onClose = (event) => {
+        if (closed || rpc !== socket) return
+        say(event.code === 1008 ? 'The server closed the connection (session limit); reconnecting…' : 'Disconnected from the server; reconnecting…', true)
+        retry = setTimeout(() => connect(false), Math.min(5000, 250 * 2 ** attempts++))
+      }
+      if (first) void attach(startSeq(record))
+      else {
+        void socket.opened.then(
+          async () => {
+            attempts = 0
+            if (await attach(seen, false)) say('Reconnected.')
+          },
+          () => {},
+        )
+      }
     }
-    void attach(startSeq(record))
+    connect(true)
 
     store.listeners.add((changed) => {
-      if (changed?.id !== id) return
+      if (changed === null) {
+        // Listed afresh (the watch reconnected): it may have changed unseen meanwhile.
+        const listed = store.executions.get(id)
+        if (listed) {
+          record = listed
+          renderMeta()
+        } else if (store.connected) {
+          // Older than the executions the page holds: asked for.
+          get<ExecutionRecord>(`v1/executions/${encodeURIComponent(id)}`).then(
+            (fresh) => {
+              if (closed || store.executions.has(id)) return
+              record = fresh
+              renderMeta()
+            },
+            () => {},
+          )
+        }
+        return
+      }
+      if (changed.id !== id) return
       record = changed
       renderMeta()
     })
@@ -588,6 +678,7 @@ export function executionView(main: HTMLElement, id: string): () => void {
     closed = true
     downloads.abort()
     clearInterval(ticker)
+    clearTimeout(retry)
     resize?.disconnect()
     writer?.dispose()
     rpc?.close()

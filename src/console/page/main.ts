@@ -12,9 +12,18 @@ import { labelsView, listView, newView } from './views.ts'
 
 const root = document.getElementById('app')!
 
-/** The executions the watch stream has told of, by id; views re-render from it on change. */
+/** Executions the page holds: the newest, as the watch lists them (the server counts all of them). */
+export const LIST_LIMIT = 500
+
+/**
+ * The executions the watch stream has told of, by id, oldest first, at most LIST_LIMIT of them
+ * (beyond that the oldest finished ones are let go); views re-render from it on change. `total`
+ * and `labels` are the server's, of all its executions.
+ */
 export const store = {
   executions: new Map<string, ExecutionRecord>(),
+  total: 0,
+  labels: new Set<string>(),
   listeners: new Set<(changed: ExecutionRecord | null) => void>(),
   connected: false,
   notify(changed: ExecutionRecord | null) {
@@ -30,17 +39,31 @@ async function watch(): Promise<void> {
   for (let attempt = 0; !controller.signal.aborted; attempt++) {
     try {
       await stream(
-        'v1/executions/watch?limit=500',
+        `v1/executions/watch?limit=${LIST_LIMIT}`,
         (message: Notification) => {
           if (message.method === 'executions.list') {
+            const executions = message.params.executions as ExecutionRecord[]
             store.executions.clear()
-            for (const record of message.params.executions as ExecutionRecord[]) store.executions.set(record.id, record)
+            for (const record of executions) store.executions.set(record.id, record)
+            // An older server sends neither: what it listed is all the page knows.
+            store.total = message.params.total ?? executions.length
+            store.labels = new Set(message.params.labels ?? executions.map((r) => r.label).filter(Boolean))
             store.connected = true
             attempt = 0
             store.notify(null)
           } else if (message.method === 'execution.changed') {
             const record = message.params.execution as ExecutionRecord
+            const added = !store.executions.has(record.id)
+            store.total = message.params.total ?? store.total + (added ? 1 : 0)
+            if (added) {
+              // Room for it: the oldest finished ones go (a running one stays, whatever its age).
+              for (const [id, held] of store.executions) {
+                if (store.executions.size < LIST_LIMIT) break
+                if (held.state === 'exited') store.executions.delete(id)
+              }
+            }
             store.executions.set(record.id, record)
+            if (record.label) store.labels.add(record.label)
             store.notify(record)
           }
         },
@@ -81,8 +104,10 @@ export const hrefs = {
   execution: (id: string) => `${base}executions/${encodeURIComponent(id)}`,
 }
 
-/** A link that navigates inside the page. */
+/** A link that navigates inside the page; one with role=button also goes on Space, as a button does. */
 export function link(href: string, attributes: Record<string, string>, ...children: (Node | string)[]): HTMLAnchorElement {
+  const space = (event: KeyboardEvent) => event.key === ' ' && !event.repeat && !event.metaKey && !event.ctrlKey && !event.altKey
+  const button = attributes.role === 'button'
   return h(
     'a',
     {
@@ -93,6 +118,19 @@ export function link(href: string, attributes: Record<string, string>, ...childr
         event.preventDefault()
         go(href)
       },
+      // A button acts on Space's release; its press would scroll the page.
+      onkeydown: button
+        ? (event: KeyboardEvent) => {
+            if (space(event)) event.preventDefault()
+          }
+        : undefined,
+      onkeyup: button
+        ? (event: KeyboardEvent) => {
+            if (!space(event)) return
+            event.preventDefault()
+            go(href)
+          }
+        : undefined,
     },
     ...children,
   )

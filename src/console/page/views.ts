@@ -38,7 +38,9 @@ export function listView(main: HTMLElement): () => void {
   const stateFilter = h('select', { id: 'filter-state', name: 'state' }, h('option', { value: '' }, 'All states'), ...STATUSES.map((s) => h('option', { value: s }, s)))
   const labelFilter = h('select', { id: 'filter-label', name: 'label' }, h('option', { value: '' }, 'All labels'))
   stateFilter.value = params.get('state') ?? ''
-  const wantedLabel = params.get('label') ?? ''
+  // The label chosen, from the URL at first and then from the select: offered even before (or
+  // without) an execution of it being listed, so that the URL's filter holds and can be cleared.
+  let chosenLabel = params.get('label') ?? ''
   const count = h('span', { class: 'muted count' })
   const body = h('tbody')
   const table = h(
@@ -93,10 +95,10 @@ export function listView(main: HTMLElement): () => void {
   let scheduled = false
   const renderAll = () => {
     scheduled = false
-    const labels = [...new Set([...store.executions.values()].map((r) => r.label).filter((l): l is string => !!l))].sort()
-    const chosen = labelFilter.value || wantedLabel
+    // The server's labels, of all its executions (the list holds only the newest).
+    const labels = [...new Set([...store.labels].concat(chosenLabel ? [chosenLabel] : []))].sort()
     labelFilter.replaceChildren(h('option', { value: '' }, 'All labels'), ...labels.map((l) => h('option', { value: l }, l)))
-    labelFilter.value = labels.includes(chosen) ? chosen : ''
+    labelFilter.value = chosenLabel
     const records = [...store.executions.values()]
       .filter((r) => (!stateFilter.value || r.status === stateFilter.value) && (!labelFilter.value || r.label === labelFilter.value))
       .sort((a, b) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0))
@@ -107,13 +109,15 @@ export function listView(main: HTMLElement): () => void {
       rows.set(record.id, tr)
       body.append(tr)
     }
-    count.textContent = `${records.length} of ${store.executions.size}`
+    // Of all the server's executions; when it has more than the page lists, the filters see only the newest.
+    const partial = store.total > store.executions.size
+    count.textContent = `${records.length.toLocaleString()} of ${store.total.toLocaleString()}${partial ? ` (the newest ${store.executions.size.toLocaleString()} are listed)` : ''}`
     holder.querySelector('.empty')?.remove()
     if (records.length === 0) {
       holder.append(
         store.executions.size === 0
           ? emptyState(store.connected ? 'No executions yet.' : 'Loading…', store.connected ? link(hrefs.create(), { class: 'button primary' }, 'Start one') : undefined)
-          : emptyState('No execution matches these filters.'),
+          : emptyState(partial ? `None of the newest ${store.executions.size.toLocaleString()} executions matches these filters.` : 'No execution matches these filters.'),
       )
     }
   }
@@ -124,6 +128,7 @@ export function listView(main: HTMLElement): () => void {
     requestAnimationFrame(renderAll)
   }
   const filtersChanged = () => {
+    chosenLabel = labelFilter.value
     const query = new URLSearchParams()
     if (stateFilter.value) query.set('state', stateFilter.value)
     if (labelFilter.value) query.set('label', labelFilter.value)
