@@ -5,6 +5,7 @@
 import type { ClaudeParams } from '../claude/params.ts'
 import type { VerifyResult } from '../protocol/records.ts'
 import type { ExecutionRecord } from '../protocol/records.ts'
+import { bearerProtocols } from '../protocol/bearer-protocol.ts'
 import { ErrorCode } from '../protocol/errors.ts'
 import { v1Path } from '../protocol/routes.ts'
 import type { ControlType, ExecutionEvent } from '../protocol/schemas.ts'
@@ -19,7 +20,7 @@ export type Transport = 'ws' | 'http'
 export interface ClientOptions {
   /** The server: `http://host:8003`, `https://host/prefix`, or `ws://host:8003/ws/mcp`. */
   url: string
-  /** Sent as `Authorization: Bearer` over HTTP, and as the subprotocol `bearer.<token>` over WebSocket. */
+  /** Sent as `Authorization: Bearer` over HTTP, and as a subprotocol over WebSocket (protocol/bearer-protocol: any token). */
   token?: string
   /**
    * `ws` (JSON-RPC over WebSocket) or `http` (the /v1 API). Default: `ws` when a WebSocket
@@ -272,7 +273,7 @@ export class ExecutorClient {
     try {
       return await RpcSocket.open({
         url: this.endpoints.ws,
-        protocols: this.#token ? ['bearer', `bearer.${this.#token}`] : undefined,
+        protocols: this.#token ? bearerProtocols(this.#token) : undefined,
         WebSocket: this.#WebSocket!,
         watchdogMs: this.#watchdogMs,
         onNotification,

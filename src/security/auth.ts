@@ -1,13 +1,12 @@
 /**
  * @module security/auth — bearer tokens, checked in constant time on every route but /healthz.
  * Accepted as `Authorization: Bearer <token>`, `X-API-Key: <token>`, or — for browsers, which cannot
- * set headers on a WebSocket — a subprotocol offered beside `bearer` (which the server then selects):
- * `base64url.bearer.<the token's UTF-8 in unpadded base64url>`, which holds any token, or the older
- * `bearer.<token>`, for a token that is itself a valid subprotocol (no `/`, `=`, `,`, space, …).
+ * set headers on a WebSocket — a subprotocol (protocol/bearer-protocol).
  * Missing credentials: 401; wrong ones: 403, before any WebSocket upgrade.
  * The web console's page and assets are routed before this check (app.ts): they hold no data.
  */
 import type { MiddlewareHandler } from 'hono'
+import { tokenOfProtocols } from '../protocol/bearer-protocol.ts'
 import { ErrorCode } from '../protocol/errors.ts'
 
 /** A configured token, known by its digest; `id` names it in logs without revealing it. */
@@ -59,30 +58,13 @@ export async function authenticate(entries: readonly TokenEntry[], presented: st
   return match
 }
 
-const ENCODED = 'base64url.bearer.'
-
-/** base64url (RFC 4648 §5, padded or not) of UTF-8 text, decoded; undefined when it is not that. */
-function fromBase64url(text: string): string | undefined {
-  try {
-    const binary = atob(text.replaceAll('-', '+').replaceAll('_', '/'))
-    return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)))
-  } catch {
-    return undefined
-  }
-}
-
 /** The credential a request presents, if any. */
 export function presentedToken(headers: Headers): string | undefined {
   const authorization = headers.get('authorization')
   if (authorization?.toLowerCase().startsWith('bearer ')) return authorization.slice(7).trim()
   const apiKey = headers.get('x-api-key')
   if (apiKey) return apiKey.trim()
-  const protocols = headers.get('sec-websocket-protocol')?.split(',').map((p) => p.trim()) ?? []
-  const encoded = protocols.find((p) => p.startsWith(ENCODED))
-  // One that does not decode is presented as it is: a wrong token (403), not a missing one.
-  if (encoded !== undefined) return fromBase64url(encoded.slice(ENCODED.length)) ?? encoded
-  const offered = protocols.find((p) => p.startsWith('bearer.'))
-  return offered?.slice('bearer.'.length)
+  return tokenOfProtocols(headers.get('sec-websocket-protocol'))
 }
 
 export type AuthVariables = { tokenId: string | null }

@@ -1,12 +1,14 @@
 /**
  * @module console/page/api — the server as the page talks to it: fetch on /v1 (with the token as
  * `Authorization: Bearer`), the list watch (an NDJSON stream), and one JSON-RPC WebSocket at /ws/mcp
- * (the token as subprotocol `base64url.bearer.<token in base64url>`) for attach, control, input and verify.
+ * (the token as a subprotocol, protocol/bearer-protocol) for attach, control, input and verify.
  */
+import { bearerProtocols } from '../../protocol/bearer-protocol.ts'
+
 const TOKEN_KEY = 'cc-executor-token'
 export const base = document.querySelector<HTMLMetaElement>('meta[name="cc-executor-base"]')?.content ?? '/'
 
-/** The wire record, as the server defines it (a type only: nothing of the server is bundled). */
+/** The wire record, as the server defines it (a type only: of the server, only the token's wire form is bundled). */
 export type { ExecutionRecord } from '../../protocol/records.ts'
 
 export interface Notification {
@@ -86,18 +88,6 @@ export async function stream(path: string, onLine: (message: Notification) => vo
   }
 }
 
-/**
- * The token as a WebSocket subprotocol: a subprotocol may hold only an HTTP token's characters,
- * which `/`, `=` and others of a base64 token are not (the WebSocket constructor throws on them). So
- * the page sends `base64url.bearer.` + its UTF-8 in unpadded base64url, which the server decodes
- * (src/security/auth.ts; it still takes the older `bearer.<token>` of other clients).
- */
-function tokenProtocol(t: string): string {
-  let binary = ''
-  for (const byte of new TextEncoder().encode(t)) binary += String.fromCharCode(byte)
-  return `base64url.bearer.${btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')}`
-}
-
 type Pending = { resolve: (value: any) => void; reject: (error: Error) => void }
 
 /** One JSON-RPC session; notifications go to the listener of their execution_id. */
@@ -113,7 +103,7 @@ export class Rpc {
     const url = new URL(`${base}ws/mcp`, location.href)
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
     const t = token.get()
-    this.#socket = new WebSocket(url, t ? ['bearer', tokenProtocol(t)] : [])
+    this.#socket = new WebSocket(url, t ? bearerProtocols(t) : [])
     this.opened = new Promise((resolve, reject) => {
       this.#socket.addEventListener('open', () => resolve(), { once: true })
       this.#socket.addEventListener('error', () => reject(new Error('Not connected to the server: the WebSocket connection failed')), { once: true })
