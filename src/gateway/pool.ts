@@ -6,6 +6,7 @@
  * asking every executor, once. The rest of the app (WebSocket, /v1, MCP, console) sees one Executor.
  */
 import type { ClaudeParams } from '../claude/params.ts'
+import { ExecutorError } from '../client/errors.ts'
 import { eventReader } from '../client/http.ts'
 import type { ExecutionHandle, Executor } from '../executor/executor.ts'
 import { RemoteExecutor, type RemoteExecutorOptions } from '../executor/remote-executor.ts'
@@ -57,11 +58,15 @@ interface Upstream extends PoolMemberConfig {
 
 type Failure = 'full' | 'down' | 'timeout' | 'garbage' | 'refused'
 
-/** What went wrong, from what the RemoteExecutor threw: the client's own mistakes are 'refused'. */
+/**
+ * What went wrong, from what the RemoteExecutor threw. An error body of the executor's own (an
+ * ExecutorError) is its answer to the request: full, or refused, also a -32603 such as a program
+ * that cannot be started (ENOENT), which says nothing about the executor's health.
+ */
 function classify(error: unknown): Failure {
   if (!(error instanceof RpcError)) return 'garbage'
   if (error.code === ErrorCode.SESSION_LIMIT) return 'full'
-  if (error.code !== ErrorCode.INTERNAL_ERROR) return 'refused'
+  if (error.code !== ErrorCode.INTERNAL_ERROR || error instanceof ExecutorError) return 'refused'
   const cause = String((error.data as { cause?: unknown } | undefined)?.cause ?? '')
   if (/no answer within/.test(cause)) return 'timeout'
   return /unreachable|cannot be reached/.test(error.message) ? 'down' : 'garbage'

@@ -295,6 +295,32 @@ export const scenarios: Scenario[] = [
   },
 
   {
+    name: 'a program that cannot be started is -32603 with data.cause ENOENT (HTTP 500), and the very next execute runs',
+    async run({ wsUrl, httpUrl }) {
+      const client = await TestClient.open(wsUrl)
+      try {
+        const refused = await client.request('execute', { argv: ['/no/such/program-cc-executor'] })
+        assert.equal(refused.error?.code, -32603, JSON.stringify(refused.error))
+        assert.deepEqual(refused.error?.data, { cause: 'ENOENT' })
+        assert.match(refused.error?.message, /no\/such\/program-cc-executor/)
+        const response = await post(`${httpUrl}/v1/executions`, { argv: ['/no/such/program-cc-executor'] })
+        assert.equal(response.status, 500)
+        const body = await response.json()
+        assert.equal(body.error.code, -32603, JSON.stringify(body))
+        assert.deepEqual(body.error.data, { cause: 'ENOENT' })
+        // The user's mistake says nothing about the executor: it goes on taking work at once.
+        const next = await post(`${httpUrl}/v1/executions`, { command: 'echo still here' })
+        assert.equal(next.status, 200, await next.clone().text())
+        assert.equal(seqEvents(await readNdjson(next)).at(-1)?.params.status, 'completed')
+        const r = await client.run({ command: 'echo and here' })
+        assert.equal(r.completed.status, 'completed')
+      } finally {
+        await client.close()
+      }
+    },
+  },
+
+  {
     name: 'a broken stream between the executor and its client is resumed with after_seq: no gap, no duplicate',
     async run(target) {
       // ~3 s of numbered lines, so that the breaks land mid-stream.
