@@ -20,10 +20,13 @@ declare const Bun: {
   }): { url: URL }
 }
 
-const { heartbeatInterval, wsMaxSize } = DEFAULT_LIMITS
+const { wsMaxSize } = DEFAULT_LIMITS
+let heartbeatInterval = DEFAULT_LIMITS.heartbeatInterval
 
 let app: ReturnType<typeof createGateway>
 try {
+  const limits = gatewayLimits((name) => Bun.env[name])
+  heartbeatInterval = limits.heartbeatInterval ?? heartbeatInterval
   app = createGateway({
     executorUrls: Bun.env.EXECUTOR_URLS,
     executorUrl: Bun.env.EXECUTOR_URL || 'http://127.0.0.1:8003',
@@ -32,7 +35,7 @@ try {
     clientTokens: clientTokens({ tokens: Bun.env.CC_EXECUTOR_AUTH_TOKEN, host: Bun.env.HOST ?? '127.0.0.1', insecure: Bun.env.CC_EXECUTOR_INSECURE }),
     upgradeWebSocket,
     runtime: 'bun',
-    limits: gatewayLimits((name) => Bun.env[name]),
+    limits,
   })
 } catch (error) {
   if (!(error instanceof PoolConfigError)) throw error
@@ -44,8 +47,8 @@ const server = Bun.serve({
   port: Number(Bun.env.PORT ?? 8787),
   hostname: Bun.env.HOST ?? '127.0.0.1',
   // Seconds a connection may send nothing (Bun's default, 10, cut quiet event streams, whose only
-  // line is a heartbeat every heartbeatInterval). 255 is Bun's maximum.
-  idleTimeout: Math.min(255, 3 * heartbeatInterval),
+  // line is a heartbeat every heartbeatInterval). Whole seconds; 255 is Bun's maximum.
+  idleTimeout: Math.min(255, Math.ceil(3 * heartbeatInterval)),
   // maxRequestBodySize stays Bun's (128 MiB): the app answers a body over wsMaxSize with its JSON 413,
   // where Bun's own limit answers a bare 413 and closes the connection mid-upload (the client sees EPIPE).
   fetch: app.fetch,
@@ -54,7 +57,7 @@ const server = Bun.serve({
     // A frame over the limit closes the socket with 1009 before Bun has buffered it (the app checks only after).
     maxPayloadLength: wsMaxSize,
     // Bun pings an idle socket and closes it when nothing (not even a pong) came back for this long.
-    idleTimeout: 2 * heartbeatInterval,
+    idleTimeout: Math.min(960, Math.ceil(2 * heartbeatInterval)),
   },
 })
 console.log(`cc-executor gateway (bun) listening on ${server.url.href}`)

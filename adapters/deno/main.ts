@@ -20,13 +20,17 @@ declare const Deno: {
 
 const env = (name: string, fallback?: string) => Deno.env.get(name) ?? fallback
 
-// Deno pings a socket every idleTimeout seconds and closes it when the pong does not come back in
-// time (its default is 30 s); the Node server pings every heartbeat interval, so Deno does the same.
+let heartbeatInterval = DEFAULT_LIMITS.heartbeatInterval
+
+// Deno pings a socket every idleTimeout seconds (whole seconds) and closes it when the pong does not
+// come back in time (its default is 30 s); the Node server pings every heartbeat interval, so Deno does the same.
 const withIdleTimeout = ((createEvents: (c: Context) => WSEvents | Promise<WSEvents>, options?: object) =>
-  upgradeWebSocket(createEvents, { idleTimeout: DEFAULT_LIMITS.heartbeatInterval, ...options })) as UpgradeWebSocket<any>
+  upgradeWebSocket(createEvents, { idleTimeout: Math.ceil(heartbeatInterval), ...options })) as UpgradeWebSocket<any>
 
 let app: ReturnType<typeof createGateway>
 try {
+  const limits = gatewayLimits(env)
+  heartbeatInterval = limits.heartbeatInterval ?? heartbeatInterval
   app = createGateway({
     executorUrls: env('EXECUTOR_URLS'),
     executorUrl: env('EXECUTOR_URL') || 'http://127.0.0.1:8003',
@@ -35,7 +39,7 @@ try {
     clientTokens: clientTokens({ tokens: env('CC_EXECUTOR_AUTH_TOKEN'), host: env('HOST', '127.0.0.1'), insecure: env('CC_EXECUTOR_INSECURE') }),
     upgradeWebSocket: withIdleTimeout,
     runtime: 'deno',
-    limits: gatewayLimits(env),
+    limits,
   })
 } catch (error) {
   if (!(error instanceof PoolConfigError)) throw error

@@ -84,19 +84,34 @@ export function clientTokens({ tokens, host, insecure }: { tokens?: string; host
   )
 }
 
+/** Only decimals are numbers here: Number() would read ' ' as 0 and '0x10' as 16. */
+const DECIMAL = /^(\d+(\.\d*)?|\.\d+)$/
+
+type GatewayLimits = Partial<Pick<ExecutorLimits, 'maxSessions' | 'maxStreams' | 'heartbeatInterval'>>
+
 /**
  * The app limits a gateway takes from its settings, as the Node server does: `MAX_SESSIONS`
  * (WebSocket and MCP sessions at once) and `MAX_STREAMS` (HTTP event streams at once), whole
- * numbers from 1. Unset: the app's defaults. Throws PoolConfigError naming a bad one.
+ * numbers from 1; `WEBSOCKET_HEARTBEAT_INTERVAL`, seconds (from 0.01), between the gateway's
+ * heartbeats, and those it expects of its executors' streams. Unset: the app's defaults. Throws
+ * PoolConfigError naming a bad one.
  */
-export function gatewayLimits(get: (name: string) => string | undefined): Partial<Pick<ExecutorLimits, 'maxSessions' | 'maxStreams'>> {
-  const limits: Partial<Pick<ExecutorLimits, 'maxSessions' | 'maxStreams'>> = {}
+export function gatewayLimits(get: (name: string) => string | undefined): GatewayLimits {
+  const limits: GatewayLimits = {}
   for (const [name, key] of [['MAX_SESSIONS', 'maxSessions'], ['MAX_STREAMS', 'maxStreams']] as const) {
     const raw = get(name)?.trim()
     if (!raw) continue
     const value = Number(raw)
-    if (!Number.isSafeInteger(value) || value < 1) throw new PoolConfigError(`invalid ${name}: expected a whole number of at least 1 (got ${JSON.stringify(raw)})`)
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < 1) throw new PoolConfigError(`invalid ${name}: expected a whole number of at least 1 (got ${JSON.stringify(raw)})`)
     limits[key] = value
+  }
+  const beat = get('WEBSOCKET_HEARTBEAT_INTERVAL')?.trim()
+  if (beat) {
+    const value = Number(beat)
+    if (!DECIMAL.test(beat) || value < 0.01 || value > 2_147_483) {
+      throw new PoolConfigError(`invalid WEBSOCKET_HEARTBEAT_INTERVAL: expected seconds, a number from 0.01 (got ${JSON.stringify(beat)})`)
+    }
+    limits.heartbeatInterval = value
   }
   return limits
 }

@@ -36,8 +36,8 @@ export interface PoolOptions {
    * reaches other requests through the state.
    */
   backgroundChecks?: boolean
-  /** Passed to each RemoteExecutor (reconnection attempts, upstream grace). */
-  remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace'>
+  /** Passed to each RemoteExecutor (reconnection attempts, upstream grace, the executors' heartbeat interval). */
+  remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace' | 'heartbeatInterval'>
 }
 
 /** Seconds a client told "every executor is full" or "its executor is down" is told to wait. */

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { runScenarios } from './scenarios.ts'
-import { groupMembers, processesWhere, writtenBytes } from './proc.ts'
+import { eventually, groupMembers, processesWhere, writtenBytes } from './proc.ts'
 import { requireBinary, startGateway, type GatewayRuntime, type RunningGateway } from './gateway.ts'
 import { ROOT, startServer, type RunningServer } from './server.ts'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
@@ -187,6 +187,36 @@ export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: 
       })
     }
 
+    if (count === 1) {
+      test('an executor that goes silent mid-stream (no data and no close: a half-open connection) is given up after 3 heartbeat intervals and resumed with after_seq: no gap, no duplicate', async () => {
+        // Both sides beat every second (WEBSOCKET_HEARTBEAT_INTERVAL), so the gateway gives a silent stream 3 s.
+        const beat = { WEBSOCKET_HEARTBEAT_INTERVAL: '1' }
+        const server = await startServer({ CC_EXECUTOR_AUTH_TOKEN: token, ...beat })
+        const untrack = killOnExit(server.child.pid!, { signal: 'SIGTERM' })
+        const quiet = await startTcpProxy(server.port)
+        let quick: RunningGateway | undefined
+        let client: TestClient | undefined
+        try {
+          quick = await startGateway(runtime, { executorUrl: quiet.url, token, env: beat })
+          client = await TestClient.open(quick.wsUrl)
+          const { execution_id: id } = await client.execute({ command: 'for i in $(seq 1 40); do echo line $i; sleep 0.2; done' })
+          await eventually(() => client!.output(id).includes('line 5\n'), 15_000, 'line 5')
+          assert.ok(quiet.silence() > 0, 'the live upstream stream was silenced')
+          const done = await client.completion(id, 30_000)
+          assert.equal(done.params.status, 'completed', done.params.reason)
+          assert.equal(client.output(id), Array.from({ length: 40 }, (_, i) => `line ${i + 1}\n`).join(''))
+          const events = client.events(id)
+          assert.deepEqual(events.map((e) => e.params.seq), events.map((_, i) => i + 1), 'seq 1..n: no gap, no duplicate')
+          assert.ok(quiet.requests.some((r) => r.includes(`/v1/executions/${id}/events?after_seq=`)), `resumed with after_seq: ${quiet.requests.join('; ')}`)
+        } finally {
+          await client?.close()
+          await quick?.stop()
+          await quiet.close()
+          await server.stop()
+          untrack()
+        }
+      })
+    }
     // Deno and Bun have settings of their own for what the Node server sets in @hono/node-server and ws.
     if ((runtime === 'deno' || runtime === 'bun') && count === 1) {
       test('an HTTP stream quiet for longer than Bun\'s default idle timeout (10 s), but not than the heartbeat interval (20 s), reaches its completion', async () => {

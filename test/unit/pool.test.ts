@@ -92,3 +92,12 @@ test('gatewayLimits: MAX_SESSIONS and MAX_STREAMS as whole numbers from 1, unset
   for (const bad of ['0', '-1', '2.5', 'many', '1e400']) assert.throws(() => gatewayLimits(settings({ MAX_SESSIONS: bad })), /invalid MAX_SESSIONS/)
   assert.throws(() => gatewayLimits(settings({ MAX_STREAMS: 'x' })), (error: Error) => error instanceof PoolConfigError && /MAX_STREAMS/.test(error.message))
 })
+
+test('gatewayLimits: WEBSOCKET_HEARTBEAT_INTERVAL in seconds from 0.01, as on the Node server; a bad one named', () => {
+  const settings = (values: Record<string, string>) => (name: string) => values[name]
+  assert.deepEqual(gatewayLimits(settings({ WEBSOCKET_HEARTBEAT_INTERVAL: '0.5' })), { heartbeatInterval: 0.5 })
+  assert.deepEqual(gatewayLimits(settings({ WEBSOCKET_HEARTBEAT_INTERVAL: ' 20 ' })), { heartbeatInterval: 20 })
+  for (const bad of ['0', '-1', '0x10', 'soon', '1e3', '0.001']) {
+    assert.throws(() => gatewayLimits(settings({ WEBSOCKET_HEARTBEAT_INTERVAL: bad })), /invalid WEBSOCKET_HEARTBEAT_INTERVAL/, bad)
+  }
+})
