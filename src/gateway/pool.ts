@@ -359,6 +359,8 @@ export class ExecutorPool implements Executor {
       events: handle.events,
       completed: handle.completed,
       owner: member.url,
+      // Its executor keeps every event: a late or slow subscriber reads there what the gateway no longer holds.
+      history: this.#history(member),
       get state() {
         return handle.state
       },
