@@ -447,11 +447,18 @@ export class ExecutorPool implements Executor {
   async #poll(member: Upstream): Promise<void> {
     let report: HealthReport
     let timer: ReturnType<typeof setTimeout> | undefined
+    // Aborted when late: a hung executor would otherwise keep every check's connection open for good.
+    const abort = new AbortController()
     // The whole answer, body included: an executor that sends headers and then nothing is as unhealthy.
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`/health gave no answer within ${this.#healthTimeoutMs} ms`)), this.#healthTimeoutMs)))
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort()
+        reject(new Error(`/health gave no answer within ${this.#healthTimeoutMs} ms`))
+      }, this.#healthTimeoutMs)
+    })
     try {
       const headers: Record<string, string> = member.token ? { authorization: `Bearer ${member.token}` } : {}
-      const response = await Promise.race([this.#fetch(`${member.url}/health`, { headers }), late])
+      const response = await Promise.race([this.#fetch(`${member.url}/health`, { headers, signal: abort.signal }), late])
       if (!response.ok) throw new Error(`/health answered HTTP ${response.status}`)
       const health = (await Promise.race([response.json(), late])) as { status?: unknown; running_executions?: unknown; max_executions?: unknown }
       if (health?.status !== 'healthy' || typeof health.running_executions !== 'number') throw new Error('/health is not a cc-executor health report')
