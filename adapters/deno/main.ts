@@ -6,7 +6,7 @@
 import type { Context } from 'hono'
 import { upgradeWebSocket } from 'hono/deno'
 import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
-import { clientTokens, createGateway, gatewayLimits, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, gatewayListen, listenFailure, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
 
 // The few Deno globals this file uses, declared here so that the project's type check needs no Deno types.
 declare const Deno: {
@@ -28,15 +28,17 @@ const withIdleTimeout = ((createEvents: (c: Context) => WSEvents | Promise<WSEve
   upgradeWebSocket(createEvents, { idleTimeout: Math.ceil(heartbeatInterval), ...options })) as UpgradeWebSocket<any>
 
 let app: ReturnType<typeof createGateway>
+let listen: { host: string; port: number }
 try {
+  listen = gatewayListen(env)
   const limits = gatewayLimits(env)
   heartbeatInterval = limits.heartbeatInterval ?? heartbeatInterval
   app = createGateway({
     executorUrls: env('EXECUTOR_URLS'),
     executorUrl: env('EXECUTOR_URL') || 'http://127.0.0.1:8003',
-    allowedHostnames: allowedHostnamesFor(env('HOST', '127.0.0.1')!),
+    allowedHostnames: allowedHostnamesFor(listen.host),
     tokens: env('EXECUTOR_TOKEN'),
-    clientTokens: clientTokens({ tokens: env('CC_EXECUTOR_AUTH_TOKEN'), host: env('HOST', '127.0.0.1'), insecure: env('CC_EXECUTOR_INSECURE') }),
+    clientTokens: clientTokens({ tokens: env('CC_EXECUTOR_AUTH_TOKEN'), host: listen.host, insecure: env('CC_EXECUTOR_INSECURE') }),
     upgradeWebSocket: withIdleTimeout,
     runtime: 'deno',
     limits,
@@ -47,11 +49,16 @@ try {
   Deno.exit(2)
 }
 
-Deno.serve(
-  {
-    port: Number(env('PORT', '8787')),
-    hostname: env('HOST', '127.0.0.1')!,
-    onListen: ({ hostname, port }) => console.log(`cc-executor gateway (deno) listening on http://${hostname}:${port}/`),
-  },
-  app.fetch,
-)
+try {
+  Deno.serve(
+    {
+      port: listen.port,
+      hostname: listen.host,
+      onListen: ({ hostname, port }) => console.log(`cc-executor gateway (deno) listening on http://${hostname}:${port}/`),
+    },
+    app.fetch,
+  )
+} catch (error) {
+  console.error(listenFailure('deno', listen, error))
+  Deno.exit(2)
+}

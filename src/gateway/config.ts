@@ -115,3 +115,22 @@ export function gatewayLimits(get: (name: string) => string | undefined): Gatewa
   }
   return limits
 }
+
+/**
+ * Where a Deno or Bun gateway listens: `HOST` (default 127.0.0.1) and `PORT` (default 8787; 0: any
+ * free port), a port being decimal digits up to 65535, as on the Node server. Throws PoolConfigError.
+ */
+export function gatewayListen(get: (name: string) => string | undefined): { host: string; port: number } {
+  const rawPort = get('PORT') ?? '8787'
+  const port = Number(rawPort)
+  if (!/^\d+$/.test(rawPort) || port > 65_535) throw new PoolConfigError(`invalid PORT: expected a whole number from 0 to 65535 (got ${JSON.stringify(rawPort)})`)
+  const host = get('HOST') ?? '127.0.0.1'
+  if (host.trim() === '' || host.trim() !== host) throw new PoolConfigError(`invalid HOST: expected an address or host name (got ${JSON.stringify(host)})`)
+  return { host, port }
+}
+
+/** The one line a gateway prints when its runtime cannot listen where it was told (a port taken, a HOST not of this machine). */
+export function listenFailure(runtime: string, { host, port }: { host: string; port: number }, error: unknown): string {
+  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]
+  return `cc-executor gateway (${runtime}): cannot listen on ${host}:${port} (HOST, PORT): ${message}`
+}

@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { runScenarios } from './scenarios.ts'
 import { eventually, groupMembers, processesWhere, writtenBytes } from './proc.ts'
@@ -247,6 +249,51 @@ export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: 
         }
       })
 
+      test('a PORT that is no port (blank, not a number, too large) or is taken, or a HOST that cannot be bound, stops the gateway with one line naming it and exit status 2', async () => {
+        if (!proxy) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+        const taken = createNetServer().listen(0, '127.0.0.1')
+        await once(taken, 'listening')
+        try {
+          const takenPort = String((taken.address() as AddressInfo).port)
+          const cases: [Record<string, string>, RegExp][] = [
+            [{ PORT: ' ' }, /PORT/],
+            [{ PORT: 'abc' }, /PORT/],
+            [{ PORT: '99999' }, /PORT/],
+            [{ PORT: '0x10' }, /PORT/],
+            [{ PORT: takenPort }, new RegExp(`127\\.0\\.0\\.1:${takenPort}`)],
+            [{ HOST: 'no-such-host.invalid', PORT: '0', CC_EXECUTOR_INSECURE: 'true' }, /HOST|no-such-host\.invalid/],
+          ]
+          for (const [settings, names] of cases) {
+            const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {
+              cwd: ROOT,
+              detached: true,
+              env: { ...process.env, HOST: '127.0.0.1', EXECUTOR_URL: proxy.url, ...settings },
+              stdio: ['ignore', 'pipe', 'pipe'],
+            })
+            const untrack = killOnExit(child.pid!, { group: true })
+            let output = ''
+            child.stdout!.on('data', (chunk: Buffer) => (output += chunk))
+            child.stderr!.on('data', (chunk: Buffer) => (output += chunk))
+            try {
+              const [code] = (await Promise.race([once(child, 'exit'), new Promise((_, reject) => setTimeout(() => reject(new Error(`still running after 20 s: ${output}`)), 20_000))])) as [number | null]
+              const what = `${JSON.stringify(settings)}: ${JSON.stringify(output)}`
+              assert.equal(code, 2, what)
+              assert.equal(output.trim().split('\n').length, 1, `one line: ${what}`)
+              assert.match(output, new RegExp(`^cc-executor gateway \\(${runtime}\\): `), what)
+              assert.match(output, names, what)
+            } finally {
+              try {
+                process.kill(-child.pid!, 'SIGKILL')
+              } catch {
+                // Already gone.
+              }
+              untrack()
+            }
+          }
+        } finally {
+          taken.close()
+        }
+      })
       test('with PORT=0 the gateway listens on a free port and says which', async () => {
         if (!proxy) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
         const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {
