@@ -260,10 +260,15 @@ export class Run implements AsyncIterable<ClientEvent> {
     this.#fail(new ConnectionError('Detached from the execution', 'closed-by-client'))
   }
 
-  /** Ends this client's part deliberately: cancels the execution if this client started it and it still runs, then detaches. */
+  /**
+   * Ends this client's part deliberately: cancels the execution if this client started it and it
+   * still runs, then detaches. While its start is under way it first waits for the answer: a cancel
+   * sent sooner would find no execution, which would then run on for its detach grace.
+   */
   async close(): Promise<void> {
     if (this.#finished) return
-    if (this.owned && this.state !== 'exited') await this.cancel().catch(() => {})
+    if (this.owned && this.state === 'starting') await this.#started.catch(() => {})
+    if (this.owned && !this.#finished && this.state !== 'exited') await this.cancel().catch(() => {})
     this.detach()
   }
 

@@ -170,6 +170,36 @@ for (const transport of TRANSPORTS) {
       await other.close()
     })
 
+    test('close() while execute() is still starting cancels the execution once it has started: nothing keeps running for its detach grace', async () => {
+      const client = clientFor(server.url, transport)
+      const id = `close-while-starting-${transport}-${Date.now()}`
+      const starting = client.execute({ command: 'sleep 30 & sleep 30; wait', execution_id: id }).then(
+        (run) => run,
+        (error: unknown) => error,
+      )
+      await client.close()
+      await starting
+      const other = clientFor(server.url, 'http')
+      try {
+        // Canceled, well within the 30 s of detach grace the client asked for (or never started at all).
+        let record: { status: string; pgid: number | null } | undefined
+        for (let i = 0; i < 100; i++) {
+          record = await other.status(id).catch((error: unknown) => {
+            if (error instanceof ExecutorError && error.code === ErrorCode.NO_SUCH_PROCESS) return undefined
+            throw error
+          })
+          if (record === undefined || record.status === 'canceled') break
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+        if (record) {
+          assert.equal(record.status, 'canceled')
+          await eventually(() => groupMembers(record!.pgid!).length === 0, 8000, 'the group to be gone')
+        }
+      } finally {
+        await other.close()
+      }
+    })
+
     test('a dropped connection loses nothing: the run resumes after its last seq, no gap, no duplicate', async () => {
       const proxy = await startTcpProxy(server.port)
       const reconnects: ReconnectInfo[] = []
