@@ -164,13 +164,21 @@ export class ExecutorClient {
     return callJson(this.#http, 'GET', v1Path.verify(id))
   }
 
-  /** Follows an existing execution: events after `afterSeq` (default 0: all of them), then live ones. */
+  /**
+   * Follows an existing execution: events after `afterSeq` (default 0: all of them), then live ones.
+   * After the end of an ended one there are none: `completed` is its completion all the same.
+   */
   async attach(id: string, { afterSeq = 0 }: { afterSeq?: number } = {}): Promise<Run> {
     this.#assertOpen()
     const run = new Run(this.#context, id, false, '')
     run.lastSeq = afterSeq
+    if (afterSeq > 0) {
+      // Beyond the end nothing would ever come; from its last seq, its completion does (not yielded again).
+      const record = await this.status(id)
+      if (record.state === 'exited' && afterSeq > record.last_seq) run.lastSeq = record.last_seq
+    }
     this.#runs.add(run)
-    await run.begin({ kind: 'attach', afterSeq })
+    await run.begin({ kind: 'attach', afterSeq: run.lastSeq })
     return run
   }
 

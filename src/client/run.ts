@@ -279,6 +279,9 @@ export class Run implements AsyncIterable<ClientEvent> {
   // ---- the link ----
 
   async #connect(mode: LinkMode): Promise<void> {
+    // One event of overlap: had the last one been the completion, nothing would follow after_seq, and
+    // the run would wait for ever. The repeated event is dropped by seq (a completion ends the run).
+    if (mode.kind === 'attach' && mode.afterSeq > 0) mode = { kind: 'attach', afterSeq: mode.afterSeq - 1 }
     const generation = ++this.#generation
     const target: LinkTarget = {
       id: this.id,
@@ -369,13 +372,20 @@ export class Run implements AsyncIterable<ClientEvent> {
       return
     }
     if (message.method === 'process.gap') {
-      // The server no longer has these events: say so, and carry on after them.
-      this.lastSeq = Math.max(this.lastSeq, params.to_seq)
-      this.#buffer.push(message as GapEvent)
+      // The server no longer has these events: say so (those we do not hold), and carry on after them.
+      if (params.to_seq <= this.lastSeq) return
+      const gap = { ...(message as GapEvent), params: { ...params, from_seq: Math.max(params.from_seq, this.lastSeq + 1) } }
+      this.lastSeq = params.to_seq
+      this.#buffer.push(gap)
       return
     }
     const seq = params.seq
-    if (typeof seq !== 'number' || seq <= this.lastSeq) return
+    if (typeof seq !== 'number') return
+    if (seq <= this.lastSeq) {
+      // Seen already (the overlap of an attach); a completion still ends the run, without being repeated.
+      if (message.method === 'process.completed') this.#finish(params)
+      return
+    }
     if (seq !== this.lastSeq + 1) {
       // Never a silent hole: drop this link, and the next one resumes after the last seq we hold.
       this.#generation += 1

@@ -170,6 +170,31 @@ for (const transport of TRANSPORTS) {
       await other.close()
     })
 
+    test('attach after the last seq of an ended execution, or beyond it, settles at once: completed is its completion, the iterator yields nothing', async () => {
+      const client = clientFor(server.url, transport)
+      try {
+        const run = await client.execute({ command: 'echo one; echo two' })
+        const done = await run.completed
+        const within = <T>(promise: Promise<T>, what: string) =>
+          Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not settled within 5 s`)), 5000))])
+        for (const afterSeq of [done.seq - 1, done.seq, done.seq + 10]) {
+          const attached = await within(client.attach(run.id, { afterSeq }), `attach after ${afterSeq}`)
+          const seen: ClientEvent[] = []
+          await within(
+            (async () => {
+              for await (const event of attached) seen.push(event)
+            })(),
+            `the events after ${afterSeq}`,
+          )
+          assert.deepEqual(await within(attached.completed, `completed after ${afterSeq}`), done)
+          assert.deepEqual(seqs(seen), afterSeq < done.seq ? [done.seq] : [], `the events after seq ${afterSeq}`)
+          assert.equal(attached.state, 'exited')
+        }
+      } finally {
+        await client.close()
+      }
+    })
+
     test('close() while execute() is still starting cancels the execution once it has started: nothing keeps running for its detach grace', async () => {
       const client = clientFor(server.url, transport)
       const id = `close-while-starting-${transport}-${Date.now()}`
