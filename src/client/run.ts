@@ -261,15 +261,32 @@ export class Run implements AsyncIterable<ClientEvent> {
   }
 
   /**
+   * @internal Ends the run as `close()` does when `signal` aborts: `completed` (and every view)
+   * then rejects with the signal's reason.
+   */
+  abortOn(signal: AbortSignal | undefined): void {
+    if (!signal) return
+    const abort = () => void this.#close(signal.reason)
+    if (signal.aborted) return abort()
+    signal.addEventListener('abort', abort, { once: true })
+    const forget = () => signal.removeEventListener('abort', abort)
+    this.completed.then(forget, forget)
+  }
+
+  /**
    * Ends this client's part deliberately: cancels the execution if this client started it and it
    * still runs, then detaches. While its start is under way it first waits for the answer: a cancel
    * sent sooner would find no execution, which would then run on for its detach grace.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    return this.#close(new ConnectionError('Detached from the execution', 'closed-by-client'))
+  }
+
+  async #close(reason: unknown): Promise<void> {
     if (this.#finished) return
     if (this.owned && this.state === 'starting') await this.#started.catch(() => {})
     if (this.owned && !this.#finished && this.state !== 'exited') await this.cancel().catch(() => {})
-    this.detach()
+    this.#fail(reason)
   }
 
   get finished(): boolean {

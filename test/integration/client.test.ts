@@ -195,6 +195,55 @@ for (const transport of TRANSPORTS) {
       }
     })
 
+    test('an AbortSignal: aborted while it runs, the execution is canceled and the run rejects with the signal\'s reason; aborted before, nothing starts; during the start, nothing is left running', async () => {
+      const client = clientFor(server.url, transport)
+      const other = clientFor(server.url, 'http')
+      const ended = async (id: string) => {
+        for (let i = 0; i < 100; i++) {
+          const record = await other.status(id).catch((error: unknown) => {
+            if (error instanceof ExecutorError && error.code === ErrorCode.NO_SUCH_PROCESS) return undefined
+            throw error
+          })
+          if (record === undefined) return 'never started'
+          // (state turns exited a moment before the record has its completion status)
+          if (record.status !== 'running' && record.status !== 'paused') return record.status
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+        return 'still running'
+      }
+      try {
+        const controller = new AbortController()
+        const run = await client.execute({ command: 'sleep 30 & sleep 30; wait' }, { signal: controller.signal })
+        await eventually(() => groupMembers(run.pgid!).length >= 2, 5000, 'the group to run')
+        const iterated = (async () => {
+          for await (const _ of run);
+        })()
+        controller.abort()
+        const rejected = await run.completed.then(() => undefined, (error: unknown) => error)
+        assert.ok(rejected instanceof DOMException && rejected.name === 'AbortError', String(rejected))
+        assert.equal(await iterated.then(() => undefined, (error: unknown) => error), rejected, 'the iterator throws the same reason')
+        assert.equal(await ended(run.id), 'canceled')
+        await eventually(() => groupMembers(run.pgid!).length === 0, 8000, 'the group to be gone')
+
+        const before = `aborted-before-${transport}-${Date.now()}`
+        const refused = await client.execute({ command: 'sleep 30', execution_id: before }, { signal: AbortSignal.abort() }).catch((error: unknown) => error)
+        assert.ok(refused instanceof DOMException && refused.name === 'AbortError', String(refused))
+        assert.equal(await ended(before), 'never started')
+
+        const during = `aborted-during-${transport}-${Date.now()}`
+        const soon = AbortSignal.timeout(1)
+        const outcome = await client.execute({ command: 'sleep 30', execution_id: during }, { signal: soon }).then(
+          (started) => started.completed,
+          (error: unknown) => Promise.reject(error),
+        ).catch((error: unknown) => error)
+        assert.ok(outcome instanceof DOMException && outcome.name === 'TimeoutError', String(outcome))
+        assert.ok(['never started', 'canceled'].includes(await ended(during)))
+      } finally {
+        await client.close()
+        await other.close()
+      }
+    })
+
     test('close() while execute() is still starting cancels the execution once it has started: nothing keeps running for its detach grace', async () => {
       const client = clientFor(server.url, transport)
       const id = `close-while-starting-${transport}-${Date.now()}`
