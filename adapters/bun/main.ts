@@ -5,7 +5,7 @@
  * Bun's own server settings carry the app's limits (see docs/protocol.md, "Gateways").
  */
 import { upgradeWebSocket, websocket } from 'hono/bun'
-import { clientTokens, createGateway, gatewayLimits, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, gatewayListen, listenFailure, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
 
 // The Bun globals this file uses, declared here so that the project's type check needs no Bun types.
 declare const process: { exit(code: number): never }
@@ -20,19 +20,24 @@ declare const Bun: {
   }): { url: URL }
 }
 
-const { heartbeatInterval, wsMaxSize } = DEFAULT_LIMITS
+const { wsMaxSize } = DEFAULT_LIMITS
+let heartbeatInterval = DEFAULT_LIMITS.heartbeatInterval
 
 let app: ReturnType<typeof createGateway>
+let listen: { host: string; port: number }
 try {
+  listen = gatewayListen((name) => Bun.env[name])
+  const limits = gatewayLimits((name) => Bun.env[name])
+  heartbeatInterval = limits.heartbeatInterval ?? heartbeatInterval
   app = createGateway({
     executorUrls: Bun.env.EXECUTOR_URLS,
     executorUrl: Bun.env.EXECUTOR_URL || 'http://127.0.0.1:8003',
-    allowedHostnames: allowedHostnamesFor(Bun.env.HOST ?? '127.0.0.1'),
+    allowedHostnames: allowedHostnamesFor(listen.host),
     tokens: Bun.env.EXECUTOR_TOKEN,
-    clientTokens: clientTokens({ tokens: Bun.env.CC_EXECUTOR_AUTH_TOKEN, host: Bun.env.HOST ?? '127.0.0.1', insecure: Bun.env.CC_EXECUTOR_INSECURE }),
+    clientTokens: clientTokens({ tokens: Bun.env.CC_EXECUTOR_AUTH_TOKEN, host: listen.host, insecure: Bun.env.CC_EXECUTOR_INSECURE }),
     upgradeWebSocket,
     runtime: 'bun',
-    limits: gatewayLimits((name) => Bun.env[name]),
+    limits,
   })
 } catch (error) {
   if (!(error instanceof PoolConfigError)) throw error
@@ -40,21 +45,27 @@ try {
   process.exit(2)
 }
 
-const server = Bun.serve({
-  port: Number(Bun.env.PORT ?? 8787),
-  hostname: Bun.env.HOST ?? '127.0.0.1',
-  // Seconds a connection may send nothing (Bun's default, 10, cut quiet event streams, whose only
-  // line is a heartbeat every heartbeatInterval). 255 is Bun's maximum.
-  idleTimeout: Math.min(255, 3 * heartbeatInterval),
-  // maxRequestBodySize stays Bun's (128 MiB): the app answers a body over wsMaxSize with its JSON 413,
-  // where Bun's own limit answers a bare 413 and closes the connection mid-upload (the client sees EPIPE).
-  fetch: app.fetch,
-  websocket: {
-    ...websocket,
-    // A frame over the limit closes the socket with 1009 before Bun has buffered it (the app checks only after).
-    maxPayloadLength: wsMaxSize,
-    // Bun pings an idle socket and closes it when nothing (not even a pong) came back for this long.
-    idleTimeout: 2 * heartbeatInterval,
-  },
-})
+let server: { url: URL }
+try {
+  server = Bun.serve({
+    port: listen.port,
+    hostname: listen.host,
+    // Seconds a connection may send nothing (Bun's default, 10, cut quiet event streams, whose only
+    // line is a heartbeat every heartbeatInterval). Whole seconds; 255 is Bun's maximum.
+    idleTimeout: Math.min(255, Math.ceil(3 * heartbeatInterval)),
+    // maxRequestBodySize stays Bun's (128 MiB): the app answers a body over wsMaxSize with its JSON 413,
+    // where Bun's own limit answers a bare 413 and closes the connection mid-upload (the client sees EPIPE).
+    fetch: app.fetch,
+    websocket: {
+      ...websocket,
+      // A frame over the limit closes the socket with 1009 before Bun has buffered it (the app checks only after).
+      maxPayloadLength: wsMaxSize,
+      // Bun pings an idle socket and closes it when nothing (not even a pong) came back for this long.
+      idleTimeout: Math.min(960, Math.ceil(2 * heartbeatInterval)),
+    },
+  })
+} catch (error) {
+  console.error(listenFailure('bun', listen, error))
+  process.exit(2)
+}
 console.log(`cc-executor gateway (bun) listening on ${server.url.href}`)

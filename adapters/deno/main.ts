@@ -6,7 +6,7 @@
 import type { Context } from 'hono'
 import { upgradeWebSocket } from 'hono/deno'
 import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
-import { clientTokens, createGateway, gatewayLimits, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, gatewayListen, listenFailure, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
 
 // The few Deno globals this file uses, declared here so that the project's type check needs no Deno types.
 declare const Deno: {
@@ -20,22 +20,28 @@ declare const Deno: {
 
 const env = (name: string, fallback?: string) => Deno.env.get(name) ?? fallback
 
-// Deno pings a socket every idleTimeout seconds and closes it when the pong does not come back in
-// time (its default is 30 s); the Node server pings every heartbeat interval, so Deno does the same.
+let heartbeatInterval = DEFAULT_LIMITS.heartbeatInterval
+
+// Deno pings a socket every idleTimeout seconds (whole seconds) and closes it when the pong does not
+// come back in time (its default is 30 s); the Node server pings every heartbeat interval, so Deno does the same.
 const withIdleTimeout = ((createEvents: (c: Context) => WSEvents | Promise<WSEvents>, options?: object) =>
-  upgradeWebSocket(createEvents, { idleTimeout: DEFAULT_LIMITS.heartbeatInterval, ...options })) as UpgradeWebSocket<any>
+  upgradeWebSocket(createEvents, { idleTimeout: Math.ceil(heartbeatInterval), ...options })) as UpgradeWebSocket<any>
 
 let app: ReturnType<typeof createGateway>
+let listen: { host: string; port: number }
 try {
+  listen = gatewayListen(env)
+  const limits = gatewayLimits(env)
+  heartbeatInterval = limits.heartbeatInterval ?? heartbeatInterval
   app = createGateway({
     executorUrls: env('EXECUTOR_URLS'),
     executorUrl: env('EXECUTOR_URL') || 'http://127.0.0.1:8003',
-    allowedHostnames: allowedHostnamesFor(env('HOST', '127.0.0.1')!),
+    allowedHostnames: allowedHostnamesFor(listen.host),
     tokens: env('EXECUTOR_TOKEN'),
-    clientTokens: clientTokens({ tokens: env('CC_EXECUTOR_AUTH_TOKEN'), host: env('HOST', '127.0.0.1'), insecure: env('CC_EXECUTOR_INSECURE') }),
+    clientTokens: clientTokens({ tokens: env('CC_EXECUTOR_AUTH_TOKEN'), host: listen.host, insecure: env('CC_EXECUTOR_INSECURE') }),
     upgradeWebSocket: withIdleTimeout,
     runtime: 'deno',
-    limits: gatewayLimits(env),
+    limits,
   })
 } catch (error) {
   if (!(error instanceof PoolConfigError)) throw error
@@ -43,11 +49,16 @@ try {
   Deno.exit(2)
 }
 
-Deno.serve(
-  {
-    port: Number(env('PORT', '8787')),
-    hostname: env('HOST', '127.0.0.1')!,
-    onListen: ({ hostname, port }) => console.log(`cc-executor gateway (deno) listening on http://${hostname}:${port}/`),
-  },
-  app.fetch,
-)
+try {
+  Deno.serve(
+    {
+      port: listen.port,
+      hostname: listen.host,
+      onListen: ({ hostname, port }) => console.log(`cc-executor gateway (deno) listening on http://${hostname}:${port}/`),
+    },
+    app.fetch,
+  )
+} catch (error) {
+  console.error(listenFailure('deno', listen, error))
+  Deno.exit(2)
+}

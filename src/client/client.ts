@@ -64,6 +64,16 @@ export interface Transcript {
   sha256: { stdout: string; stderr: string } | null
 }
 
+/** What every call that follows an execution takes besides its own parameters. */
+export interface FollowOptions {
+  /**
+   * Aborting ends the run as `run.close()` does (an execution this client started is canceled,
+   * once its start is answered), and `completed`, the views and a pending `execute()` reject with the
+   * signal's reason (`AbortSignal.timeout(ms)`: a TimeoutError). Already aborted: nothing is sent.
+   */
+  signal?: AbortSignal
+}
+
 function randomId(): string {
   if (typeof crypto.randomUUID === 'function') return crypto.randomUUID()
   return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('')
@@ -129,13 +139,26 @@ export class ExecutorClient {
    * Starts a command and resolves once it runs (pid known). Give `command` (a shell string) or `argv`.
    * Refusals reject with ExecutorError (-32602 bad params, -32001 not allowed, -32603 cannot start…).
    */
-  async execute(params: ExecuteRequest): Promise<Run> {
+  async execute(params: ExecuteRequest, { signal }: FollowOptions = {}): Promise<Run> {
     this.#assertOpen()
+    signal?.throwIfAborted()
     const id = params.execution_id ?? randomId()
     const body = { ...params, execution_id: id, detach_grace: params.detach_grace ?? this.#detachGrace }
     const run = new Run(this.#context, id, true, params.command ?? params.argv?.join(' ') ?? '')
+    return this.#follow(run, signal, { kind: 'execute', method: 'execute', params: body })
+  }
+
+  /** Starts following a run under `signal`; a run aborted before it is handed out rejects with the signal's reason. */
+  async #follow(run: Run, signal: AbortSignal | undefined, mode: LinkMode): Promise<Run> {
     this.#runs.add(run)
-    await run.begin({ kind: 'execute', method: 'execute', params: body })
+    run.abortOn(signal)
+    try {
+      await run.begin(mode)
+    } catch (error) {
+      signal?.throwIfAborted()
+      throw error
+    }
+    signal?.throwIfAborted()
     return run
   }
 
@@ -149,14 +172,13 @@ export class ExecutorClient {
    * for await (const e of run) if (e.method === 'claude.event' && e.params.kind === 'text') console.log(e.params.text)
    * const { claude } = await run.completed // session_id, num_turns, total_cost_usd, result, …
    */
-  async claude(params: ClaudeParams): Promise<Run> {
+  async claude(params: ClaudeParams, { signal }: FollowOptions = {}): Promise<Run> {
     this.#assertOpen()
+    signal?.throwIfAborted()
     const id = params.execution_id ?? randomId()
     const body = { ...params, execution_id: id, detach_grace: params.detach_grace ?? this.#detachGrace }
     const run = new Run(this.#context, id, true, params.prompt)
-    this.#runs.add(run)
-    await run.begin({ kind: 'execute', method: 'claude', params: body })
-    return run
+    return this.#follow(run, signal, { kind: 'execute', method: 'claude', params: body })
   }
 
   /** Checks an execution against its transcript (and a Claude task against Claude Code's own): GET …/verify. */
@@ -165,14 +187,21 @@ export class ExecutorClient {
     return callJson(this.#http, 'GET', v1Path.verify(id))
   }
 
-  /** Follows an existing execution: events after `afterSeq` (default 0: all of them), then live ones. */
-  async attach(id: string, { afterSeq = 0 }: { afterSeq?: number } = {}): Promise<Run> {
+  /**
+   * Follows an existing execution: events after `afterSeq` (default 0: all of them), then live ones.
+   * After the end of an ended one there are none: `completed` is its completion all the same.
+   */
+  async attach(id: string, { afterSeq = 0, signal }: { afterSeq?: number } & FollowOptions = {}): Promise<Run> {
     this.#assertOpen()
+    signal?.throwIfAborted()
     const run = new Run(this.#context, id, false, '')
     run.lastSeq = afterSeq
-    this.#runs.add(run)
-    await run.begin({ kind: 'attach', afterSeq })
-    return run
+    if (afterSeq > 0) {
+      // Beyond the end nothing would ever come; from its last seq, its completion does (not yielded again).
+      const record = await this.status(id)
+      if (record.state === 'exited' && afterSeq > record.last_seq) run.lastSeq = record.last_seq
+    }
+    return this.#follow(run, signal, { kind: 'attach', afterSeq: run.lastSeq })
   }
 
   /** Starts a command that runs until it ends by itself, whoever watches it (HTTP `detach: true`, on either transport). */

@@ -9,7 +9,7 @@
  * await run.stdout.pipeTo(someWritable)
  * console.log((await run.completed).exit_code)
  */
-export { ExecutorClient, type ClientOptions, type Started, type Transcript, type Transport } from './client.ts'
+export { ExecutorClient, type ClientOptions, type FollowOptions, type Started, type Transcript, type Transport } from './client.ts'
 export { Run, type ClientEvent, type ConnectionState, type ExecuteRequest, type GapEvent, type ReconnectInfo, type RunState } from './run.ts'
 export { ConnectionError, ErrorCode, ExecutorError, RpcError, type ConnectionFault } from './errors.ts'
 export { endpoints, type Endpoints } from './endpoints.ts'

@@ -260,11 +260,33 @@ export class Run implements AsyncIterable<ClientEvent> {
     this.#fail(new ConnectionError('Detached from the execution', 'closed-by-client'))
   }
 
-  /** Ends this client's part deliberately: cancels the execution if this client started it and it still runs, then detaches. */
-  async close(): Promise<void> {
+  /**
+   * @internal Ends the run as `close()` does when `signal` aborts: `completed` (and every view)
+   * then rejects with the signal's reason.
+   */
+  abortOn(signal: AbortSignal | undefined): void {
+    if (!signal) return
+    const abort = () => void this.#close(signal.reason)
+    if (signal.aborted) return abort()
+    signal.addEventListener('abort', abort, { once: true })
+    const forget = () => signal.removeEventListener('abort', abort)
+    this.completed.then(forget, forget)
+  }
+
+  /**
+   * Ends this client's part deliberately: cancels the execution if this client started it and it
+   * still runs, then detaches. While its start is under way it first waits for the answer: a cancel
+   * sent sooner would find no execution, which would then run on for its detach grace.
+   */
+  close(): Promise<void> {
+    return this.#close(new ConnectionError('Detached from the execution', 'closed-by-client'))
+  }
+
+  async #close(reason: unknown): Promise<void> {
     if (this.#finished) return
-    if (this.owned && this.state !== 'exited') await this.cancel().catch(() => {})
-    this.detach()
+    if (this.owned && this.state === 'starting') await this.#started.catch(() => {})
+    if (this.owned && !this.#finished && this.state !== 'exited') await this.cancel().catch(() => {})
+    this.#fail(reason)
   }
 
   get finished(): boolean {
@@ -274,6 +296,9 @@ export class Run implements AsyncIterable<ClientEvent> {
   // ---- the link ----
 
   async #connect(mode: LinkMode): Promise<void> {
+    // One event of overlap: had the last one been the completion, nothing would follow after_seq, and
+    // the run would wait for ever. The repeated event is dropped by seq (a completion ends the run).
+    if (mode.kind === 'attach' && mode.afterSeq > 0) mode = { kind: 'attach', afterSeq: mode.afterSeq - 1 }
     const generation = ++this.#generation
     const target: LinkTarget = {
       id: this.id,
@@ -364,13 +389,20 @@ export class Run implements AsyncIterable<ClientEvent> {
       return
     }
     if (message.method === 'process.gap') {
-      // The server no longer has these events: say so, and carry on after them.
-      this.lastSeq = Math.max(this.lastSeq, params.to_seq)
-      this.#buffer.push(message as GapEvent)
+      // The server no longer has these events: say so (those we do not hold), and carry on after them.
+      if (params.to_seq <= this.lastSeq) return
+      const gap = { ...(message as GapEvent), params: { ...params, from_seq: Math.max(params.from_seq, this.lastSeq + 1) } }
+      this.lastSeq = params.to_seq
+      this.#buffer.push(gap)
       return
     }
     const seq = params.seq
-    if (typeof seq !== 'number' || seq <= this.lastSeq) return
+    if (typeof seq !== 'number') return
+    if (seq <= this.lastSeq) {
+      // Seen already (the overlap of an attach); a completion still ends the run, without being repeated.
+      if (message.method === 'process.completed') this.#finish(params)
+      return
+    }
     if (seq !== this.lastSeq + 1) {
       // Never a silent hole: drop this link, and the next one resumes after the last seq we hold.
       this.#generation += 1

@@ -50,6 +50,11 @@ export interface ExecutionHandle {
   /** Where it runs, when that is one of several places (a pool's executor URL): its record's `executor`. */
   readonly owner?: string
   /**
+   * Where its events can be read again once memory no longer holds them, when the app has no store
+   * of its own (a gateway's: its executor's transcript). Late subscribers and slow ones read there.
+   */
+  readonly history?: ExecutionStore
+  /**
    * Sends a signal to the process group; `reason` (why, in words) becomes the completion's reason
    * when it ends it. Throws RpcError(-32002) once the execution has ended.
    */

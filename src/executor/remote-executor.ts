@@ -29,9 +29,16 @@ export interface RemoteExecutorOptions {
    * The gateway cancels explicitly when its own clients leave, so this only covers lost streams.
    */
   upstreamGrace?: number
+  /**
+   * The upstream's WEBSOCKET_HEARTBEAT_INTERVAL in seconds (default 20): its event streams carry a
+   * heartbeat line at least this often. One that brings nothing for 3× this long (or 3× the longer
+   * interval observed between its heartbeats) while it is being read is dead (a half-open
+   * connection: a vanished host, a stalled NAT), and is resumed with `after_seq` like a broken one.
+   */
+  heartbeatInterval?: number
 }
 
-type RawEvent = { method?: string; params?: { seq?: number } }
+type RawEvent = { method?: string; params?: { seq?: number; timestamp?: number } }
 
 /**
  * @example
@@ -40,12 +47,12 @@ type RawEvent = { method?: string; params?: { seq?: number } }
  */
 export class RemoteExecutor implements Executor {
   readonly #http: HttpOptions
-  readonly #options: { retries: number; retryDelayMs: number; upstreamGrace: number }
+  readonly #options: { retries: number; retryDelayMs: number; upstreamGrace: number; heartbeatInterval: number }
   readonly #live = new Set<RemoteExecution>()
 
-  constructor({ url, token, fetch: fetchFn = globalThis.fetch.bind(globalThis), retries = 5, retryDelayMs = 100, upstreamGrace = 30 }: RemoteExecutorOptions) {
+  constructor({ url, token, fetch: fetchFn = globalThis.fetch.bind(globalThis), retries = 5, retryDelayMs = 100, upstreamGrace = 30, heartbeatInterval = 20 }: RemoteExecutorOptions) {
     this.#http = { base: url.replace(/\/+$/, ''), token, fetch: fetchFn }
-    this.#options = { retries, retryDelayMs, upstreamGrace }
+    this.#options = { retries, retryDelayMs, upstreamGrace, heartbeatInterval }
   }
 
   start(params: ExecuteParams & { execution_id: string }, options: LaunchOptions = {}): Promise<ExecutionHandle> {
@@ -105,7 +112,7 @@ export class RemoteExecutor implements Executor {
 
   async #follow(id: string, opened: Promise<Response>): Promise<ExecutionHandle> {
     const events = await eventsOf(opened)
-    const first = await events.read()
+    const first = (await readWithin(events, 3 * this.heartbeatInterval * 1000)) ?? { done: true, value: undefined }
     if (first.done || first.value.method !== 'process.started') {
       await events.cancel().catch(() => {})
       throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor did not start the execution', { cause: 'no process.started' })
@@ -128,6 +135,11 @@ export class RemoteExecutor implements Executor {
 
   get retryDelayMs(): number {
     return this.#options.retryDelayMs
+  }
+
+  /** Seconds between the upstream's heartbeat lines, as configured. */
+  get heartbeatInterval(): number {
+    return this.#options.heartbeatInterval
   }
 
   /**
@@ -154,6 +166,24 @@ type EventReader = ReadableStreamDefaultReader<RawEvent>
 
 const json = async <T>(response: Promise<Response>): Promise<T> => (await (await response).json()) as T
 
+/**
+ * The next line of an upstream stream, or undefined when none came within `ms`: the stream is then
+ * cancelled (which aborts its request), since a half-open connection would never end by itself.
+ */
+async function readWithin(reader: EventReader, ms: number): Promise<ReadableStreamReadResult<RawEvent> | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const silent = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms)
+  })
+  try {
+    const next = await Promise.race([reader.read(), silent])
+    if (next === undefined) void reader.cancel('silent').catch(() => {})
+    return next
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** An upstream event stream, its lines parsed with parseReceived (a gateway forwards their text as it came). */
 async function eventsOf(response: Promise<Response>): Promise<EventReader> {
   const upstream = await response
@@ -171,6 +201,9 @@ class RemoteExecution implements ExecutionHandle {
   #state: ExecutionState = 'running'
   #lastSeq: number
   #reader: EventReader
+  /** Seconds between the upstream's heartbeats as last observed, and the timestamp of the last one. */
+  #beatInterval = 0
+  #lastBeat: number | undefined
   #resolveCompleted!: (event: CompletedEvent) => void
   readonly #executor: RemoteExecutor
 
@@ -210,17 +243,19 @@ class RemoteExecution implements ExecutionHandle {
   /** Enqueues the next event with a new seq, reconnecting when the stream breaks before completion. */
   async #pull(controller: ReadableStreamDefaultController<ExecutionEvent>): Promise<void> {
     for (;;) {
-      let next: ReadableStreamReadResult<RawEvent>
+      const limitMs = 3 * Math.max(this.#executor.heartbeatInterval, this.#beatInterval) * 1000
+      let next: ReadableStreamReadResult<RawEvent> | undefined
       try {
-        next = await this.#reader.read()
+        next = await readWithin(this.#reader, limitMs)
       } catch {
         next = { done: true, value: undefined }
       }
-      if (next.done) {
-        await this.#reconnect(controller)
+      if (next === undefined || next.done) {
+        await this.#reconnect(controller, next === undefined ? `no data from the executor for ${limitMs / 1000} s (3× its heartbeat interval)` : undefined)
         if (this.#state === 'exited') return
         continue
       }
+      if (next.value.method === 'heartbeat') this.#observeBeat(next.value.params?.timestamp)
       const event = next.value as ExecutionEvent
       // Ephemeral lines (heartbeat, process.status, process.gap) are the upstream's; this side makes its own.
       if (typeof event.params?.seq !== 'number' || event.params.seq <= this.#lastSeq) continue
@@ -233,8 +268,17 @@ class RemoteExecution implements ExecutionHandle {
     }
   }
 
-  async #reconnect(controller: ReadableStreamDefaultController<ExecutionEvent>): Promise<void> {
-    let lastError = 'the stream ended before process.completed'
+  /** An upstream that beats less often than configured is given 3× its own interval. */
+  #observeBeat(timestamp: unknown): void {
+    if (typeof timestamp !== 'number') return
+    const gap = this.#lastBeat === undefined ? 0 : timestamp - this.#lastBeat
+    this.#lastBeat = timestamp
+    if (gap > 0 && gap < 86_400) this.#beatInterval = gap
+  }
+
+  async #reconnect(controller: ReadableStreamDefaultController<ExecutionEvent>, why?: string): Promise<void> {
+    let lastError = why ?? 'the stream ended before process.completed'
+    this.#lastBeat = undefined
     for (let attempt = 1; attempt <= this.#executor.retries + 1; attempt++) {
       const delay = reconnectDelayMs(attempt, this.#executor.retryDelayMs)
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))

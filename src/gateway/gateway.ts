@@ -3,7 +3,7 @@
  * Node executors. An entry reads its runtime's settings, passes them here and serves the result.
  */
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
-import { createExecutorApp, type ExecutorApp, type ExecutorAppOptions, type ExecutorLimits } from '../app.ts'
+import { createExecutorApp, DEFAULT_LIMITS, type ExecutorApp, type ExecutorAppOptions, type ExecutorLimits } from '../app.ts'
 import type { Logger } from '../logger.ts'
 import type { SocketChannel } from '../ws/session.ts'
 import { parsePool } from './config.ts'
@@ -52,7 +52,9 @@ export type Gateway = ExecutorApp & { readonly pool: ExecutorPool }
  */
 export function createGateway(options: GatewayOptions): Gateway {
   const members = parsePool({ urls: options.executorUrls, url: options.executorUrl, tokens: options.tokens })
-  const pool = new ExecutorPool({ ...options.pool, members, state: options.state })
+  // The executors beat as often as the gateway does (one WEBSOCKET_HEARTBEAT_INTERVAL for both): a stream silent for 3 intervals is dead.
+  const heartbeatInterval = options.limits?.heartbeatInterval ?? DEFAULT_LIMITS.heartbeatInterval
+  const pool = new ExecutorPool({ ...options.pool, members, state: options.state, remote: { heartbeatInterval, ...options.pool?.remote } })
   const app = createExecutorApp({
     executor: pool,
     tokens: options.clientTokens,

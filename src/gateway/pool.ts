@@ -6,6 +6,7 @@
  * asking every executor, once. The rest of the app (WebSocket, /v1, MCP, console) sees one Executor.
  */
 import type { ClaudeParams } from '../claude/params.ts'
+import { ExecutorError } from '../client/errors.ts'
 import { eventReader } from '../client/http.ts'
 import type { ExecutionHandle, Executor, LaunchOptions } from '../executor/executor.ts'
 import { RemoteExecutor, type RemoteExecutorOptions } from '../executor/remote-executor.ts'
@@ -36,8 +37,8 @@ export interface PoolOptions {
    * background, shared by the requests that need it.
    */
   requestScoped?: boolean
-  /** Passed to each RemoteExecutor (reconnection attempts, upstream grace). */
-  remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace'>
+  /** Passed to each RemoteExecutor (reconnection attempts, upstream grace, the executors' heartbeat interval). */
+  remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace' | 'heartbeatInterval'>
 }
 
 /** Seconds a client told "every executor is full" or "its executor is down" is told to wait. */
@@ -58,11 +59,15 @@ interface Upstream extends PoolMemberConfig {
 
 type Failure = 'full' | 'down' | 'timeout' | 'garbage' | 'refused'
 
-/** What went wrong, from what the RemoteExecutor threw: the client's own mistakes are 'refused'. */
+/**
+ * What went wrong, from what the RemoteExecutor threw. An error body of the executor's own (an
+ * ExecutorError) is its answer to the request: full, or refused, also a -32603 such as a program
+ * that cannot be started (ENOENT), which says nothing about the executor's health.
+ */
 function classify(error: unknown): Failure {
   if (!(error instanceof RpcError)) return 'garbage'
   if (error.code === ErrorCode.SESSION_LIMIT) return 'full'
-  if (error.code !== ErrorCode.INTERNAL_ERROR) return 'refused'
+  if (error.code !== ErrorCode.INTERNAL_ERROR || error instanceof ExecutorError) return 'refused'
   const cause = String((error.data as { cause?: unknown } | undefined)?.cause ?? '')
   if (/no answer within/.test(cause)) return 'timeout'
   return /unreachable|cannot be reached/.test(error.message) ? 'down' : 'garbage'
@@ -355,6 +360,8 @@ export class ExecutorPool implements Executor {
       events: handle.events,
       completed: handle.completed,
       owner: member.url,
+      // Its executor keeps every event: a late or slow subscriber reads there what the gateway no longer holds.
+      history: this.#history(member),
       get state() {
         return handle.state
       },
@@ -441,11 +448,18 @@ export class ExecutorPool implements Executor {
   async #poll(member: Upstream): Promise<void> {
     let report: HealthReport
     let timer: ReturnType<typeof setTimeout> | undefined
+    // Aborted when late: a hung executor would otherwise keep every check's connection open for good.
+    const abort = new AbortController()
     // The whole answer, body included: an executor that sends headers and then nothing is as unhealthy.
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`/health gave no answer within ${this.#healthTimeoutMs} ms`)), this.#healthTimeoutMs)))
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort()
+        reject(new Error(`/health gave no answer within ${this.#healthTimeoutMs} ms`))
+      }, this.#healthTimeoutMs)
+    })
     try {
       const headers: Record<string, string> = member.token ? { authorization: `Bearer ${member.token}` } : {}
-      const response = await Promise.race([this.#fetch(`${member.url}/health`, { headers }), late])
+      const response = await Promise.race([this.#fetch(`${member.url}/health`, { headers, signal: abort.signal }), late])
       if (!response.ok) throw new Error(`/health answered HTTP ${response.status}`)
       const health = (await Promise.race([response.json(), late])) as { status?: unknown; running_executions?: unknown; max_executions?: unknown }
       if (health?.status !== 'healthy' || typeof health.running_executions !== 'number') throw new Error('/health is not a cc-executor health report')

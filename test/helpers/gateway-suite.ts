@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { runScenarios } from './scenarios.ts'
-import { groupMembers, processesWhere, writtenBytes } from './proc.ts'
+import { eventually, groupMembers, processesWhere, writtenBytes } from './proc.ts'
 import { requireBinary, startGateway, type GatewayRuntime, type RunningGateway } from './gateway.ts'
 import { ROOT, startServer, type RunningServer } from './server.ts'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
@@ -187,6 +189,36 @@ export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: 
       })
     }
 
+    if (count === 1) {
+      test('an executor that goes silent mid-stream (no data and no close: a half-open connection) is given up after 3 heartbeat intervals and resumed with after_seq: no gap, no duplicate', async () => {
+        // Both sides beat every second (WEBSOCKET_HEARTBEAT_INTERVAL), so the gateway gives a silent stream 3 s.
+        const beat = { WEBSOCKET_HEARTBEAT_INTERVAL: '1' }
+        const server = await startServer({ CC_EXECUTOR_AUTH_TOKEN: token, ...beat })
+        const untrack = killOnExit(server.child.pid!, { signal: 'SIGTERM' })
+        const quiet = await startTcpProxy(server.port)
+        let quick: RunningGateway | undefined
+        let client: TestClient | undefined
+        try {
+          quick = await startGateway(runtime, { executorUrl: quiet.url, token, env: beat })
+          client = await TestClient.open(quick.wsUrl)
+          const { execution_id: id } = await client.execute({ command: 'for i in $(seq 1 40); do echo line $i; sleep 0.2; done' })
+          await eventually(() => client!.output(id).includes('line 5\n'), 15_000, 'line 5')
+          assert.ok(quiet.silence() > 0, 'the live upstream stream was silenced')
+          const done = await client.completion(id, 30_000)
+          assert.equal(done.params.status, 'completed', done.params.reason)
+          assert.equal(client.output(id), Array.from({ length: 40 }, (_, i) => `line ${i + 1}\n`).join(''))
+          const events = client.events(id)
+          assert.deepEqual(events.map((e) => e.params.seq), events.map((_, i) => i + 1), 'seq 1..n: no gap, no duplicate')
+          assert.ok(quiet.requests.some((r) => r.includes(`/v1/executions/${id}/events?after_seq=`)), `resumed with after_seq: ${quiet.requests.join('; ')}`)
+        } finally {
+          await client?.close()
+          await quick?.stop()
+          await quiet.close()
+          await server.stop()
+          untrack()
+        }
+      })
+    }
     // Deno and Bun have settings of their own for what the Node server sets in @hono/node-server and ws.
     if ((runtime === 'deno' || runtime === 'bun') && count === 1) {
       test('an HTTP stream quiet for longer than Bun\'s default idle timeout (10 s), but not than the heartbeat interval (20 s), reaches its completion', async () => {
@@ -217,6 +249,51 @@ export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: 
         }
       })
 
+      test('a PORT that is no port (blank, not a number, too large) or is taken, or a HOST that cannot be bound, stops the gateway with one line naming it and exit status 2', async () => {
+        if (!proxy) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+        const taken = createNetServer().listen(0, '127.0.0.1')
+        await once(taken, 'listening')
+        try {
+          const takenPort = String((taken.address() as AddressInfo).port)
+          const cases: [Record<string, string>, RegExp][] = [
+            [{ PORT: ' ' }, /PORT/],
+            [{ PORT: 'abc' }, /PORT/],
+            [{ PORT: '99999' }, /PORT/],
+            [{ PORT: '0x10' }, /PORT/],
+            [{ PORT: takenPort }, new RegExp(`127\\.0\\.0\\.1:${takenPort}`)],
+            [{ HOST: 'no-such-host.invalid', PORT: '0', CC_EXECUTOR_INSECURE: 'true' }, /HOST|no-such-host\.invalid/],
+          ]
+          for (const [settings, names] of cases) {
+            const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {
+              cwd: ROOT,
+              detached: true,
+              env: { ...process.env, HOST: '127.0.0.1', EXECUTOR_URL: proxy.url, ...settings },
+              stdio: ['ignore', 'pipe', 'pipe'],
+            })
+            const untrack = killOnExit(child.pid!, { group: true })
+            let output = ''
+            child.stdout!.on('data', (chunk: Buffer) => (output += chunk))
+            child.stderr!.on('data', (chunk: Buffer) => (output += chunk))
+            try {
+              const [code] = (await Promise.race([once(child, 'exit'), new Promise((_, reject) => setTimeout(() => reject(new Error(`still running after 20 s: ${output}`)), 20_000))])) as [number | null]
+              const what = `${JSON.stringify(settings)}: ${JSON.stringify(output)}`
+              assert.equal(code, 2, what)
+              assert.equal(output.trim().split('\n').length, 1, `one line: ${what}`)
+              assert.match(output, new RegExp(`^cc-executor gateway \\(${runtime}\\): `), what)
+              assert.match(output, names, what)
+            } finally {
+              try {
+                process.kill(-child.pid!, 'SIGKILL')
+              } catch {
+                // Already gone.
+              }
+              untrack()
+            }
+          }
+        } finally {
+          taken.close()
+        }
+      })
       test('with PORT=0 the gateway listens on a free port and says which', async () => {
         if (!proxy) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
         const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {

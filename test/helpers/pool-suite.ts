@@ -269,6 +269,31 @@ export function poolSuite(runtime: GatewayRuntime): void {
         for (const s of [garbage, hang]) s.close()
       }
     })
+
+    test('an executor that accepts connections and never answers costs the gateway one connection at a time: a /health check that times out is aborted', async () => {
+      const hang: Server = createServer(() => {})
+      hang.listen(0, '127.0.0.1')
+      await once(hang, 'listening')
+      let accepted = 0
+      hang.on('connection', () => (accepted += 1))
+      const hangUrl = `http://127.0.0.1:${(hang.address() as AddressInfo).port}`
+      let watched: RunningGateway | undefined
+      try {
+        watched = await startGateway(runtime, { executorUrls: [members[0].server.url, hangUrl].join(','), token: `${members[0].token},x` })
+        // Each /metrics asks for the pool's health: a check of the hung one every 2 s, each timing out after 2 s.
+        for (const until = Date.now() + 10_000; Date.now() < until; ) {
+          await (await fetch(`${watched.url}/metrics`)).text()
+          await new Promise((resolve) => setTimeout(resolve, 250))
+        }
+        const open = await new Promise<number>((resolve, reject) => hang.getConnections((error, n) => (error ? reject(error) : resolve(n))))
+        assert.ok(accepted >= 3, `the hung executor was checked again and again (${accepted} connections)`)
+        assert.ok(open <= 2, `${open} of ${accepted} health checks of the hung executor are still open`)
+      } finally {
+        await watched?.stop()
+        hang.closeAllConnections()
+        hang.close()
+      }
+    })
   })
 }
 

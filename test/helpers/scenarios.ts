@@ -295,6 +295,68 @@ export const scenarios: Scenario[] = [
   },
 
   {
+    name: 'a late attach from seq 0 replays all of a 2 MB output, running and finished, over WebSocket and HTTP: no process.gap while the executor has every event',
+    async run({ wsUrl, httpUrl }) {
+      const expected = Array.from({ length: 300_000 }, (_, i) => `${i + 1}\n`).join('')
+      const owner = await TestClient.open(wsUrl)
+      const clients: TestClient[] = [owner]
+      try {
+        const { execution_id: id } = await owner.execute({ command: 'seq 1 300000; sleep 2' })
+        await eventually(() => owner.output(id).endsWith('\n300000\n'), 30_000, 'all the output')
+        const replayed = async () => {
+          const late = await TestClient.open(wsUrl)
+          clients.push(late)
+          const attached = await late.request('attach', { execution_id: id, after_seq: 0 })
+          assert.ok(attached.result, JSON.stringify(attached.error))
+          await late.completion(id, 30_000)
+          return late
+        }
+        const whileRunning = await replayed()
+        const finished = await replayed()
+        for (const [late, when] of [[whileRunning, 'while it ran'], [finished, 'once it had ended']] as const) {
+          assert.deepEqual(late.frames.filter((f) => f.method === 'process.gap').map((f) => f.params), [], `no gap ${when}`)
+          assert.equal(late.output(id).length, expected.length, `the whole output ${when}`)
+          assert.equal(late.output(id), expected)
+          assertRecord(late.events(id), `attached ${when}`)
+        }
+        const all = await readNdjson(await fetch(`${httpUrl}/v1/executions/${id}/events?after_seq=0`))
+        assert.deepEqual(all.filter((n) => n.method === 'process.gap').map((n) => n.params), [], 'no gap over HTTP')
+        const events = seqEvents(all)
+        assertRecord(events, 'replayed over HTTP')
+        assert.equal(events.filter((e) => e.method === 'process.output').map((e) => e.params.data).join(''), expected)
+      } finally {
+        for (const c of clients) await c.close()
+      }
+    },
+  },
+
+  {
+    name: 'a program that cannot be started is -32603 with data.cause ENOENT (HTTP 500), and the very next execute runs',
+    async run({ wsUrl, httpUrl }) {
+      const client = await TestClient.open(wsUrl)
+      try {
+        const refused = await client.request('execute', { argv: ['/no/such/program-cc-executor'] })
+        assert.equal(refused.error?.code, -32603, JSON.stringify(refused.error))
+        assert.deepEqual(refused.error?.data, { cause: 'ENOENT' })
+        assert.match(refused.error?.message, /no\/such\/program-cc-executor/)
+        const response = await post(`${httpUrl}/v1/executions`, { argv: ['/no/such/program-cc-executor'] })
+        assert.equal(response.status, 500)
+        const body = await response.json()
+        assert.equal(body.error.code, -32603, JSON.stringify(body))
+        assert.deepEqual(body.error.data, { cause: 'ENOENT' })
+        // The user's mistake says nothing about the executor: it goes on taking work at once.
+        const next = await post(`${httpUrl}/v1/executions`, { command: 'echo still here' })
+        assert.equal(next.status, 200, await next.clone().text())
+        assert.equal(seqEvents(await readNdjson(next)).at(-1)?.params.status, 'completed')
+        const r = await client.run({ command: 'echo and here' })
+        assert.equal(r.completed.status, 'completed')
+      } finally {
+        await client.close()
+      }
+    },
+  },
+
+  {
     name: 'a broken stream between the executor and its client is resumed with after_seq: no gap, no duplicate',
     async run(target) {
       // ~3 s of numbered lines, so that the breaks land mid-stream.

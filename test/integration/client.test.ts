@@ -171,6 +171,110 @@ for (const transport of TRANSPORTS) {
       await other.close()
     })
 
+    test('attach after the last seq of an ended execution, or beyond it, settles at once: completed is its completion, the iterator yields nothing', async () => {
+      const client = clientFor(server.url, transport)
+      try {
+        const run = await client.execute({ command: 'echo one; echo two' })
+        const done = await run.completed
+        const within = <T>(promise: Promise<T>, what: string) =>
+          Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not settled within 5 s`)), 5000))])
+        for (const afterSeq of [done.seq - 1, done.seq, done.seq + 10]) {
+          const attached = await within(client.attach(run.id, { afterSeq }), `attach after ${afterSeq}`)
+          const seen: ClientEvent[] = []
+          await within(
+            (async () => {
+              for await (const event of attached) seen.push(event)
+            })(),
+            `the events after ${afterSeq}`,
+          )
+          assert.deepEqual(await within(attached.completed, `completed after ${afterSeq}`), done)
+          assert.deepEqual(seqs(seen), afterSeq < done.seq ? [done.seq] : [], `the events after seq ${afterSeq}`)
+          assert.equal(attached.state, 'exited')
+        }
+      } finally {
+        await client.close()
+      }
+    })
+
+    test('an AbortSignal: aborted while it runs, the execution is canceled and the run rejects with the signal\'s reason; aborted before, nothing starts; during the start, nothing is left running', async () => {
+      const client = clientFor(server.url, transport)
+      const other = clientFor(server.url, 'http')
+      const ended = async (id: string) => {
+        for (let i = 0; i < 100; i++) {
+          const record = await other.status(id).catch((error: unknown) => {
+            if (error instanceof ExecutorError && error.code === ErrorCode.NO_SUCH_PROCESS) return undefined
+            throw error
+          })
+          if (record === undefined) return 'never started'
+          // (state turns exited a moment before the record has its completion status)
+          if (record.status !== 'running' && record.status !== 'paused') return record.status
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+        return 'still running'
+      }
+      try {
+        const controller = new AbortController()
+        const run = await client.execute({ command: 'sleep 30 & sleep 30; wait' }, { signal: controller.signal })
+        await eventually(() => groupMembers(run.pgid!).length >= 2, 5000, 'the group to run')
+        const iterated = (async () => {
+          for await (const _ of run);
+        })()
+        controller.abort()
+        const rejected = await run.completed.then(() => undefined, (error: unknown) => error)
+        assert.ok(rejected instanceof DOMException && rejected.name === 'AbortError', String(rejected))
+        assert.equal(await iterated.then(() => undefined, (error: unknown) => error), rejected, 'the iterator throws the same reason')
+        assert.equal(await ended(run.id), 'canceled')
+        await eventually(() => groupMembers(run.pgid!).length === 0, 8000, 'the group to be gone')
+
+        const before = `aborted-before-${transport}-${Date.now()}`
+        const refused = await client.execute({ command: 'sleep 30', execution_id: before }, { signal: AbortSignal.abort() }).catch((error: unknown) => error)
+        assert.ok(refused instanceof DOMException && refused.name === 'AbortError', String(refused))
+        assert.equal(await ended(before), 'never started')
+
+        const during = `aborted-during-${transport}-${Date.now()}`
+        const soon = AbortSignal.timeout(1)
+        const outcome = await client.execute({ command: 'sleep 30', execution_id: during }, { signal: soon }).then(
+          (started) => started.completed,
+          (error: unknown) => Promise.reject(error),
+        ).catch((error: unknown) => error)
+        assert.ok(outcome instanceof DOMException && outcome.name === 'TimeoutError', String(outcome))
+        assert.ok(['never started', 'canceled'].includes(await ended(during)))
+      } finally {
+        await client.close()
+        await other.close()
+      }
+    })
+
+    test('close() while execute() is still starting cancels the execution once it has started: nothing keeps running for its detach grace', async () => {
+      const client = clientFor(server.url, transport)
+      const id = `close-while-starting-${transport}-${Date.now()}`
+      const starting = client.execute({ command: 'sleep 30 & sleep 30; wait', execution_id: id }).then(
+        (run) => run,
+        (error: unknown) => error,
+      )
+      await client.close()
+      await starting
+      const other = clientFor(server.url, 'http')
+      try {
+        // Canceled, well within the 30 s of detach grace the client asked for (or never started at all).
+        let record: { status: string; pgid: number | null } | undefined
+        for (let i = 0; i < 100; i++) {
+          record = await other.status(id).catch((error: unknown) => {
+            if (error instanceof ExecutorError && error.code === ErrorCode.NO_SUCH_PROCESS) return undefined
+            throw error
+          })
+          if (record === undefined || record.status === 'canceled') break
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+        if (record) {
+          assert.equal(record.status, 'canceled')
+          await eventually(() => groupMembers(record!.pgid!).length === 0, 8000, 'the group to be gone')
+        }
+      } finally {
+        await other.close()
+      }
+    })
+
     test('a dropped connection loses nothing: the run resumes after its last seq, no gap, no duplicate', async () => {
       const proxy = await startTcpProxy(server.port)
       const reconnects: ReconnectInfo[] = []
