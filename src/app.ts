@@ -158,6 +158,8 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
 
   // Before the token check: the page and its assets carry no data, and the page asks for the token.
   if (options.console !== false) app.route('/', consoleRoutes())
+  // Liveness for probes that hold no token (the image's HEALTHCHECK, a load balancer): it says nothing else.
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
 
   // Tokens are digested once (an async Web Crypto call), before the first request is judged.
   let entries: Promise<readonly TokenEntry[]> | undefined
@@ -274,7 +276,6 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     }
   }
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/health', (c) =>
     c.json({
       status: 'healthy',

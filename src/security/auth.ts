@@ -1,9 +1,9 @@
 /**
- * @module security/auth — bearer tokens, checked in constant time on every route but /healthz.
+ * @module security/auth — bearer tokens, checked in constant time on every route but /healthz and the
+ * console's page (both routed before this check, in app.ts).
  * Accepted as `Authorization: Bearer <token>`, `X-API-Key: <token>`, or — for browsers, which cannot
  * set headers on a WebSocket — a subprotocol (protocol/bearer-protocol).
  * Missing credentials: 401; wrong ones: 403, before any WebSocket upgrade.
- * The web console's page and assets are routed before this check (app.ts): they hold no data.
  */
 import type { MiddlewareHandler } from 'hono'
 import { tokenOfProtocols } from '../protocol/bearer-protocol.ts'
@@ -77,7 +77,7 @@ export interface AuthOptions {
 /** The middleware: with no tokens configured every request passes (token id null). */
 export function requireToken({ entries, onFailure }: AuthOptions): MiddlewareHandler<{ Variables: AuthVariables }> {
   return async function requireToken(c, next) {
-    if (entries.length === 0 || c.req.path.endsWith('/healthz')) {
+    if (entries.length === 0) {
       c.set('tokenId', null)
       return next()
     }

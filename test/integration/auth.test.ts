@@ -51,6 +51,9 @@ describe('authentication', () => {
     assert.equal((await fetch(`${server.url}/v1/executions`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200)
     assert.equal((await fetch(`${server.url}/v1/executions`, { headers: { 'x-api-key': OTHER } })).status, 200)
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200)
+    // Only /healthz itself: an execution whose id is "healthz" is as closed as any other.
+    assert.equal((await fetch(`${server.url}/v1/executions/healthz`)).status, 401)
+    assert.equal((await fetch(`${server.url}/v1/executions/healthz/events`)).status, 401)
   })
 
   test('WebSocket: refused before the upgrade (401 missing, 403 wrong); Bearer, X-API-Key and the bearer subprotocol connect', async () => {
