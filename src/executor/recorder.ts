@@ -274,7 +274,9 @@ export class ExecutionRecorder {
       return { jsonrpc: '2.0', method: 'process.dropped', params: { execution_id: this.#id, seq, type: item.type, bytes: item.bytes, lines: item.lines } }
     }
     this.#queuedChars -= item.piece.data.length
-    const params: OutputParams = { execution_id: this.#id, seq, type: item.type, ...item.piece }
+    const { piece } = item
+    // `data` last, as its wire form has it (protocol/jsonrpc eventFrame): JSON.stringify gives that form.
+    const params: OutputParams = { execution_id: this.#id, seq, type: item.type, chunk_index: piece.chunk_index, total_chunks: piece.total_chunks, truncated: piece.truncated, data: piece.data }
     if (this.#hashers) this.#unhashed.push(params)
     return { jsonrpc: '2.0', method: 'process.output', params }
   }
