@@ -98,6 +98,9 @@ describe('eventFrame (unit)', () => {
       { jsonrpc: '2.0', method: 'process.output', params: { execution_id: 'e-1', seq: 1, type: 'stdout', data: 'fewer members' } } as unknown as ExecutionEvent,
       changed({ extra: 1 }),
       changed({ seq: '7', truncated: 0 }),
+      // Short output whose data is already last (as the recorder makes it), ASCII or not, with escapes.
+      { jsonrpc: '2.0', method: 'process.output', params: { execution_id: 'e-1', seq: 2, type: 'stdout', chunk_index: 0, total_chunks: 1, truncated: false, data: 'a "b" \\ é\u0001\n' } } as ExecutionEvent,
+      changed({ extra: 1, data: 'last again' }),
     ]
     for (const event of shapes) assert.equal(eventText(event), dataLast(event))
   })
