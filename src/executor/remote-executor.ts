@@ -204,6 +204,13 @@ class RemoteExecution implements ExecutionHandle {
   /** Seconds between the upstream's heartbeats as last observed, and the timestamp of the last one. */
   #beatInterval = 0
   #lastBeat: number | undefined
+  /**
+   * The silence watchdog: one timer per execution, not one per read (that cost every event a timer
+   * and a race). While a read is pending (#readSince), it fires once the read has waited the limit.
+   */
+  #readSince: number | undefined
+  #watchdog: ReturnType<typeof setTimeout> | undefined
+  #silent: string | undefined
   #resolveCompleted!: (event: CompletedEvent) => void
   readonly #executor: RemoteExecutor
 
@@ -243,15 +250,19 @@ class RemoteExecution implements ExecutionHandle {
   /** Enqueues the next event with a new seq, reconnecting when the stream breaks before completion. */
   async #pull(controller: ReadableStreamDefaultController<ExecutionEvent>): Promise<void> {
     for (;;) {
-      const limitMs = 3 * Math.max(this.#executor.heartbeatInterval, this.#beatInterval) * 1000
-      let next: ReadableStreamReadResult<RawEvent> | undefined
+      let next: ReadableStreamReadResult<RawEvent>
+      this.#readSince = performance.now()
+      this.#watchdog ??= setTimeout(this.#watch, this.#silenceLimitMs())
       try {
-        next = await readWithin(this.#reader, limitMs)
+        next = await this.#reader.read()
       } catch {
         next = { done: true, value: undefined }
       }
-      if (next === undefined || next.done) {
-        await this.#reconnect(controller, next === undefined ? `no data from the executor for ${limitMs / 1000} s (3× its heartbeat interval)` : undefined)
+      this.#readSince = undefined
+      const silent = this.#silent
+      this.#silent = undefined
+      if (silent !== undefined || next.done) {
+        await this.#reconnect(controller, silent)
         if (this.#state === 'exited') return
         continue
       }
@@ -266,6 +277,22 @@ class RemoteExecution implements ExecutionHandle {
       if (event.method === 'process.completed') this.#end(controller, event)
       return
     }
+  }
+
+  /** 3× the upstream's heartbeat interval (configured, or the longer one observed). */
+  #silenceLimitMs(): number {
+    return 3 * Math.max(this.#executor.heartbeatInterval, this.#beatInterval) * 1000
+  }
+
+  /** A read that has waited the limit is of a dead stream (a half-open connection): cancelling it ends the read, and #pull resumes. */
+  readonly #watch = (): void => {
+    const limitMs = this.#silenceLimitMs()
+    const waited = this.#readSince === undefined ? 0 : performance.now() - this.#readSince
+    if (this.#state === 'exited') return void (this.#watchdog = undefined)
+    if (waited < limitMs) return void (this.#watchdog = setTimeout(this.#watch, limitMs - waited))
+    this.#watchdog = undefined
+    this.#silent = `no data from the executor for ${limitMs / 1000} s (3× its heartbeat interval)`
+    void this.#reader.cancel('silent').catch(() => {})
   }
 
   /** An upstream that beats less often than configured is given 3× its own interval. */
@@ -316,6 +343,8 @@ class RemoteExecution implements ExecutionHandle {
 
   #end(controller: ReadableStreamDefaultController<ExecutionEvent>, event: CompletedEvent): void {
     this.#state = 'exited'
+    clearTimeout(this.#watchdog)
+    this.#watchdog = undefined
     this.#resolveCompleted(event)
     controller.close()
     void this.#reader.cancel().catch(() => {})
