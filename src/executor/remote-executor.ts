@@ -211,6 +211,7 @@ class RemoteExecution implements ExecutionHandle {
   #readSince: number | undefined
   #watchdog: ReturnType<typeof setTimeout> | undefined
   #silent: string | undefined
+  #unwatched = false
   #resolveCompleted!: (event: CompletedEvent) => void
   readonly #executor: RemoteExecutor
 
@@ -228,7 +229,12 @@ class RemoteExecution implements ExecutionHandle {
         start: (controller) => controller.enqueue(started),
         // Pull-based: while subscribers are behind, the upstream body is not read, and TCP carries the back-pressure.
         pull: (controller) => this.#pull(controller),
-        cancel: () => this.#reader.cancel().catch(() => {}),
+        cancel: () => {
+          // Nobody reads any more: nothing is left to watch.
+          this.#unwatched = true
+          clearTimeout(this.#watchdog)
+          return this.#reader.cancel().catch(() => {})
+        },
       },
       { highWaterMark: 0 },
     )
@@ -288,7 +294,7 @@ class RemoteExecution implements ExecutionHandle {
   readonly #watch = (): void => {
     const limitMs = this.#silenceLimitMs()
     const waited = this.#readSince === undefined ? 0 : performance.now() - this.#readSince
-    if (this.#state === 'exited') return void (this.#watchdog = undefined)
+    if (this.#state === 'exited' || this.#unwatched) return void (this.#watchdog = undefined)
     if (waited < limitMs) return void (this.#watchdog = setTimeout(this.#watch, limitMs - waited))
     this.#watchdog = undefined
     this.#silent = `no data from the executor for ${limitMs / 1000} s (3× its heartbeat interval)`
