@@ -210,9 +210,11 @@ export class ExecutorClient {
     return callJson<Started>(this.#http, 'POST', v1Path.executions(), { ...params, detach: true })
   }
 
-  control(id: string, type: ControlType): Promise<{ status: string }> {
-    if (this.transport === 'ws') return this.#request('control', { type, execution_id: id })
-    return callJson(this.#http, 'POST', v1Path.control(id), { type })
+  /** `reason` (at most 512 characters) becomes the completion's reason of a CANCEL or KILL. */
+  control(id: string, type: ControlType, reason?: string): Promise<{ status: string }> {
+    const fields = reason === undefined ? { type } : { type, reason }
+    if (this.transport === 'ws') return this.#request('control', { ...fields, execution_id: id })
+    return callJson(this.#http, 'POST', v1Path.control(id), fields)
   }
 
   input(id: string, data: string, eof = false): Promise<{ written: number }> {
@@ -220,9 +222,11 @@ export class ExecutorClient {
     return callJson(this.#http, 'POST', v1Path.input(id), { data, eof })
   }
 
-  async list(): Promise<ExecutionRecord[]> {
-    if (this.transport === 'ws') return (await this.#request<{ executions: ExecutionRecord[] }>('list')).executions
-    return (await callJson<{ executions: ExecutionRecord[] }>(this.#http, 'GET', v1Path.executions())).executions
+  /** The newest `limit` records (all by default), oldest first. */
+  async list({ limit }: { limit?: number } = {}): Promise<ExecutionRecord[]> {
+    if (this.transport === 'ws') return (await this.#request<{ executions: ExecutionRecord[] }>('list', limit === undefined ? {} : { limit })).executions
+    const path = limit === undefined ? v1Path.executions() : `${v1Path.executions()}?limit=${limit}`
+    return (await callJson<{ executions: ExecutionRecord[] }>(this.#http, 'GET', path)).executions
   }
 
   status(id: string): Promise<ExecutionRecord> {

@@ -152,6 +152,19 @@ for (const transport of TRANSPORTS) {
       await Promise.all([owner.close(), watcher.close()])
     })
 
+    test('control with a reason: the completion says it; list({limit}) gives the newest records only', async () => {
+      const client = clientFor(server.url, transport)
+      const earlier = await client.execute({ command: 'true' })
+      await earlier.completed
+      const run = await client.execute({ command: 'sleep 30' })
+      assert.deepEqual(await client.control(run.id, 'CANCEL', `stopped by the ${transport} test`), { status: 'canceled' })
+      assert.equal((await run.completed).reason, `stopped by the ${transport} test`)
+      const newest = await client.list({ limit: 1 })
+      assert.deepEqual(newest.map((r) => r.id), [run.id])
+      assert.deepEqual((await client.list()).map((r) => r.id).slice(-2), [earlier.id, run.id])
+      await client.close()
+    })
+
     test('close() cancels the executions the client started: no process is left', async () => {
       const client = clientFor(server.url, transport)
       const run = await client.execute({ command: 'sleep 30 & sleep 30; wait' })
