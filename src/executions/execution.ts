@@ -5,7 +5,7 @@
  * Lossless back-pressure stops reading from the executor while every subscriber is `maxLag`
  * characters behind (without a transcript: while the slowest one is), and the child blocks.
  */
-import { MAX_BATCH, type EventFlow, type ExecutionHandle } from '../executor/executor.ts'
+import { MAX_BATCH, type EventFlow, type ExecutionHandle, type ExecutionState } from '../executor/executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { Frame } from '../protocol/frame.ts'
 import { eventFrame, notification } from '../protocol/jsonrpc.ts'
@@ -194,6 +194,16 @@ export class Execution {
     return this.completion !== undefined || this.#stored !== undefined
   }
 
+  /**
+   * `exited` once the completion is recorded; until then `running` (or `paused`), also while the
+   * command's leader has exited and what it left in its group or its pipes is still being waited for,
+   * so that a record never says `exited` beside a `status` of `running`.
+   */
+  get state(): ExecutionState {
+    if (this.ended) return 'exited'
+    return this.handle.state === 'paused' ? 'paused' : 'running'
+  }
+
   get label(): string | null {
     return this.#stored?.label ?? this.#options.label ?? null
   }
@@ -299,7 +309,7 @@ export class Execution {
       stdin: this.#options.stdin ?? 'close',
       command: this.handle.command,
       cwd: this.#options.cwd ?? null,
-      state: this.handle.state,
+      state: this.state,
       status: c?.status ?? (this.handle.state === 'paused' ? 'paused' : 'running'),
       pid: this.handle.pid,
       pgid: this.handle.pgid,

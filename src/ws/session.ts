@@ -178,7 +178,7 @@ export class Session {
   async #attach(raw: unknown): Promise<Reply> {
     const { execution_id, after_seq } = parseParams(AttachParams, raw)
     const execution = await this.#registry.find(execution_id)
-    const state = execution.ended ? 'exited' : execution.handle.state
+    const { state } = execution
     const { maxFollowed } = this.#options
     if (!this.#subscriptions.has(execution) && this.#subscriptions.size >= maxFollowed) {
       throw new RpcError(ErrorCode.RATE_LIMITED, `The session already follows ${maxFollowed} executions; detach from one, or wait for a replay to finish`)

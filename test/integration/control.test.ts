@@ -154,6 +154,33 @@ describe('PAUSE, RESUME, CANCEL reach the whole process group', () => {
     assert.deepEqual(groupMembers(r.completed.pgid), [])
     await client.close()
   })
+
+  test('while what the leader left is still being ended, its record says running, not exited beside a running status', async () => {
+    // The leader exits at once; the member it leaves ignores SIGTERM, so the completion waits for KILL_GRACE_MS.
+    const started = await fetch(`${server.url}/v1/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ command: `sh -c 'trap "" TERM; exec sleep 5' & sleep 0.2; exit 0`, detach: true }),
+    })
+    const { execution_id: id, pid } = await started.json()
+    const leaderGone = () => {
+      try {
+        process.kill(pid, 0)
+        return false
+      } catch {
+        return true
+      }
+    }
+    let between = 0
+    for (const t0 = Date.now(); Date.now() - t0 < 5000; await sleep(20)) {
+      const gone = leaderGone()
+      const record = await (await fetch(`${server.url}/v1/executions/${id}`)).json()
+      if (record.status !== 'running') break
+      assert.notEqual(record.state, 'exited', JSON.stringify(record))
+      if (gone) between += 1
+    }
+    assert.ok(between > 0, 'a record was read after the leader had exited and before the completion')
+  })
 })
 
 describe('no process is left behind', () => {
