@@ -106,11 +106,13 @@ describe('Claude tasks with the real Claude Code CLI', () => {
   test('cancel during a long Bash tool call ends the task and the tool\'s processes, in their own session too', async () => {
     ctx.setScript(runThenReport)
     const client = await TestClient.open(ctx.server.wsUrl)
-    const reply = await client.request('claude', { prompt: 'sleep 613; echo never' })
+    // A duration of this run's own: a sleep some earlier, failed run left behind is not taken for this one.
+    const sleep = `sleep ${600 + Math.floor(Math.random() * 10_000)}`
+    const reply = await client.request('claude', { prompt: `${sleep}; echo never` })
     const id = reply.result.execution_id
     const toolUse = await client.waitFor((f) => f.method === 'claude.event' && f.params.execution_id === id && f.params.kind === 'tool_use', TASK_TIMEOUT)
-    await eventually(() => processesRunning('sleep 613').length === 1, 10_000, 'the tool\'s sleep runs')
-    const [sleeper] = processesRunning('sleep 613')
+    await eventually(() => processesRunning(sleep).length === 1, 10_000, 'the tool\'s sleep runs')
+    const [sleeper] = processesRunning(sleep)
     // A status from before the call (a slow start of Claude Code) says nothing of the tool: the first one after it.
     const after = client.frames.indexOf(toolUse)
     const status = await client.waitFor((f) => f.method === 'process.status' && f.params.execution_id === id && client.frames.indexOf(f) > after, 10_000)

@@ -113,8 +113,14 @@ describe('cc-executor claude', () => {
     assert.doesNotMatch(result.stderr, /EPIPE/)
   })
 
-  test('Ctrl-Z (SIGTSTP) pauses the task and stops the CLI, SIGCONT resumes it, Ctrl-C cancels it (130)', async () => {
+  test('Ctrl-Z (SIGTSTP) pauses the task and stops the CLI, SIGCONT resumes it, Ctrl-C cancels it (130)', async (t) => {
     const { cli, marker } = await longTask()
+    // Failed half-way, the CLI would stay stopped, and its paused task with it, past this file's end.
+    t.after(() => {
+      if (cli.child.exitCode !== null || cli.child.signalCode !== null) return
+      cli.child.kill('SIGCONT')
+      cli.child.kill('SIGINT')
+    })
     const { id, pid } = await recordOf(client, marker)
     cli.child.kill('SIGTSTP')
     await eventually(() => processState(cli.child.pid!) === 'T', 15_000, 'the CLI to stop')
