@@ -449,9 +449,9 @@ export class ExecutionRegistry {
   }
 
   #checkLimits(tokenId: string | null): void {
-    this.#letGo()
     const { maxExecutions, maxExecutionsPerToken, startsPerMinute } = this.#limits
     // Full is not misuse: -32003 (HTTP 503 with Retry-After) tells a client or a pool to try later or elsewhere.
+    // (`running` lets go first of what a request-scoped executor no longer follows: the count below is of the rest.)
     if (this.running >= maxExecutions) throw new RpcError(ErrorCode.SESSION_LIMIT, `At capacity: ${maxExecutions} executions are running`, { retry_after: RETRY_AFTER })
     const key = tokenId ?? ''
     let mine = 0
