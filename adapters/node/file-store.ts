@@ -10,12 +10,12 @@
  * thousands of records (synchronously) for each prune would block the event loop, every session's
  * included, for the whole read.
  */
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, writevSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync, writevSync } from 'node:fs'
 import { open, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
-import type { CompletedEvent, ExecutionRecord, ExecutionStore, Logger, TranscriptWriter } from '../../src/index.ts'
+import type { CompletedEvent, ExecutionRecord, ExecutionStore, Frame, Logger, TranscriptWriter } from '../../src/index.ts'
 import { groupAlive, signalGroup } from './spawn/process-group.ts'
 
 export interface FileStoreOptions {
@@ -33,23 +33,34 @@ export interface FileStoreOptions {
   logger?: Logger
 }
 
-/** One writev per 1,024 buffers (IOV_MAX); a short write is a failure, as a full disk is. */
-function writeAllSync(fd: number, buffers: Uint8Array[]): number {
+/**
+ * Appends frames' lines: one write for one (a line of output on its way to a reader: a frame made
+ * as text is written as a string), one writev per 1,024 (IOV_MAX) for more. A short write is a
+ * failure, as a full disk is.
+ */
+function appendLines(fd: number, frames: readonly Frame[]): number {
+  if (frames.length === 1) {
+    const text = frames[0].readyText
+    if (text !== undefined) return checkWrite(writeSync(fd, `${text}\n`), Buffer.byteLength(text) + 1)
+    const { line } = frames[0]
+    return checkWrite(writeSync(fd, line), line.byteLength)
+  }
   let total = 0
-  for (let i = 0; i < buffers.length; i += 1024) {
-    const chunk = buffers.slice(i, i + 1024)
-    const wanted = chunk.reduce((sum, b) => sum + b.byteLength, 0)
-    const written = writevSync(fd, chunk)
-    total += written
-    if (written !== wanted) throw new Error(`short write to the transcript: ${written} of ${wanted} bytes`)
+  for (let i = 0; i < frames.length; i += 1024) {
+    const lines = frames.slice(i, i + 1024).map((frame) => frame.line)
+    total += checkWrite(writevSync(fd, lines), lines.reduce((sum, line) => sum + line.byteLength, 0))
   }
   return total
+}
+
+function checkWrite(written: number, wanted: number): number {
+  if (written !== wanted) throw new Error(`short write to the transcript: ${written} of ${wanted} bytes`)
+  return written
 }
 
 /** Execution ids are also file names; the protocol restricts them, and this checks again. */
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 
-const NEWLINE = Buffer.from('\n')
 
 /** Bytes a transcript replay reads at a time. */
 const READ_CHUNK = 64 * 1024
@@ -120,9 +131,7 @@ export class FileStore implements ExecutionStore {
       append: (frames) => {
         if (failed) return Promise.reject(failed)
         try {
-          const buffers: Uint8Array[] = []
-          for (const frame of frames) buffers.push(frame.bytes, NEWLINE)
-          const written = writeAllSync(fd, buffers)
+          const written = appendLines(fd, frames)
           entry.transcriptBytes += written
           this.#bytes += written
         } catch (error) {

@@ -17,6 +17,11 @@ const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: fa
 /** ws's Sender.frame (a public export of ws that its type definitions leave out): [header, payload]. */
 const frame = (ws as unknown as { Sender: { frame(data: Uint8Array, options: typeof TEXT_FRAME): Uint8Array[] } }).Sender.frame
 
+/** The header of an unmasked, unfragmented text message of `length` <= 65,535 bytes (RFC 6455, 5.2), as latin1 characters. */
+function textHeader(length: number): string {
+  return length < 126 ? String.fromCharCode(0x81, length) : String.fromCharCode(0x81, 126, length >> 8, length & 0xff)
+}
+
 export interface ChannelOptions {
   /** Bytes queued for the socket above which the sender is asked to wait. */
   highWater: number
@@ -53,7 +58,7 @@ export function nodeChannel(context: WSContext<WebSocket>, { highWater, lowWater
   // tick's work is done, and they are framed (by ws's own framing) into one buffer meanwhile, so a
   // Claude task's thousands of events a second are one write and one callback, not two buffers and a
   // callback each. Larger messages go through ws as they come, after the small ones before them.
-  const socket = (raw as unknown as { _socket?: { cork(): void; uncork(): void; write(data: Uint8Array, cb: (error?: Error) => void): boolean } })._socket
+  const socket = (raw as unknown as { _socket?: { cork(): void; uncork(): void; write(data: Uint8Array | string, ...rest: unknown[]): boolean } })._socket
   let corked = false
   let small: Uint8Array[] = []
   let smallBytes = 0
@@ -90,19 +95,26 @@ export function nodeChannel(context: WSContext<WebSocket>, { highWater, lowWater
   return {
     send(message) {
       if (raw.readyState !== raw.OPEN) return
-      const bytes = typeof message === 'string' ? Buffer.from(message) : message.bytes
-      const size = bytes.byteLength
+      const text = typeof message === 'string' ? message : message.readyText
+      // Short ASCII text (one UTF-8 byte a character) is not encoded here: see the first write below.
+      const ascii = socket !== undefined && text !== undefined && text.length <= SMALL_MESSAGE && Buffer.byteLength(text) === text.length
+      const bytes = ascii ? undefined : typeof message === 'string' ? Buffer.from(message) : message.bytes
+      const size = bytes ? bytes.byteLength : text!.length
       pending += size
       if (!socket || size > SMALL_MESSAGE) {
         flushSmall()
-        raw.send(bytes, { binary: false }, written(size))
+        raw.send(bytes!, { binary: false }, written(size))
       } else if (!corked) {
-        socket.write(Buffer.concat(frame(bytes, TEXT_FRAME)), written(size))
+        // ASCII text goes with its header as one latin1 string, whose bytes are its UTF-8: Node writes
+        // it from the string itself, which for a line on its way to a waiting reader costs less than
+        // encoding it here first.
+        if (bytes) socket.write(Buffer.concat(frame(bytes, TEXT_FRAME)), written(size))
+        else socket.write(`${textHeader(size)}${text}`, 'latin1', written(size))
         corked = true
         socket.cork()
         process.nextTick(uncork)
       } else {
-        for (const part of frame(bytes, TEXT_FRAME)) {
+        for (const part of frame(bytes ?? Buffer.from(text!, 'latin1'), TEXT_FRAME)) {
           small.push(part)
           smallBytes += part.byteLength
         }

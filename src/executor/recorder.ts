@@ -38,6 +38,10 @@ type Pending =
   | { kind: 'dropped'; type: StreamType; bytes: number; lines: number }
   | { kind: 'event'; make: (seq: number) => ExecutionEvent }
 
+/** Output waits for its hash until this much of it is pending (see #flow). */
+const HASH_BATCH_CHARS = 65_536
+const HASH_BATCH_EVENTS = 1024
+
 const encoder = new TextEncoder()
 const utf8Length = (text: string) => encoder.encode(text).byteLength
 const countLines = (text: string) => {
@@ -56,8 +60,9 @@ export class ExecutionRecorder {
   readonly #startedAt = performance.now()
   readonly #framers: Record<StreamType, OutputFramer>
   readonly #hashers: Record<StreamType, Hasher> | undefined
-  /** Output handed over but not yet hashed: hashing waits until the consumer has it (see #flow). */
+  /** Output handed over but not yet hashed: hashing waits until the consumer has it, and enough of it (see #flow). */
   readonly #unhashed: OutputParams[] = []
+  #unhashedChars = 0
   readonly #bytes: Record<StreamType, number> = { stdout: 0, stderr: 0 }
   readonly #queueBytes: number
   readonly #policy: 'block' | 'drop'
@@ -259,9 +264,10 @@ export class ExecutionRecorder {
       }
     } finally {
       this.#flowing = false
-      // The hashes are read only by the completion (which hashes what is pending first): taken after
-      // the push, they are off the path of a line to its reader.
-      this.#hash()
+      // The hashes are read only by the completion (which hashes what is pending first). Taken after
+      // the push, and for small output only once enough of it waits: work that follows a send in the
+      // same turn delays its reader too, who is often woken on this CPU and waits for it.
+      if (this.#unhashedChars >= HASH_BATCH_CHARS || this.#unhashed.length >= HASH_BATCH_EVENTS) this.#hash()
     }
     if (!this.#consumerGone && this.#queuedChars < this.#queueBytes) this.#onDemand?.()
   }
@@ -277,7 +283,10 @@ export class ExecutionRecorder {
     const { piece } = item
     // `data` last, as its wire form has it (protocol/jsonrpc eventFrame): JSON.stringify gives that form.
     const params: OutputParams = { execution_id: this.#id, seq, type: item.type, chunk_index: piece.chunk_index, total_chunks: piece.total_chunks, truncated: piece.truncated, data: piece.data }
-    if (this.#hashers) this.#unhashed.push(params)
+    if (this.#hashers) {
+      this.#unhashed.push(params)
+      this.#unhashedChars += piece.data.length
+    }
     return { jsonrpc: '2.0', method: 'process.output', params }
   }
 
@@ -285,6 +294,7 @@ export class ExecutionRecorder {
     if (!this.#hashers) return
     for (const { type, data } of this.#unhashed) this.#hashers[type].update(data)
     this.#unhashed.length = 0
+    this.#unhashedChars = 0
   }
 
   #digests(): { stdout: string; stderr: string } {

@@ -31,7 +31,6 @@ export interface EventStreamOptions {
 const BULK_CHUNK = 16_384
 
 const encoder = new TextEncoder()
-const NEWLINE = encoder.encode('\n')
 const SSE_END = encoder.encode('\n\n')
 
 /**
@@ -49,8 +48,8 @@ export function eventStream(
   const streamId = crypto.randomUUID()
   /** One NDJSON line or SSE event, as the parts of its bytes (an event's are its frame's, unencoded). */
   const line = (message: string | Frame, seq?: number): Uint8Array[] => {
+    if (format === 'ndjson') return [typeof message === 'string' ? encoder.encode(`${message}\n`) : message.line]
     const bytes = typeof message === 'string' ? encoder.encode(message) : message.bytes
-    if (format === 'ndjson') return [bytes, NEWLINE]
     return [encoder.encode(seq === undefined ? 'data: ' : `id: ${seq}\ndata: `), bytes, SSE_END]
   }
   let heartbeat: ReturnType<typeof setInterval> | undefined

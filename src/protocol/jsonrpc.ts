@@ -129,10 +129,10 @@ export function eventFrame(event: ExecutionEvent): Frame {
   // A line or two with `data` already last (as the recorder makes them: the latency path): one native JSON.stringify.
   if (data.length < SHORT_TEXT && lastKey(event.params) === 'data') return Frame.ofText(JSON.stringify(event))
   const head = outputHead(event.params)
-  const bytes = plainJsonBytes(`${head}"`, data, '"}}')
-  if (bytes) return Frame.ofBytes(bytes)
+  const line = plainJsonBytes(`${head}"`, data, '"}}\n')
+  if (line) return Frame.ofLine(line)
   // A short text is as quick to escape with JSON.stringify as to check with the regular expression.
-  const value = bytes === undefined && data.length >= SHORT_TEXT && isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
+  const value = line === undefined && data.length >= SHORT_TEXT && isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
   // join() makes one flat string; `+` would make a rope that every later write has to walk.
   return Frame.ofText([head, value, '}}'].join(''))
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -82,6 +82,33 @@ describe('execute over WebSocket against real processes', () => {
     // A 4-byte character split by the pipe across two reads must still decode as one character.
     const split = await client.run({ command: "printf '\\360\\237'; sleep 0.01; printf '\\232\\200\\n'" })
     assert.equal(split.stdout, '🚀\n')
+    await client.close()
+  })
+
+  test('a line read alone reaches the client and the transcript as printed, at every message size around the WebSocket header forms and the small-message limit', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    // One line per read: a short ASCII message is written by the socket adapter from its string, a
+    // longer or non-ASCII one from bytes. Message sizes span 125/126 (the header's 7- and 16-bit
+    // lengths) through the 4,096-byte small-message limit.
+    const lines = [
+      'a',
+      ...[3, 4, 5, 6, 7, 8].map((n) => 'x'.repeat(n)),
+      ...Array.from({ length: 24 }, (_, i) => 'y'.repeat(3_900 + 8 * i)),
+      'é'.repeat(40),
+      '日本 🚀',
+      'q"\\\t'.repeat(30),
+    ]
+    const script = `import sys, time\nfor line in ${JSON.stringify(lines)}:\n    sys.stdout.write(line + "\\n"); sys.stdout.flush(); time.sleep(0.005)`
+    const { id, stdout, completed } = await client.run({ argv: ['python3', '-c', script] })
+    assert.equal(stdout, lines.map((line) => `${line}\n`).join(''))
+    assert.equal(completed.stdout_bytes, Buffer.byteLength(stdout))
+    const sizes = client.events(id).filter((e) => e.method === 'process.output').map((e) => Buffer.byteLength(JSON.stringify(e)))
+    assert.ok(sizes.some((s) => s < 4096) && sizes.some((s) => s > 4096), `message sizes span the limit: ${sizes.join(', ')}`)
+    // Each event is in the transcript before it is sent: the completion's arrival means all of them are there.
+    const transcript = readFileSync(join(server.dataDir, `${id}.ndjson`), 'utf8').split('\n')
+    assert.equal(transcript.pop(), '', 'every transcript line ends with a newline')
+    const written = transcript.map((line) => JSON.parse(line)).filter((e) => e.method === 'process.output')
+    assert.equal(written.map((e) => e.params.data).join(''), stdout)
     await client.close()
   })
 

@@ -16,6 +16,7 @@ const eventText = (event: ExecutionEvent): string => {
   const text = frame.text
   assert.equal(Buffer.from(frame.bytes).toString('utf8'), text, 'bytes and text agree')
   assert.equal(Buffer.from(eventFrame(event).bytes).toString('utf8'), text, 'and so does a frame whose bytes are asked for first')
+  assert.equal(Buffer.from(eventFrame(event).line).toString('utf8'), `${text}\n`, 'and its line is its bytes and a newline')
   return text
 }
 
@@ -74,14 +75,17 @@ describe('eventFrame (unit)', () => {
     assert.throws(() => parseReceived('{"jsonrpc":"2.0","method":"process.output","params":{"seq":,"data":"z"}}'), SyntaxError)
   })
 
-  test('a Frame made from text or from bytes gives both forms, and its size is what it was made of', () => {
+  test('a Frame made from text or from its line gives every form, and its size is what it was made of', () => {
     const text = '{"a":"é"}'
     const fromText = Frame.ofText(text)
     assert.equal(fromText.size, text.length)
     assert.deepEqual([...fromText.bytes], [...Buffer.from(text)])
-    const fromBytes = Frame.ofBytes(Buffer.from(text))
-    assert.equal(fromBytes.size, Buffer.byteLength(text))
-    assert.equal(fromBytes.text, text)
+    assert.deepEqual([...fromText.line], [...Buffer.from(`${text}\n`)])
+    const fromLine = Frame.ofLine(Buffer.from(`${text}\n`))
+    assert.equal(fromLine.size, Buffer.byteLength(text))
+    assert.equal(fromLine.text, text)
+    assert.deepEqual([...fromLine.bytes], [...Buffer.from(text)])
+    assert.throws(() => Frame.ofLine(Buffer.from(text)), /ends with a newline/)
   })
 
   test('an output event is JSON.stringify of it with data moved last, whatever the shape of its params', () => {
