@@ -9,6 +9,7 @@
  *   its place, saying how many bytes and lines of which stream were lost.
  */
 import type { CompletedEvent, CompletedParams, ExecutionEvent, OutputParams, StreamType } from '../protocol/schemas.ts'
+import { OutputFields } from '../protocol/jsonrpc.ts'
 import { MAX_BATCH, type EventFlow, type EventSink } from './executor.ts'
 import { OutputFramer, type OutputFramerOptions, type OutputPiece } from './output-framer.ts'
 
@@ -281,8 +282,7 @@ export class ExecutionRecorder {
     }
     this.#queuedChars -= item.piece.data.length
     const { piece } = item
-    // `data` last, as its wire form has it (protocol/jsonrpc eventFrame): JSON.stringify gives that form.
-    const params: OutputParams = { execution_id: this.#id, seq, type: item.type, chunk_index: piece.chunk_index, total_chunks: piece.total_chunks, truncated: piece.truncated, data: piece.data }
+    const params = new OutputFields(this.#id, seq, item.type, piece.chunk_index, piece.total_chunks, piece.truncated, piece.data)
     if (this.#hashers) {
       this.#unhashed.push(params)
       this.#unhashedChars += piece.data.length

@@ -2,7 +2,7 @@
 import { ErrorCode, RpcError } from './errors.ts'
 import { Frame } from './frame.ts'
 import { isPlainJsonText, plainJsonBytes } from './plain-json.ts'
-import { parseWith, RequestEnvelope, type ExecutionEvent, type OutputParams, type RequestId } from './schemas.ts'
+import { parseWith, RequestEnvelope, type ExecutionEvent, type OutputParams, type RequestId, type StreamType } from './schemas.ts'
 
 export type ParsedFrame =
   | { ok: true; id: RequestId | undefined; method: string; params: unknown }
@@ -83,32 +83,39 @@ export function parseReceived(line: string): unknown {
   return value !== null && typeof value === 'object' ? keepText(value, line) : value
 }
 
-/** Output shorter than this is escaped by JSON.stringify alone. */
+/** Output shorter than this is escaped by JSON.stringify alone, and its text may stay a rope (written, it is flattened at little cost). */
 const SHORT_TEXT = 256
 
-/** The last of an object's own enumerable keys (for…in allocates nothing, unlike Object.keys). */
-function lastKey(object: object): string | undefined {
-  let last: string | undefined
-  for (const key in object) last = key
-  return last
-}
+/**
+ * process.output params as an executor built on executor/recorder makes them: exactly the members
+ * of the schema, of its types (seq and the chunk numbers whole), in their wire order with `data`
+ * last. eventFrame() writes the text of these itself, without walking them: one event is made per
+ * line of output, on the latency path. Params of any other making (plain objects) are serialised.
+ */
+export class OutputFields implements OutputParams {
+  readonly execution_id: string
+  readonly seq: number
+  readonly type: StreamType
+  readonly chunk_index: number
+  readonly total_chunks: number
+  readonly truncated: boolean
+  readonly data: string
 
-/** The members an output event's params have when made by an executor (executor/recorder), in their order. */
-const OUTPUT_MEMBERS = 7
+  constructor(executionId: string, seq: number, type: StreamType, chunkIndex: number, totalChunks: number, truncated: boolean, data: string) {
+    this.execution_id = executionId
+    this.seq = seq
+    this.type = type
+    this.chunk_index = chunkIndex
+    this.total_chunks = totalChunks
+    this.truncated = truncated
+    this.data = data
+  }
+}
 
 /** An output event's text up to its `data` value: `JSON.stringify` of the event without data, less its closing `}}`. */
 function outputHead(params: OutputParams): string {
-  const { execution_id, seq, type, chunk_index, total_chunks, truncated } = params
-  // The usual shape is written out: one event per line of output is made on the latency path.
-  const usual =
-    Object.keys(params).length === OUTPUT_MEMBERS &&
-    typeof execution_id === 'string' &&
-    Number.isSafeInteger(seq) &&
-    (type === 'stdout' || type === 'stderr') &&
-    Number.isSafeInteger(chunk_index) &&
-    Number.isSafeInteger(total_chunks) &&
-    typeof truncated === 'boolean'
-  if (usual) {
+  if (params instanceof OutputFields) {
+    const { execution_id, seq, type, chunk_index, total_chunks, truncated } = params
     return `${OUTPUT_HEAD}"execution_id":${JSON.stringify(execution_id)},"seq":${seq},"type":"${type}","chunk_index":${chunk_index},"total_chunks":${total_chunks},"truncated":${truncated},"data":`
   }
   const { data: _, ...rest } = params
@@ -126,13 +133,12 @@ export function eventFrame(event: ExecutionEvent): Frame {
   if (received !== undefined) return Frame.ofText(received)
   if (event.method !== 'process.output') return Frame.ofText(JSON.stringify(event))
   const { data } = event.params
-  // A line or two with `data` already last (as the recorder makes them: the latency path): one native JSON.stringify.
-  if (data.length < SHORT_TEXT && lastKey(event.params) === 'data') return Frame.ofText(JSON.stringify(event))
   const head = outputHead(event.params)
+  if (data.length < SHORT_TEXT) return Frame.ofText(`${head}${JSON.stringify(data)}}}`)
   const line = plainJsonBytes(`${head}"`, data, '"}}\n')
   if (line) return Frame.ofLine(line)
   // A short text is as quick to escape with JSON.stringify as to check with the regular expression.
-  const value = line === undefined && data.length >= SHORT_TEXT && isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
+  const value = line === undefined && isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
   // join() makes one flat string; `+` would make a rope that every later write has to walk.
   return Frame.ofText([head, value, '}}'].join(''))
 }

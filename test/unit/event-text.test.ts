@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Frame } from '../../src/protocol/frame.ts'
-import { eventFrame, parseReceived } from '../../src/protocol/jsonrpc.ts'
+import { eventFrame, OutputFields, parseReceived } from '../../src/protocol/jsonrpc.ts'
 import type { ExecutionEvent } from '../../src/protocol/schemas.ts'
 
 const output = (data: string): ExecutionEvent => ({
@@ -107,6 +107,22 @@ describe('eventFrame (unit)', () => {
       changed({ extra: 1, data: 'last again' }),
     ]
     for (const event of shapes) assert.equal(eventText(event), dataLast(event))
+  })
+
+  test("an executor's own output params (OutputFields) are written out as JSON.stringify would, at every length and with any characters", () => {
+    const made = (data: string, id = 'e-1', type: 'stdout' | 'stderr' = 'stdout', chunk = [0, 1, false] as const) => ({
+      jsonrpc: '2.0',
+      method: 'process.output',
+      params: new OutputFields(id, 42, type, chunk[0], chunk[1], chunk[2], data),
+    }) as ExecutionEvent
+    const texts = ['', 'usual\n', 'a "b" \\ é\u0001\n\t', '日本 🚀\n', '\ud800 lone', 'x'.repeat(255), 'x'.repeat(256), 'y\n'.repeat(400), 'é'.repeat(700), 'z'.repeat(70_000)]
+    for (const data of texts) {
+      const event = made(data)
+      assert.equal(eventText(event), JSON.stringify(event), `data of ${data.length}`)
+      assert.equal(JSON.stringify(event), JSON.stringify({ ...event, params: { ...event.params } }), 'members in their wire order, data last')
+    }
+    const other = made('cut', 'e "q" \\', 'stderr', [2, 3, true] as never)
+    assert.equal(eventText(other), JSON.stringify(other))
   })
 
   test('other events are JSON.stringify', () => {
