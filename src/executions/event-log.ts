@@ -26,6 +26,11 @@ export class EventLog {
   #waiters: (() => void)[] = []
   #ended = false
 
+  /** Frame sizes held now. */
+  get held(): number {
+    return this.#held
+  }
+
   /** The seq of the newest event (0 before the first). */
   get lastSeq(): number {
     return this.#entries.at(-1)?.seq ?? this.#evictedThrough

@@ -379,7 +379,7 @@ export class Execution {
    */
   shrink(chars: number): void {
     this.#retain = chars
-    this.#log.trim(this.#keepFrom(), chars)
+    this.#trim()
   }
 
   /**
@@ -412,13 +412,17 @@ export class Execution {
   }
 
   #commit(events: ExecutionEvent[], frames: Frame[]): void {
-    for (let i = 0; i < events.length; i += 1) this.#log.append(events[i], frames[i])
+    let changed = false
+    for (let i = 0; i < events.length; i += 1) {
+      const { method } = this.#log.append(events[i], frames[i]).event
+      if (method === 'process.paused' || method === 'process.resumed') changed = true
+    }
     if (events.at(-1)!.method === 'process.completed') this.#end()
     // Read from a stream, events wake each subscriber's own wait (EventLog.changed) instead.
     if (this.#pushed) for (const subscription of this.#subscriptions.values()) this.#drain(subscription)
     // After the deliveries, which keep what they still need.
-    this.#log.trim(this.#keepFrom(), this.#retain)
-    if (events.some((e) => e.method === 'process.paused' || e.method === 'process.resumed')) this.#options.onChange?.()
+    this.#trim()
+    if (changed) this.#options.onChange?.()
   }
 
   /** The source is waiting for room: gives it some once no subscriber lags and no write is pending. */
@@ -508,7 +512,7 @@ export class Execution {
     subscription.active = false
     this.#subscriptions.delete(subscription.subscriber)
     subscription.subscriber.end?.()
-    this.#log.trim(this.#keepFrom(), this.#retain)
+    this.#trim()
   }
 
   /** Delivers events no longer in memory from the transcript; what is not there either is a gap. */
@@ -539,6 +543,11 @@ export class Execution {
       }
     }
     if (subscription.active) gapUntil(toSeq + 1)
+  }
+
+  /** Drops the history beyond `retain` that no subscriber still needs (worked out only when there is any). */
+  #trim(): void {
+    if (this.#log.held > this.#retain) this.#log.trim(this.#keepFrom(), this.#retain)
   }
 
   /** What memory must keep: what the fastest subscriber still needs (with a transcript), else the slowest. */
