@@ -134,11 +134,12 @@ describe('PAUSE, RESUME, CANCEL reach the whole process group', () => {
     const client = await TestClient.open(server.wsUrl)
     // Waits for a wall-clock deadline set before "a", so it is done as soon as it resumes (a paused `sleep`
     // may restart its full interval, and a deadline set after "a" could be set after the pause).
-    const script = 'import time\nend = time.time() + 0.8\nprint("a", flush=True)\nwhile time.time() < end: time.sleep(0.02)\nprint("b")'
-    const { execution_id: id } = await client.execute({ argv: ['python3', '-c', script], idle_timeout: 0.6 })
+    // The idle timeout leaves Python 1.5 s to start and print "a" on a loaded machine; the pause outlasts it.
+    const script = 'import time\nend = time.time() + 2.0\nprint("a", flush=True)\nwhile time.time() < end: time.sleep(0.02)\nprint("b")'
+    const { execution_id: id } = await client.execute({ argv: ['python3', '-c', script], idle_timeout: 1.5 })
     await client.waitFor((f) => f.method === 'process.output')
     await client.request('control', { type: 'PAUSE' })
-    await sleep(800)
+    await sleep(2000)
     const t = Date.now()
     await client.request('control', { type: 'RESUME' })
     const done = await client.completion(id)
