@@ -91,34 +91,41 @@ export function nodeChannel(context: WSContext<WebSocket>, { highWater, lowWater
     flushSmall()
     socket?.uncork()
   }
+  /** After a tick's first small message: the rest of the tick's small messages are gathered (see above). */
+  const corkTick = () => {
+    corked = true
+    socket!.cork()
+    process.nextTick(uncork)
+  }
 
   return {
     send(message) {
       if (raw.readyState !== raw.OPEN) return
       const text = typeof message === 'string' ? message : message.readyText
-      // Short ASCII text (one UTF-8 byte a character) is not encoded here: see the first write below.
-      const ascii = socket !== undefined && text !== undefined && text.length <= SMALL_MESSAGE && Buffer.byteLength(text) === text.length
-      const bytes = ascii ? undefined : typeof message === 'string' ? Buffer.from(message) : message.bytes
-      const size = bytes ? bytes.byteLength : text!.length
-      pending += size
-      if (!socket || size > SMALL_MESSAGE) {
-        flushSmall()
-        raw.send(bytes!, { binary: false }, written(size))
-      } else if (!corked) {
-        // ASCII text goes with its header as one latin1 string, whose bytes are its UTF-8: Node writes
-        // it from the string itself, which for a line on its way to a waiting reader costs less than
-        // encoding it here first.
-        if (bytes) socket.write(Buffer.concat(frame(bytes, TEXT_FRAME)), written(size))
-        else socket.write(`${textHeader(size)}${text}`, 'latin1', written(size))
-        corked = true
-        socket.cork()
-        process.nextTick(uncork)
+      if (socket && !corked && text !== undefined && text.length <= SMALL_MESSAGE && Buffer.byteLength(text) === text.length) {
+        // The first message of a tick, short ASCII text (one UTF-8 byte a character): it goes with its
+        // header as one latin1 string, whose bytes are its UTF-8. Node writes it from the string
+        // itself, which for a line on its way to a waiting reader costs less than encoding it first.
+        pending += text.length
+        socket.write(`${textHeader(text.length)}${text}`, 'latin1', written(text.length))
+        corkTick()
       } else {
-        for (const part of frame(bytes ?? Buffer.from(text!, 'latin1'), TEXT_FRAME)) {
-          small.push(part)
-          smallBytes += part.byteLength
+        const bytes = typeof message === 'string' ? Buffer.from(message) : message.bytes
+        const size = bytes.byteLength
+        pending += size
+        if (!socket || size > SMALL_MESSAGE) {
+          flushSmall()
+          raw.send(bytes, { binary: false }, written(size))
+        } else if (!corked) {
+          socket.write(Buffer.concat(frame(bytes, TEXT_FRAME)), written(size))
+          corkTick()
+        } else {
+          for (const part of frame(bytes, TEXT_FRAME)) {
+            small.push(part)
+            smallBytes += part.byteLength
+          }
+          smallPayload += size
         }
-        smallPayload += size
       }
       if (pending > highWater) return wait()
     },

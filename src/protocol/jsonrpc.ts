@@ -137,7 +137,7 @@ export function eventFrame(event: ExecutionEvent): Frame {
   if (data.length < SHORT_TEXT) return Frame.ofText(`${head}${JSON.stringify(data)}}}`)
   const line = plainJsonBytes(`${head}"`, data, '"}}\n')
   if (line) return Frame.ofLine(line)
-  // A short text is as quick to escape with JSON.stringify as to check with the regular expression.
+  // Plain text the WebAssembly pass could not take (not ASCII, too long, or no WebAssembly): one replaceAll.
   const value = line === undefined && isPlainJsonText(data) ? `"${data.replaceAll('\n', '\\n')}"` : JSON.stringify(data)
   // join() makes one flat string; `+` would make a rope that every later write has to walk.
   return Frame.ofText([head, value, '}}'].join(''))
