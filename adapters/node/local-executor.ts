@@ -389,8 +389,10 @@ class LocalExecution implements ExecutionHandle {
 
   #completion({ code, signal, lost }: ExitStatus, leftovers: boolean): CompletionFields {
     const base = { pid: this.pid, pgid: this.pgid, exit_code: code, signal }
+    // A cancel, timeout or kill signalled the whole group itself: its reason stands as given, however
+    // long the other members took to go after the leader.
+    if (this.#ending) return { ...base, ...this.#ending }
     const suffix = leftovers ? '; processes it left in its group were terminated' : ''
-    if (this.#ending) return { ...base, ...this.#ending, reason: this.#ending.reason + suffix }
     if (lost) return { ...base, status: 'failed', reason: lost + suffix }
     if (signal) {
       const reason = this.#interrupted && signal === 'SIGINT' ? 'interrupted by client (SIGINT)' : `killed by ${signal}`

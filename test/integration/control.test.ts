@@ -237,6 +237,13 @@ describe('no process is left behind', () => {
     assert.equal((await client.completion(http.execution_id)).params.reason, 'over HTTP')
     const tooLong = await client.request('control', { execution_id: http.execution_id, type: 'CANCEL', reason: 'x'.repeat(513) })
     assert.equal(tooLong.error?.code, -32602)
+    // The leader goes at SIGTERM, the member it started outlives it until SIGKILL: still the client's reason.
+    const outlived = await client.execute({ command: "(trap '' TERM; echo up; sleep 30) & wait" })
+    await client.waitFor((f) => f.method === 'process.output' && f.params.execution_id === outlived.execution_id)
+    await client.request('control', { execution_id: outlived.execution_id, type: 'CANCEL', reason: 'not needed' })
+    const done = (await client.completion(outlived.execution_id)).params
+    assert.deepEqual([done.status, done.reason], ['canceled', 'not needed'])
+    assert.deepEqual(groupMembers(outlived.pgid), [])
     await client.close()
   })
 
