@@ -92,6 +92,7 @@ export class EventLog {
   }
 
   #wake(): void {
+    if (this.#waiters.length === 0) return
     const waiters = this.#waiters
     this.#waiters = []
     for (const wake of waiters) wake()

@@ -569,7 +569,8 @@ export class Execution {
 
   /** Back-pressure: with a transcript, slow subscribers read from disk and only the fastest one counts. */
   #lagging(): boolean {
-    if (this.#subscriptions.size === 0) return false
+    // No reader can be further behind than all the log holds.
+    if (this.#subscriptions.size === 0 || this.#log.held <= this.#options.maxLag) return false
     const cursor = this.#options.store ? this.#fastest() : this.#slowest()
     return this.#log.sizeFrom(cursor) > this.#options.maxLag
   }
