@@ -1,35 +1,17 @@
 /**
  * @module adapters/node/settings — the Node server's settings, all in one place: the table of
  * environment variables, overridden by the matching CLI flags (`MAX_SESSIONS` ↔ `--max-sessions`),
- * validated by valibot; and what some of them name: the tokens (from env or a file), the allow-list
- * (with real PATH resolution), and the refusal to serve other hosts without a token. A bad value
- * stops startup with one line naming the setting.
+ * validated by valibot with the parsers it shares with the gateways (src/settings.ts); and what
+ * some of them name: the tokens (from env or a file), the allow-list (with real PATH resolution),
+ * and the refusal to serve other hosts without a token. A bad value stops startup with one line
+ * naming the setting.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import * as v from 'valibot'
-import { AllowList, isLoopback, settingTokens } from '../../src/index.ts'
+import { AllowList, invalidSetting, isLoopback, numberSetting as number, secondsSetting as seconds, settingTokens, SHARED_SETTINGS, wholeSetting as int } from '../../src/index.ts'
 import { which } from './spawn/which.ts'
 
-// Number() would read '' and ' ' as 0 (PORT=' ': any free port) and '0x10' as 16: only decimals are numbers here.
-const WHOLE = /^-?\d+$/
-const DECIMAL = /^-?(\d+(\.\d*)?|\.\d+)$/
-
-/** A whole number, from the text the environment or a flag gives. */
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  v.pipe(
-    v.string(),
-    v.regex(WHOLE, 'expected a whole number'),
-    v.transform(Number),
-    v.number('expected a number'),
-    v.safeInteger('expected a whole number'),
-    v.minValue(min, `expected at least ${min}`),
-    v.maxValue(max, `expected at most ${max}`),
-  )
-const number = (min: number, max: number) =>
-  v.pipe(v.string(), v.regex(DECIMAL, 'expected a number'), v.transform(Number), v.number('expected a number'), v.finite('expected a number'), v.minValue(min, `expected at least ${min}`), v.maxValue(max, `expected at most ${max}`))
-/** The largest delay a timer can hold, in seconds. */
-const seconds = (min: number) => number(min, 2_147_483)
 const text = v.pipe(v.string(), v.minLength(1))
 const oneOf = <const T extends string[]>(...options: T) => v.picklist(options, `expected ${options.join(', ')}`)
 
@@ -38,13 +20,13 @@ const oneOf = <const T extends string[]>(...options: T) => v.picklist(options, `
  * is written as the environment would give it (text), and read like any value given.
  */
 export const ConfigSchema = v.object({
-  PORT: v.optional(int(0, 65_535), '8003'),
+  PORT: v.optional(SHARED_SETTINGS.PORT, '8003'),
   HOST: v.optional(text, '127.0.0.1'),
-  MAX_SESSIONS: v.optional(int(1), '100'),
-  MAX_STREAMS: v.optional(int(1), '1000'),
+  MAX_SESSIONS: v.optional(SHARED_SETTINGS.MAX_SESSIONS, '100'),
+  MAX_STREAMS: v.optional(SHARED_SETTINGS.MAX_STREAMS, '1000'),
   MAX_FOLLOWED: v.optional(int(1), '256'),
   WS_MAX_SIZE: v.optional(int(1024), String(10 * 1024 * 1024)),
-  WEBSOCKET_HEARTBEAT_INTERVAL: v.optional(seconds(0.01), '20'),
+  WEBSOCKET_HEARTBEAT_INTERVAL: v.optional(SHARED_SETTINGS.WEBSOCKET_HEARTBEAT_INTERVAL, '20'),
   ACTIVITY_TIMEOUT: v.optional(seconds(0.01), '30'),
   DETACH_GRACE: v.optional(seconds(0), '0'),
   KILL_GRACE_MS: v.optional(int(0, 600_000), '2000'),
@@ -111,7 +93,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (parsed.success) return parsed.output
   const issue = parsed.issues[0]
   const key = String(issue.path?.[0]?.key)
-  throw new ConfigError(`invalid ${key} (--${flagOf(key)}): ${issue.message} (got ${JSON.stringify(input[key])})`)
+  throw new ConfigError(invalidSetting(key, issue.message, input[key], `--${flagOf(key)}`))
 }
 
 /** CC_EXECUTOR_AUTH_TOKEN (one, or several separated by commas) and CC_EXECUTOR_AUTH_TOKEN_FILE (one per line, # comments). */

@@ -70,7 +70,7 @@ test("the core never imports the console page's browser source, only its generat
  */
 const LAYERS: string[][] = [
   ['protocol/'],
-  ['claude/params.ts', 'claude/stream-json.ts', 'claude/long-line.ts', 'version.ts', 'logger.ts', 'verify.ts'],
+  ['claude/params.ts', 'claude/stream-json.ts', 'claude/long-line.ts', 'version.ts', 'logger.ts', 'verify.ts', 'settings.ts'],
   ['security/', 'observer.ts'],
   ['client/'],
   // The transcript store's contract needs only the wire; an executor may hand one out (a pool's history).
