@@ -3,7 +3,9 @@
  * `EXECUTOR_URL`, a pool of one) and `EXECUTOR_TOKEN` (one token for all, or one per executor in
  * the same order). A bad value is a PoolConfigError naming the setting.
  */
+import * as v from 'valibot'
 import type { ExecutorLimits } from '../app.ts'
+import { readSetting, SHARED_SETTINGS } from '../settings.ts'
 import { isLoopback } from '../security/host-check.ts'
 import { settingTokens } from '../security/auth.ts'
 
@@ -84,46 +86,37 @@ export function clientTokens({ tokens, host, insecure }: { tokens?: string; host
   )
 }
 
-/** Only decimals are numbers here: Number() would read ' ' as 0 and '0x10' as 16. */
-const DECIMAL = /^(\d+(\.\d*)?|\.\d+)$/
-
 type GatewayLimits = Partial<Pick<ExecutorLimits, 'maxSessions' | 'maxStreams' | 'heartbeatInterval'>>
+
+/** A setting's text read by its parser in SHARED_SETTINGS (as the Node server reads it); throws PoolConfigError naming a bad one. */
+function shared<K extends keyof typeof SHARED_SETTINGS>(name: K, raw: string): v.InferOutput<(typeof SHARED_SETTINGS)[K]> {
+  const read = readSetting(SHARED_SETTINGS[name], name, raw)
+  if (!read.ok) throw new PoolConfigError(read.message)
+  return read.value
+}
 
 /**
  * The app limits a gateway takes from its settings, as the Node server does: `MAX_SESSIONS`
  * (WebSocket and MCP sessions at once) and `MAX_STREAMS` (HTTP event streams at once), whole
  * numbers from 1; `WEBSOCKET_HEARTBEAT_INTERVAL`, seconds (from 0.01), between the gateway's
- * heartbeats, and those it expects of its executors' streams. Unset: the app's defaults. Throws
- * PoolConfigError naming a bad one.
+ * heartbeats, and those it expects of its executors' streams. Blank or unset: the app's defaults.
+ * Throws PoolConfigError naming a bad one.
  */
 export function gatewayLimits(get: (name: string) => string | undefined): GatewayLimits {
   const limits: GatewayLimits = {}
-  for (const [name, key] of [['MAX_SESSIONS', 'maxSessions'], ['MAX_STREAMS', 'maxStreams']] as const) {
+  for (const [name, key] of [['MAX_SESSIONS', 'maxSessions'], ['MAX_STREAMS', 'maxStreams'], ['WEBSOCKET_HEARTBEAT_INTERVAL', 'heartbeatInterval']] as const) {
     const raw = get(name)?.trim()
-    if (!raw) continue
-    const value = Number(raw)
-    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < 1) throw new PoolConfigError(`invalid ${name}: expected a whole number of at least 1 (got ${JSON.stringify(raw)})`)
-    limits[key] = value
-  }
-  const beat = get('WEBSOCKET_HEARTBEAT_INTERVAL')?.trim()
-  if (beat) {
-    const value = Number(beat)
-    if (!DECIMAL.test(beat) || value < 0.01 || value > 2_147_483) {
-      throw new PoolConfigError(`invalid WEBSOCKET_HEARTBEAT_INTERVAL: expected seconds, a number from 0.01 (got ${JSON.stringify(beat)})`)
-    }
-    limits.heartbeatInterval = value
+    if (raw) limits[key] = shared(name, raw)
   }
   return limits
 }
 
 /**
  * Where a Deno or Bun gateway listens: `HOST` (default 127.0.0.1) and `PORT` (default 8787; 0: any
- * free port), a port being decimal digits up to 65535, as on the Node server. Throws PoolConfigError.
+ * free port), the port read as on the Node server (SHARED_SETTINGS.PORT). Throws PoolConfigError.
  */
 export function gatewayListen(get: (name: string) => string | undefined): { host: string; port: number } {
-  const rawPort = get('PORT') ?? '8787'
-  const port = Number(rawPort)
-  if (!/^\d+$/.test(rawPort) || port > 65_535) throw new PoolConfigError(`invalid PORT: expected a whole number from 0 to 65535 (got ${JSON.stringify(rawPort)})`)
+  const port = shared('PORT', get('PORT') ?? '8787')
   const host = get('HOST') ?? '127.0.0.1'
   if (host.trim() === '' || host.trim() !== host) throw new PoolConfigError(`invalid HOST: expected an address or host name (got ${JSON.stringify(host)})`)
   return { host, port }

@@ -91,15 +91,19 @@ test('gatewayLimits: MAX_SESSIONS and MAX_STREAMS as whole numbers from 1, unset
   assert.deepEqual(gatewayLimits(settings({ MAX_SESSIONS: ' 7 ', MAX_STREAMS: '9' })), { maxSessions: 7, maxStreams: 9 })
   for (const bad of ['0', '-1', '2.5', 'many', '1e400']) assert.throws(() => gatewayLimits(settings({ MAX_SESSIONS: bad })), /invalid MAX_SESSIONS/)
   assert.throws(() => gatewayLimits(settings({ MAX_STREAMS: 'x' })), (error: Error) => error instanceof PoolConfigError && /MAX_STREAMS/.test(error.message))
+  // In the Node server's words (src/settings.ts), less its flag.
+  assert.throws(() => gatewayLimits(settings({ MAX_SESSIONS: '0' })), { message: 'invalid MAX_SESSIONS: expected at least 1 (got "0")' })
+  assert.throws(() => gatewayLimits(settings({ MAX_STREAMS: ' 0x10 ' })), { message: 'invalid MAX_STREAMS: expected a whole number (got "0x10")' })
 })
 
 test('gatewayLimits: WEBSOCKET_HEARTBEAT_INTERVAL in seconds from 0.01, as on the Node server; a bad one named', () => {
   const settings = (values: Record<string, string>) => (name: string) => values[name]
   assert.deepEqual(gatewayLimits(settings({ WEBSOCKET_HEARTBEAT_INTERVAL: '0.5' })), { heartbeatInterval: 0.5 })
   assert.deepEqual(gatewayLimits(settings({ WEBSOCKET_HEARTBEAT_INTERVAL: ' 20 ' })), { heartbeatInterval: 20 })
-  for (const bad of ['0', '-1', '0x10', 'soon', '1e3', '0.001']) {
+  for (const bad of ['0', '-1', '0x10', 'soon', '1e3', '0.001', '2147484']) {
     assert.throws(() => gatewayLimits(settings({ WEBSOCKET_HEARTBEAT_INTERVAL: bad })), /invalid WEBSOCKET_HEARTBEAT_INTERVAL/, bad)
   }
+  assert.throws(() => gatewayLimits(settings({ WEBSOCKET_HEARTBEAT_INTERVAL: '2147484' })), { message: 'invalid WEBSOCKET_HEARTBEAT_INTERVAL: expected at most 2147483 (got "2147484")' })
 })
 
 test('gatewayListen: HOST and PORT (8787, 0 for any free port) as on the Node server: decimal digits up to 65535, a bad one named', () => {
@@ -107,5 +111,6 @@ test('gatewayListen: HOST and PORT (8787, 0 for any free port) as on the Node se
   assert.deepEqual(gatewayListen(settings({})), { host: '127.0.0.1', port: 8787 })
   assert.deepEqual(gatewayListen(settings({ HOST: '0.0.0.0', PORT: '0' })), { host: '0.0.0.0', port: 0 })
   for (const bad of ['', ' ', 'abc', '0x10', '-1', '65536', '80.5']) assert.throws(() => gatewayListen(settings({ PORT: bad })), /invalid PORT/, JSON.stringify(bad))
+  assert.throws(() => gatewayListen(settings({ PORT: '65536' })), { message: 'invalid PORT: expected at most 65535 (got "65536")' })
   assert.throws(() => gatewayListen(settings({ HOST: ' ' })), /invalid HOST/)
 })
