@@ -323,7 +323,8 @@ class LocalExecution implements ExecutionHandle {
 
   #read(stream: Readable, type: 'stdout' | 'stderr'): void {
     stream.on('data', (chunk: Uint8Array) => {
-      this.#lastOutput = performance.now()
+      // Read only by idle_timeout: a clock read costs a line on its way out a microsecond or two.
+      if (this.#idleMs !== undefined) this.#lastOutput = performance.now()
       this.#outputBytes += chunk.byteLength
       if (this.#outputBytes > this.#maxOutputBytes) {
         this.#terminate({ status: 'killed', reason: `output limit exceeded: more than ${this.#maxOutputBytes} bytes` }, 'SIGKILL')

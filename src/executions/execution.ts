@@ -390,7 +390,6 @@ export class Execution {
   #accept(events: ExecutionEvent[]): boolean {
     const frames: Frame[] = []
     for (const event of events) {
-      if (event.method === 'process.output') this.#lastActivity = performance.now()
       if (event.method === 'process.completed') this.#finish(event)
       frames.push(eventFrame(event))
     }
@@ -413,13 +412,17 @@ export class Execution {
 
   #commit(events: ExecutionEvent[], frames: Frame[]): void {
     let changed = false
+    let output = false
     for (let i = 0; i < events.length; i += 1) {
       const { method } = this.#log.append(events[i], frames[i]).event
-      if (method === 'process.paused' || method === 'process.resumed') changed = true
+      if (method === 'process.output') output = true
+      else if (method === 'process.paused' || method === 'process.resumed') changed = true
     }
     if (events.at(-1)!.method === 'process.completed') this.#end()
     // Read from a stream, events wake each subscriber's own wait (EventLog.changed) instead.
     if (this.#pushed) for (const subscription of this.#subscriptions.values()) this.#drain(subscription)
+    // Once for the batch, after the sends (a clock read is work a waiting reader would wait for).
+    if (output) this.#lastActivity = performance.now()
     // After the deliveries, which keep what they still need.
     this.#trim()
     if (changed) this.#options.onChange?.()
