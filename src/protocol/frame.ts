@@ -14,6 +14,7 @@ const NEWLINE = 10
 export class Frame {
   #text: string | undefined
   #line: Uint8Array | undefined
+  #utf8Length: number | undefined
   /**
    * How much it holds, for back-pressure and history budgets: its UTF-8 bytes when made as bytes,
    * else its text's UTF-16 code units (the same number for ASCII, and close enough for a budget).
@@ -49,6 +50,14 @@ export class Frame {
   get bytes(): Uint8Array {
     const line = this.line
     return line.subarray(0, line.byteLength - 1)
+  }
+
+  /**
+   * Its text's UTF-8 length: from its bytes when it has them, else counted by `count` (a runtime's
+   * native count, which needs no bytes) once, for the transcript and every socket it goes to.
+   */
+  utf8Length(count: (text: string) => number): number {
+    return (this.#utf8Length ??= this.#line ? this.#line.byteLength - 1 : count(this.#text!))
   }
 
   /** The UTF-8 bytes and a newline: one line of a transcript or an NDJSON stream. */

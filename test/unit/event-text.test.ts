@@ -88,6 +88,18 @@ describe('eventFrame (unit)', () => {
     assert.throws(() => Frame.ofLine(Buffer.from(text)), /ends with a newline/)
   })
 
+  test("a Frame's UTF-8 length is counted once for text, and taken from its bytes for a line", () => {
+    const text = '{"a":"é€😀"}'
+    const counted: string[] = []
+    const count = (t: string) => (counted.push(t), Buffer.byteLength(t))
+    const fromText = Frame.ofText(text)
+    assert.equal(fromText.utf8Length(count), Buffer.byteLength(text))
+    assert.equal(fromText.utf8Length(count), Buffer.byteLength(text))
+    assert.deepEqual(counted, [text], 'counted once')
+    assert.equal(Frame.ofLine(Buffer.from(`${text}\n`)).utf8Length(count), Buffer.byteLength(text))
+    assert.equal(counted.length, 1, 'a line has its length without counting')
+  })
+
   test('an output event is JSON.stringify of it with data moved last, whatever the shape of its params', () => {
     const dataLast = (event: ExecutionEvent) => {
       const { data, ...rest } = event.params as { data: string }
