@@ -9,6 +9,19 @@ import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from 
 
 export type ExecutionState = 'running' | 'paused' | 'exited'
 
+/**
+ * A control's result when a gateway could not deliver a CANCEL or KILL to the executor that runs
+ * the execution (unreachable, restarting): it keeps it and sends it again until `retry_until`
+ * (Unix seconds), once the executor answers or the gateway follows the execution again. The
+ * execution's completion then says how it ended.
+ */
+export interface PendingControl {
+  status: 'pending'
+  type: 'CANCEL' | 'KILL'
+  retry_until: number
+  message: string
+}
+
 /** Events taken from an execution at once, at most: one push to an EventSink, one transcript write. */
 export const MAX_BATCH = 256
 
@@ -109,6 +122,12 @@ export interface Executor {
    * execution is to be adopted afresh from where it runs.
    */
   vouch?(id: string): Promise<boolean>
+  /**
+   * A CANCEL or KILL of an execution that the app could not look up because its executor is
+   * unavailable (`error`, the -32003 that said so): kept and delivered once the executor answers
+   * (a pool's, see PendingControl). Throws `error` again when it cannot keep it.
+   */
+  defer?(id: string, type: ControlType, reason: string | undefined, error: unknown): Promise<PendingControl>
   /** The records of every executor (a pool asks them all), newest `limit`, and the executors that did not answer. */
   list?(limit: number): Promise<{ executions: ExecutionRecord[]; unavailable: string[] }>
   /**

@@ -6,8 +6,9 @@
  * subscribers see no gap and no duplicate.
  */
 import type { ClaudeParams } from '../claude/params.ts'
+import { ExecutorError } from '../client/errors.ts'
 import { errorOf, eventReader, reconnectDelayMs, send, type HttpOptions } from '../client/http.ts'
-import { SHUTTING_DOWN, type ExecutionHandle, type ExecutionState, type Executor, type LaunchOptions } from './executor.ts'
+import { SHUTTING_DOWN, type ExecutionHandle, type ExecutionState, type Executor, type LaunchOptions, type PendingControl } from './executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { parseReceived } from '../protocol/jsonrpc.ts'
 import type { VerifyResult } from '../protocol/records.ts'
@@ -36,6 +37,35 @@ export interface RemoteExecutorOptions {
    * connection: a vanished host, a stalled NAT), and is resumed with `after_seq` like a broken one.
    */
   heartbeatInterval?: number
+  /** How a CANCEL or KILL that could not reach the upstream is kept and sent again (see keep). */
+  controlRetry?: ControlRetryOptions
+}
+
+/**
+ * The bounds of a kept control's retries: the first `delayMs` after it failed, doubling up to
+ * `maxDelayMs`; given up after `attempts` retries or `withinMs` after it was asked for, whichever
+ * comes first. At most `max` controls are kept per upstream (one per execution).
+ */
+export interface ControlRetryOptions {
+  delayMs?: number
+  maxDelayMs?: number
+  attempts?: number
+  withinMs?: number
+  max?: number
+}
+
+export const CONTROL_RETRY: Required<ControlRetryOptions> = { delayMs: 250, maxDelayMs: 5000, attempts: 40, withinMs: 120_000, max: 1000 }
+
+/** A CANCEL or KILL the upstream has not had yet. */
+interface Kept {
+  type: 'CANCEL' | 'KILL'
+  reason: string | undefined
+  /** Date.now() after which it is given up. */
+  until: number
+  retries: number
+  timer?: ReturnType<typeof setTimeout>
+  /** The type of the request on its way, if one is. */
+  sending?: 'CANCEL' | 'KILL'
 }
 
 type RawEvent = { method?: string; params?: { seq?: number; timestamp?: number } }
@@ -49,10 +79,16 @@ export class RemoteExecutor implements Executor {
   readonly #http: HttpOptions
   readonly #options: { retries: number; retryDelayMs: number; upstreamGrace: number; heartbeatInterval: number }
   readonly #live = new Set<RemoteExecution>()
+  readonly #controlRetry: Required<ControlRetryOptions>
+  /** Controls the upstream has not had yet, by execution id (see keep). */
+  readonly #kept = new Map<string, Kept>()
+  /** Aborts the kept controls' requests on their way when this executor closes. */
+  readonly #closing = new AbortController()
 
-  constructor({ url, token, fetch: fetchFn = globalThis.fetch.bind(globalThis), retries = 5, retryDelayMs = 100, upstreamGrace = 30, heartbeatInterval = 20 }: RemoteExecutorOptions) {
+  constructor({ url, token, fetch: fetchFn = globalThis.fetch.bind(globalThis), retries = 5, retryDelayMs = 100, upstreamGrace = 30, heartbeatInterval = 20, controlRetry = {} }: RemoteExecutorOptions) {
     this.#http = { base: url.replace(/\/+$/, ''), token, fetch: fetchFn }
     this.#options = { retries, retryDelayMs, upstreamGrace, heartbeatInterval }
+    this.#controlRetry = { ...CONTROL_RETRY, ...controlRetry }
   }
 
   start(params: ExecuteParams & { execution_id: string }, options: LaunchOptions = {}): Promise<ExecutionHandle> {
@@ -120,10 +156,91 @@ export class RemoteExecutor implements Executor {
     const execution = new RemoteExecution(this, id, first.value as ExecutionEvent & { params: StartedParams }, events)
     this.#live.add(execution)
     void execution.completed.finally(() => this.#live.delete(execution))
+    // Followed again (a gateway re-attaching to it): the upstream answers, so what it missed goes now.
+    this.resend(id)
     return execution
   }
 
+  /**
+   * Keeps a CANCEL or KILL of `id` that could not reach the upstream (`why`: what went wrong, a
+   * sentence the pending result's message begins with) and sends it again: on a timer
+   * (CONTROL_RETRY's bounds), and at once when the upstream is heard from again (resend: its stream
+   * resumes, the execution is followed again, a health check answers), until the upstream has it
+   * or answers that it cannot have it (an ended execution: -32002). One per execution: a KILL
+   * replaces a kept CANCEL, a CANCEL does not replace a kept KILL. Dropped when the execution's own
+   * completion arrives and when this executor closes. Returns the pending result for the client,
+   * or undefined when it is not kept (another type, at capacity, closed).
+   */
+  keep(id: string, type: string, reason: string | undefined, why: string): PendingControl | undefined {
+    if ((type !== 'CANCEL' && type !== 'KILL') || this.#closing.signal.aborted) return undefined
+    let kept = this.#kept.get(id)
+    if (kept) {
+      if (type === 'KILL' || kept.type === 'CANCEL') Object.assign(kept, { type, reason })
+    } else {
+      if (this.#kept.size >= this.#controlRetry.max) return undefined
+      kept = { type, reason, until: Date.now() + this.#controlRetry.withinMs, retries: 0 }
+      this.#kept.set(id, kept)
+      this.#schedule(id, kept)
+    }
+    return {
+      status: 'pending',
+      type: kept.type,
+      retry_until: kept.until / 1000,
+      message: `${why}; the gateway keeps the ${kept.type} and sends it again once the executor answers (until retry_until)`,
+    }
+  }
+
+  /** Controls kept for the upstream (see keep). */
+  get pendingControls(): number {
+    return this.#kept.size
+  }
+
+  /** The upstream answers again: what is kept for `id` (or for every execution) is sent now. */
+  resend(id?: string): void {
+    for (const key of id === undefined ? [...this.#kept.keys()] : [id]) if (this.#kept.has(key)) void this.#deliver(key)
+  }
+
+  /** The execution has ended (its upstream said so): nothing kept for it is sent any more. */
+  settled(id: string): void {
+    clearTimeout(this.#kept.get(id)?.timer)
+    this.#kept.delete(id)
+  }
+
+  #schedule(id: string, kept: Kept): void {
+    const { delayMs, maxDelayMs, attempts } = this.#controlRetry
+    const left = kept.until - Date.now()
+    if (kept.retries >= attempts || left <= 0) return this.settled(id)
+    clearTimeout(kept.timer)
+    kept.timer = setTimeout(() => void this.#deliver(id), Math.min(left, maxDelayMs, delayMs * 2 ** kept.retries))
+  }
+
+  async #deliver(id: string): Promise<void> {
+    const kept = this.#kept.get(id)
+    if (!kept || kept.sending) return
+    clearTimeout(kept.timer)
+    kept.retries += 1
+    const type = (kept.sending = kept.type)
+    let done: boolean
+    try {
+      const body = kept.reason === undefined ? { type } : { type, reason: kept.reason }
+      await (await this.request('POST', v1Path.control(id), body, { signal: this.#closing.signal })).body?.cancel()
+      done = true
+    } catch (error) {
+      // The upstream's own answer (no such execution: it has ended) settles it; a transport fault does not.
+      done = error instanceof ExecutorError
+    }
+    kept.sending = undefined
+    if (this.#kept.get(id) !== kept) return
+    // A KILL that replaced the CANCEL on its way is sent next.
+    if (done && kept.type === type) return this.settled(id)
+    if (done) return void this.#deliver(id)
+    this.#schedule(id, kept)
+  }
+
   async close(): Promise<void> {
+    // Nothing kept outlives the executor: timers cleared, requests on their way aborted.
+    for (const id of [...this.#kept.keys()]) this.settled(id)
+    this.#closing.abort()
     const live = [...this.#live]
     await Promise.all(live.map((e) => e.control('CANCEL', SHUTTING_DOWN).catch(() => {})))
     await Promise.all(live.map((e) => e.completed))
@@ -147,10 +264,10 @@ export class RemoteExecutor implements Executor {
    * ExecutorError, the client's kind); a fault of the transport or a status without a body of ours
    * is -32603, whose message does not say where the upstream is.
    */
-  async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
+  async request(method: 'GET' | 'POST', path: string, body?: unknown, init: RequestInit = {}): Promise<Response> {
     let response: Response
     try {
-      response = await send(this.#http, method, path, body)
+      response = await send(this.#http, method, path, body, init)
     } catch (error) {
       const cause = (error as Error).cause ?? error
       throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor is unreachable', { cause: String((cause as Error).message ?? cause) })
@@ -280,7 +397,11 @@ class RemoteExecution implements ExecutionHandle {
       if (event.method === 'process.paused') this.#state = 'paused'
       if (event.method === 'process.resumed') this.#state = 'running'
       controller.enqueue(event)
-      if (event.method === 'process.completed') this.#end(controller, event)
+      if (event.method === 'process.completed') {
+        // Its own completion: a control still kept for it has nothing left to stop.
+        this.#executor.settled(this.id)
+        this.#end(controller, event)
+      }
       return
     }
   }
@@ -317,6 +438,8 @@ class RemoteExecution implements ExecutionHandle {
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
       try {
         this.#reader = await eventsOf(this.#executor.request('GET', v1Path.events(this.id, this.#lastSeq)))
+        // The upstream answers again: a control it missed meanwhile goes now.
+        this.#executor.resend(this.id)
         return
       } catch (error) {
         lastError = error instanceof Error ? error.message : String(error)
