@@ -5,7 +5,7 @@ import { verifyExecution, type VerifyResult } from '../claude/verify.ts'
 import { SHUTTING_DOWN, type ExecutionHandle, type Executor, type LaunchOptions } from '../executor/executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { Observer } from '../observer.ts'
-import type { ExecuteParams } from '../protocol/schemas.ts'
+import type { ControlType, ExecuteParams } from '../protocol/schemas.ts'
 import type { AllowList } from '../security/allow-list.ts'
 import { Execution } from './execution.ts'
 import type { ExecutionRecord, ExecutionStore } from './store.ts'
@@ -366,6 +366,22 @@ export class ExecutionRegistry {
       this.#adopting.set(id, adopting)
     }
     return adopting
+  }
+
+  /**
+   * A control of the execution `id` (see find). A CANCEL or KILL of one whose executor is
+   * unavailable is handed to an executor that can keep it (Executor.defer: a pool's), whose
+   * pending result is the answer.
+   */
+  async control(id: string, type: ControlType, reason?: string): Promise<{ status: string }> {
+    let execution: Execution
+    try {
+      execution = await this.find(id)
+    } catch (error) {
+      if ((type === 'CANCEL' || type === 'KILL') && this.#executor.defer) return this.#executor.defer(id, type, reason, error)
+      throw error
+    }
+    return execution.running().control(type, reason)
   }
 
   async #adopt(id: string, adopt: NonNullable<Executor['adopt']>): Promise<Execution> {

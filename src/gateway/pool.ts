@@ -8,7 +8,7 @@
 import type { ClaudeParams } from '../claude/params.ts'
 import { ExecutorError } from '../client/errors.ts'
 import { eventReader } from '../client/http.ts'
-import type { ExecutionHandle, Executor, LaunchOptions } from '../executor/executor.ts'
+import type { ExecutionHandle, Executor, LaunchOptions, PendingControl } from '../executor/executor.ts'
 import { RemoteExecutor, type RemoteExecutorOptions } from '../executor/remote-executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import type { ExecutionStore } from '../executions/store.ts'
@@ -37,8 +37,8 @@ export interface PoolOptions {
    * background, shared by the requests that need it.
    */
   requestScoped?: boolean
-  /** Passed to each RemoteExecutor (reconnection attempts, upstream grace, the executors' heartbeat interval). */
-  remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace' | 'heartbeatInterval'>
+  /** Passed to each RemoteExecutor (reconnection attempts, upstream grace, the executors' heartbeat interval, kept controls' retries). */
+  remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace' | 'heartbeatInterval' | 'controlRetry'>
 }
 
 /** Seconds a client told "every executor is full" or "its executor is down" is told to wait. */
@@ -218,6 +218,24 @@ export class ExecutorPool implements Executor {
     return { executions: all.slice(Math.max(0, all.length - limit)), unavailable: this.#members.map((m) => m.url).filter((u) => unavailable.includes(u)) }
   }
 
+  /**
+   * A CANCEL or KILL whose execution could not be looked up because its executor is unavailable:
+   * kept by that executor's RemoteExecutor (see RemoteExecutor.keep). Not on Workers
+   * (requestScoped), whose timers and I/O end with the request: there the error stands.
+   */
+  async defer(id: string, type: ControlType, reason: string | undefined, error: unknown): Promise<PendingControl> {
+    const member = this.#ownerOf(id)
+    const executor = error instanceof RpcError && error.code === ErrorCode.SESSION_LIMIT ? (error.data as { executor?: unknown } | undefined)?.executor : undefined
+    const kept = member && executor === member.url && !this.requestScoped ? member.remote.keep(id, type, reason, (error as Error).message) : undefined
+    if (!kept) throw error
+    return kept
+  }
+
+  /** CANCELs and KILLs kept for executors that did not get them yet, over the pool. */
+  pendingControls(): number {
+    return this.#members.reduce((n, m) => n + m.remote.pendingControls, 0)
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.#members.map((m) => m.remote.close()))
   }
@@ -368,7 +386,14 @@ export class ExecutorPool implements Executor {
       get activity() {
         return handle.activity
       },
-      control: (type: ControlType, reason?: string) => guard(() => handle.control(type, reason)),
+      control: async (type: ControlType, reason?: string) => {
+        try {
+          return await guard(() => handle.control(type, reason))
+        } catch (error) {
+          // Its executor did not get it (down, no answer in time, not a sensible answer): a CANCEL or KILL is kept.
+          return this.defer(handle.id, type, reason, error)
+        }
+      },
       write: (data: string, eof: boolean) => guard(() => handle.write(data, eof)),
     }
   }
@@ -470,5 +495,7 @@ export class ExecutorPool implements Executor {
       clearTimeout(timer)
     }
     this.#see(await this.#state.report(member, report))
+    // It answers: controls kept for it go now, not at their next retry.
+    if (report.healthy) member.remote.resend()
   }
 }

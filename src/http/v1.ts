@@ -137,11 +137,12 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
       return c.body(body, 200, headers)
     })
     .post(V1_ROUTES.control, async (c) => {
-      const execution = await registry.find(c.req.param('id'))
+      const id = c.req.param('id')
       const { type, reason } = parseParams(ControlParams, await jsonBody(c))
-      const result = await execution.running().control(type, reason)
-      observer.control?.({ execution_id: execution.id, type, token_id: c.get('tokenId') ?? null })
-      return c.json(result)
+      const result = await registry.control(id, type, reason)
+      observer.control?.({ execution_id: id, type, token_id: c.get('tokenId') ?? null })
+      // A gateway's CANCEL or KILL kept for an executor that did not get it yet: accepted, not done.
+      return c.json(result, result.status === 'pending' ? 202 : 200)
     })
     .post(V1_ROUTES.input, async (c) => {
       const execution = await registry.find(c.req.param('id'))

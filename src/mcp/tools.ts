@@ -333,8 +333,8 @@ export function registerTools(server: McpServer, { registry, tokenId, calls }: T
     },
     ({ execution_id, type }) =>
       guarded(async () => {
-        const result = await (await lookup(execution_id)).running().control(parseParams(ControlType, type))
-        return { content: [text(result.status)], structuredContent: result }
+        const result: { status: string; message?: string } = await registry.control(execution_id, parseParams(ControlType, type))
+        return { content: [text(result.message ? `${result.status}: ${result.message}` : result.status)], structuredContent: result }
       }),
   )
 

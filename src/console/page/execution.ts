@@ -405,7 +405,9 @@ export function executionView(main: HTMLElement, id: string): () => void {
     }
     const control = (type: string) => async () => {
       try {
-        await rpc!.call('control', { execution_id: id, type })
+        const result = await rpc!.call<{ status?: string; message?: string }>('control', { execution_id: id, type })
+        // A gateway that could not reach the executor keeps a CANCEL and sends it later: say so.
+        if (result?.status === 'pending') say(`${type} pending: ${result.message ?? 'not delivered yet'}`)
       } catch (error) {
         say(`${type}: ${(error as Error).message}`, true)
       }

@@ -1,0 +1,194 @@
+/**
+ * A CANCEL or KILL sent to a gateway while its executor is briefly unreachable (a network blip, the
+ * executor restarting) is not lost: the gateway answers that it is pending, keeps it, and delivers
+ * it once the executor answers again, or when it re-attaches to the execution. The gateway is
+ * createGateway() hosted on Node (@hono/node-server) in this process, so its pool can be looked
+ * into; the executor is the real Node server, behind a TCP proxy that plays the blip.
+ */
+import { serve, upgradeWebSocket, type ServerType } from '@hono/node-server'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, test } from 'node:test'
+import { WebSocketServer } from 'ws'
+import { createGateway, type Gateway } from '../../src/gateway/gateway.ts'
+import type { PoolOptions } from '../../src/gateway/pool.ts'
+import { TestClient } from '../helpers/client.ts'
+import { post } from '../helpers/http.ts'
+import { eventually, groupMembers, sleep } from '../helpers/proc.ts'
+import { eventuallyAsync } from '../helpers/scenarios.ts'
+import { startServer, type RunningServer } from '../helpers/server.ts'
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import { killOnExit } from '../helpers/tracker.ts'
+
+interface HostedGateway {
+  app: Gateway
+  url: string
+  wsUrl: string
+  stop(): Promise<void>
+}
+
+/** The gateway's app on a free loopback port, forwarding to `executorUrl`. */
+async function hostGateway(executorUrl: string, token: string, pool: PoolOptions['remote'] = {}): Promise<HostedGateway> {
+  const app = createGateway({ executorUrl, tokens: token, upgradeWebSocket, runtime: 'node', pool: { remote: pool } })
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', websocket: { server: new WebSocketServer({ noServer: true }) } }, () => resolve(s))
+  })
+  const { port } = server.address() as AddressInfo
+  return {
+    app,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws/mcp`,
+    async stop() {
+      await app.shutdown()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+describe('a CANCEL or KILL through the gateway while its executor is unreachable', () => {
+  const token = randomBytes(24).toString('hex')
+  let executor: RunningServer
+  let proxy: TcpProxy
+  let untrack: () => void
+  const auth = () => ({ authorization: `Bearer ${token}` })
+  /** The execution as the executor itself has it (not through the proxy). */
+  const upstream = async (id: string) => (await (await fetch(`${executor.url}/v1/executions/${id}`, { headers: auth() })).json()) as { status: string; state: string; reason: string | null; pgid: number }
+
+  before(async () => {
+    executor = await startServer({ CC_EXECUTOR_AUTH_TOKEN: token })
+    untrack = killOnExit(executor.child.pid!, { signal: 'SIGTERM' })
+    proxy = await startTcpProxy(executor.port)
+  })
+
+  after(async () => {
+    proxy.refusing = false
+    await proxy.close()
+    await executor.stop()
+    untrack()
+  })
+
+  /** The network between gateway and executor goes down: live connections cut, new ones reset. */
+  const blip = () => {
+    proxy.refusing = true
+    proxy.breakAll()
+  }
+
+  test('over WebSocket, a CANCEL of the current execution during a blip is answered "pending" and delivered once the executor answers again', async () => {
+    const gateway = await hostGateway(proxy.url, token)
+    const client = await TestClient.open(gateway.wsUrl)
+    try {
+      const { execution_id: id, pgid } = await client.execute({ command: 'echo ready; sleep 311' })
+      await eventually(() => client.output(id).includes('ready\n'), 10_000, 'ready')
+      blip()
+      const reply = await client.request('control', { type: 'CANCEL', reason: 'stopped during a blip' })
+      assert.equal(reply.error, undefined, `the CANCEL is kept, not failed: ${JSON.stringify(reply.error)}`)
+      assert.equal(reply.result.status, 'pending')
+      assert.equal(reply.result.type, 'CANCEL')
+      assert.equal(typeof reply.result.retry_until, 'number')
+      assert.match(reply.result.message, /unreachable|unavailable/)
+      assert.equal(gateway.app.pool.pendingControls(), 1)
+      // Still running there: nothing reached it.
+      assert.equal((await upstream(id)).state, 'running')
+      await sleep(1000)
+      proxy.refusing = false
+      const done = await client.completion(id, 20_000)
+      assert.equal(done.params.status, 'canceled', JSON.stringify(done.params))
+      assert.equal(done.params.reason, 'stopped during a blip')
+      assert.equal((await upstream(id)).status, 'canceled')
+      assert.deepEqual(groupMembers(pgid), [], 'the sleep is gone')
+      assert.equal(gateway.app.pool.pendingControls(), 0)
+    } finally {
+      proxy.refusing = false
+      await client.close()
+      await gateway.stop()
+    }
+  })
+
+  test('over HTTP, a KILL by id while the executor is down longer than the gateway follows its stream is answered 202 "pending", retried, and delivered when the executor is back', async () => {
+    const gateway = await hostGateway(proxy.url, token)
+    try {
+      const started = await post(`${gateway.url}/v1/executions`, { command: 'echo ready; sleep 312', detach: true })
+      assert.equal(started.status, 202)
+      const { execution_id: id } = (await started.json()) as { execution_id: string }
+      await eventuallyAsync(async () => (await upstream(id)).state === 'running', 10_000, 'running')
+      const { pgid } = await upstream(id)
+      blip()
+      const control = await post(`${gateway.url}/v1/executions/${id}/control`, { type: 'KILL' })
+      const body = (await control.json()) as { status?: string; type?: string; error?: unknown }
+      assert.equal(control.status, 202, JSON.stringify(body))
+      assert.equal(body.status, 'pending')
+      assert.equal(body.type, 'KILL')
+      // A second one while the first waits is the same pending control, not a second one.
+      const again = await post(`${gateway.url}/v1/executions/${id}/control`, { type: 'KILL' })
+      assert.equal(again.status, 202, await again.clone().text())
+      assert.equal(((await again.json()) as { status: string }).status, 'pending')
+      assert.equal(gateway.app.pool.pendingControls(), 1)
+      // Longer than the gateway's reconnection attempts (about 3 s): its copy gives the stream up.
+      await sleep(4500)
+      assert.equal((await upstream(id)).state, 'running', 'nothing reached the executor while it was unreachable')
+      proxy.refusing = false
+      await eventuallyAsync(async () => (await upstream(id)).status === 'killed', 15_000, 'killed on the executor')
+      assert.deepEqual(groupMembers(pgid), [], 'the sleep is gone')
+      await eventually(() => gateway.app.pool.pendingControls() === 0, 5000, 'no pending control left')
+      // Through the gateway, the record is the executor's again.
+      await eventuallyAsync(async () => ((await (await fetch(`${gateway.url}/v1/executions/${id}`)).json()) as { status: string }).status === 'killed', 10_000, 'killed through the gateway')
+    } finally {
+      proxy.refusing = false
+      await gateway.stop()
+    }
+  })
+
+  test('a pending CANCEL is delivered when the gateway re-attaches to the execution, even before its next retry is due', async () => {
+    // Retries far apart: only the re-attachment can deliver it within the test.
+    const gateway = await hostGateway(proxy.url, token, { controlRetry: { delayMs: 60_000, maxDelayMs: 60_000 } })
+    const client = await TestClient.open(gateway.wsUrl)
+    try {
+      const started = await post(`${gateway.url}/v1/executions`, { command: 'echo ready; sleep 313', detach: true })
+      const { execution_id: id } = (await started.json()) as { execution_id: string }
+      await eventuallyAsync(async () => (await upstream(id)).state === 'running', 10_000, 'running')
+      const { pgid } = await upstream(id)
+      blip()
+      const reply = await client.request('control', { type: 'CANCEL', execution_id: id })
+      assert.equal(reply.result?.status, 'pending', JSON.stringify(reply))
+      await sleep(4500)
+      proxy.refusing = false
+      await sleep(500)
+      assert.equal((await upstream(id)).state, 'running', 'not delivered before the re-attachment')
+      const attached = await client.request('attach', { execution_id: id })
+      assert.equal(attached.error, undefined, JSON.stringify(attached.error))
+      const done = await client.completion(id, 20_000)
+      assert.equal(done.params.status, 'canceled', JSON.stringify(done.params))
+      assert.deepEqual(groupMembers(pgid), [], 'the sleep is gone')
+      assert.equal(gateway.app.pool.pendingControls(), 0)
+    } finally {
+      proxy.refusing = false
+      await client.close()
+      await gateway.stop()
+    }
+  })
+
+  test('a pending control goes when the gateway stops: no retry outlives it', async () => {
+    const gateway = await hostGateway(proxy.url, token)
+    let id: string | undefined
+    try {
+      const started = await post(`${gateway.url}/v1/executions`, { command: 'echo ready; sleep 314', detach: true })
+      ;({ execution_id: id } = (await started.json()) as { execution_id: string })
+      await eventuallyAsync(async () => (await upstream(id!)).state === 'running', 10_000, 'running')
+      blip()
+      const control = await post(`${gateway.url}/v1/executions/${id}/control`, { type: 'CANCEL' })
+      assert.equal(control.status, 202, await control.text())
+      assert.equal(gateway.app.pool.pendingControls(), 1)
+    } finally {
+      await gateway.stop()
+      proxy.refusing = false
+    }
+    assert.equal(gateway.app.pool.pendingControls(), 0)
+    const accepted = proxy.accepted
+    await sleep(1500)
+    assert.equal(proxy.accepted, accepted, 'no request after the gateway stopped')
+    assert.equal((await upstream(id!)).state, 'running', 'the stopped gateway delivered nothing')
+    await fetch(`${executor.url}/v1/executions/${id}/control`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '{"type":"KILL"}' })
+    await eventuallyAsync(async () => (await upstream(id!)).state === 'exited', 10_000, 'cleaned up')
+  })
+})
