@@ -74,10 +74,40 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
     proxy.breakAll()
   }
 
-  test('over WebSocket, a CANCEL of the current execution during a blip is answered "pending" and delivered once the executor answers again', async () => {
-    const gateway = await hostGateway(proxy.url, token)
+  /** Runs `body` with a gateway and a WebSocket client of it; stops both, and ends the blip, however it goes. */
+  const withGateway = async (body: (gateway: HostedGateway, client: TestClient) => Promise<void>, remote: PoolOptions['remote'] = {}) => {
+    const gateway = await hostGateway(proxy.url, token, remote)
     const client = await TestClient.open(gateway.wsUrl)
     try {
+      await body(gateway, client)
+    } finally {
+      proxy.refusing = false
+      await client.close()
+      await gateway.stop()
+    }
+  }
+
+  /** Starts `command` detached through the gateway; resolves once it runs on the executor. */
+  const startDetached = async (gateway: HostedGateway, command: string) => {
+    const started = await post(`${gateway.url}/v1/executions`, { command, detach: true })
+    assert.equal(started.status, 202)
+    const { execution_id: id } = (await started.json()) as { execution_id: string }
+    await eventuallyAsync(async () => (await upstream(id)).state === 'running', 10_000, 'running')
+    return { id, pgid: (await upstream(id)).pgid }
+  }
+
+  /** The client hears the execution end `status`, its process group is gone, and the gateway keeps nothing for it. */
+  const ended = async (gateway: HostedGateway, client: TestClient, id: string, pgid: number, status: string) => {
+    const done = await client.completion(id, 20_000)
+    assert.equal(done.params.status, status, JSON.stringify(done.params))
+    assert.equal((await upstream(id)).status, status)
+    assert.deepEqual(groupMembers(pgid), [], 'the sleep is gone')
+    assert.equal(gateway.app.pool.pendingControls(), 0)
+    return done.params
+  }
+
+  test('over WebSocket, a CANCEL of the current execution during a blip is answered "pending" and delivered once the executor answers again', () =>
+    withGateway(async (gateway, client) => {
       const { execution_id: id, pgid } = await client.execute({ command: 'echo ready; sleep 311' })
       await eventually(() => client.output(id).includes('ready\n'), 10_000, 'ready')
       blip()
@@ -92,27 +122,12 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
       assert.equal((await upstream(id)).state, 'running')
       await sleep(1000)
       proxy.refusing = false
-      const done = await client.completion(id, 20_000)
-      assert.equal(done.params.status, 'canceled', JSON.stringify(done.params))
-      assert.equal(done.params.reason, 'stopped during a blip')
-      assert.equal((await upstream(id)).status, 'canceled')
-      assert.deepEqual(groupMembers(pgid), [], 'the sleep is gone')
-      assert.equal(gateway.app.pool.pendingControls(), 0)
-    } finally {
-      proxy.refusing = false
-      await client.close()
-      await gateway.stop()
-    }
-  })
+      assert.equal((await ended(gateway, client, id, pgid, 'canceled')).reason, 'stopped during a blip')
+    }))
 
-  test('over HTTP, a KILL by id while the executor is down longer than the gateway follows its stream is answered 202 "pending", retried, and delivered when the executor is back', async () => {
-    const gateway = await hostGateway(proxy.url, token)
-    try {
-      const started = await post(`${gateway.url}/v1/executions`, { command: 'echo ready; sleep 312', detach: true })
-      assert.equal(started.status, 202)
-      const { execution_id: id } = (await started.json()) as { execution_id: string }
-      await eventuallyAsync(async () => (await upstream(id)).state === 'running', 10_000, 'running')
-      const { pgid } = await upstream(id)
+  test('over HTTP, a KILL by id while the executor is down longer than the gateway follows its stream is answered 202 "pending", retried, and delivered when the executor is back', () =>
+    withGateway(async (gateway) => {
+      const { id, pgid } = await startDetached(gateway, 'echo ready; sleep 312')
       blip()
       const control = await post(`${gateway.url}/v1/executions/${id}/control`, { type: 'KILL' })
       const body = (await control.json()) as { status?: string; type?: string; error?: unknown }
@@ -133,21 +148,12 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
       await eventually(() => gateway.app.pool.pendingControls() === 0, 5000, 'no pending control left')
       // Through the gateway, the record is the executor's again.
       await eventuallyAsync(async () => ((await (await fetch(`${gateway.url}/v1/executions/${id}`)).json()) as { status: string }).status === 'killed', 10_000, 'killed through the gateway')
-    } finally {
-      proxy.refusing = false
-      await gateway.stop()
-    }
-  })
+    }))
 
-  test('a pending CANCEL is delivered when the gateway re-attaches to the execution, even before its next retry is due', async () => {
+  test('a pending CANCEL is delivered when the gateway re-attaches to the execution, even before its next retry is due', () =>
     // Retries far apart: only the re-attachment can deliver it within the test.
-    const gateway = await hostGateway(proxy.url, token, { controlRetry: { delayMs: 60_000, maxDelayMs: 60_000 } })
-    const client = await TestClient.open(gateway.wsUrl)
-    try {
-      const started = await post(`${gateway.url}/v1/executions`, { command: 'echo ready; sleep 313', detach: true })
-      const { execution_id: id } = (await started.json()) as { execution_id: string }
-      await eventuallyAsync(async () => (await upstream(id)).state === 'running', 10_000, 'running')
-      const { pgid } = await upstream(id)
+    withGateway(async (gateway, client) => {
+      const { id, pgid } = await startDetached(gateway, 'echo ready; sleep 313')
       blip()
       const reply = await client.request('control', { type: 'CANCEL', execution_id: id })
       assert.equal(reply.result?.status, 'pending', JSON.stringify(reply))
@@ -157,24 +163,14 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
       assert.equal((await upstream(id)).state, 'running', 'not delivered before the re-attachment')
       const attached = await client.request('attach', { execution_id: id })
       assert.equal(attached.error, undefined, JSON.stringify(attached.error))
-      const done = await client.completion(id, 20_000)
-      assert.equal(done.params.status, 'canceled', JSON.stringify(done.params))
-      assert.deepEqual(groupMembers(pgid), [], 'the sleep is gone')
-      assert.equal(gateway.app.pool.pendingControls(), 0)
-    } finally {
-      proxy.refusing = false
-      await client.close()
-      await gateway.stop()
-    }
-  })
+      await ended(gateway, client, id, pgid, 'canceled')
+    }, { controlRetry: { delayMs: 60_000, maxDelayMs: 60_000 } }))
 
   test('a pending control goes when the gateway stops: no retry outlives it', async () => {
     const gateway = await hostGateway(proxy.url, token)
     let id: string | undefined
     try {
-      const started = await post(`${gateway.url}/v1/executions`, { command: 'echo ready; sleep 314', detach: true })
-      ;({ execution_id: id } = (await started.json()) as { execution_id: string })
-      await eventuallyAsync(async () => (await upstream(id!)).state === 'running', 10_000, 'running')
+      ;({ id } = await startDetached(gateway, 'echo ready; sleep 314'))
       blip()
       const control = await post(`${gateway.url}/v1/executions/${id}/control`, { type: 'CANCEL' })
       assert.equal(control.status, 202, await control.text())
