@@ -57,16 +57,24 @@ export interface GatewayOptions {
   clientToken?: string
   /** More settings for the gateway's environment. */
   env?: Record<string, string>
+  /** A file to run instead of `npm run start:<runtime>` (Deno and Bun only), with the same flags as that script. */
+  entry?: string
 }
 
-export async function startGateway(runtime: GatewayRuntime, { executorUrl = '', executorUrls = '', token = '', clientToken = '', env = {} }: GatewayOptions): Promise<RunningGateway> {
+/** What `npm run start:<runtime>` runs, for an entry of a test's own. */
+const ENTRY_COMMAND: Partial<Record<GatewayRuntime, (entry: string) => [string, string[]]>> = {
+  deno: (entry) => [join(ROOT, 'node_modules', '.bin', 'deno'), ['run', '--cached-only', '--no-remote', '--allow-net', '--allow-env', '--allow-read', entry]],
+  bun: (entry) => [join(ROOT, 'node_modules', '.bin', 'bun'), ['run', '--no-install', entry]],
+}
+
+export async function startGateway(runtime: GatewayRuntime, { executorUrl = '', executorUrls = '', token = '', clientToken = '', env = {}, entry }: GatewayOptions): Promise<RunningGateway> {
   requireBinary(runtime)
   let lastError: Error | undefined
   for (let attempt = 0; attempt < 3; attempt++) {
     // The gateway binds the port itself; a port taken meanwhile is retried.
     const port = await freePort()
     try {
-      return await launch(runtime, port, { ...env, EXECUTOR_URL: executorUrl, EXECUTOR_URLS: executorUrls, EXECUTOR_TOKEN: token, CC_EXECUTOR_AUTH_TOKEN: clientToken })
+      return await launch(runtime, port, { ...env, EXECUTOR_URL: executorUrl, EXECUTOR_URLS: executorUrls, EXECUTOR_TOKEN: token, CC_EXECUTOR_AUTH_TOKEN: clientToken }, entry)
     } catch (error) {
       lastError = error as Error
       // Only a port taken between freePort() and the gateway's bind is worth another try.
@@ -83,16 +91,20 @@ export function gatewayEnv(port: number, settings: Record<string, string>): Node
   return { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...settings }
 }
 
-async function launch(runtime: GatewayRuntime, port: number, settings: Record<string, string>): Promise<RunningGateway> {
-  const child = spawn('npm', ['run', '--silent', `start:${runtime}`], {
+async function launch(runtime: GatewayRuntime, port: number, settings: Record<string, string>, entry?: string): Promise<RunningGateway> {
+  const entryCommand = ENTRY_COMMAND[runtime]
+  if (entry !== undefined && !entryCommand) throw new Error(`an entry of its own runs on Deno or Bun, not ${runtime}`)
+  const [command, args] = entry === undefined ? ['npm', ['run', '--silent', `start:${runtime}`]] : entryCommand!(entry)
+  const what = entry === undefined ? `npm run start:${runtime}` : `${runtime} ${entry}`
+  const child = spawn(command, args, {
     cwd: ROOT,
     detached: true, // its own process group, so that stop() reaches wrangler's workerd and esbuild too
-    env: gatewayEnv(port, settings),
+    env: entry === undefined ? gatewayEnv(port, settings) : { ...gatewayEnv(port, settings), DENO_NO_UPDATE_CHECK: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   if (child.pid === undefined) {
     const [error] = (await once(child, 'error')) as [Error]
-    throw new Error(`cannot run \`npm run start:${runtime}\`: ${error.message}`)
+    throw new Error(`cannot run \`${what}\`: ${error.message}`)
   }
   const pgid = child.pid
   // The gateway's whole group dies with this process, however it ends.
@@ -125,12 +137,14 @@ async function launch(runtime: GatewayRuntime, port: number, settings: Record<st
   } catch (error) {
     await gateway.stop()
     if (error instanceof PortInUse || /EADDRINUSE|address already in use|port \d+ in use|AddrInUse/i.test(log)) throw new PortInUse(`port ${port} was taken`)
-    throw new Error(`the ${runtime} gateway (npm run start:${runtime}) did not become healthy: ${(error as Error).message}\n--- its output ---\n${log}`)
+    throw new Error(`the ${runtime} gateway (${what}) did not become healthy: ${(error as Error).message}\n--- its output ---\n${log}`)
   }
   return gateway
 }
 
-async function waitForHealth(gateway: RunningGateway, child: ChildProcess, token?: string): Promise<void> {
+async function waitForHealth(gateway: RunningGateway, child: ChildProcess, tokens?: string): Promise<void> {
+  // CC_EXECUTOR_AUTH_TOKEN may list several tokens: any one of them lets the check in.
+  const token = tokens?.split(',')[0]
   const deadline = Date.now() + STARTUP_TIMEOUT_MS
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`it exited (${child.exitCode ?? child.signalCode}) before serving /health`)
