@@ -19,6 +19,7 @@ import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
 import { killOnExit } from './tracker.ts'
 import { claudeHome, CLAUDE_BIN, runThenReport, startMessagesApi, type MessagesApi } from './messages-api.ts'
 import { TestClient } from './client.ts'
+import { assertSessionOwnership } from './mcp-ownership.ts'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 
@@ -132,6 +133,20 @@ export function gatewaySuite(runtime: GatewayRuntime, { executors: count = 1 }: 
         await client.close()
       }
     })
+
+    if (count === 1) {
+      test('an MCP session through the gateway is its token\'s: another of the gateway\'s tokens on it is 403, the owner carries on, a forged id is unknown', async () => {
+        if (!proxy) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
+        // The executor sees one token (the gateway's); the gateway tells its own clients apart.
+        const tokens = ['mcp-gateway-client-a-0123456789', 'mcp-gateway-client-b-0123456789'] as const
+        const guarded = await startGateway(runtime, { executorUrl: proxy.url, token, clientToken: tokens.join(',') })
+        try {
+          await assertSessionOwnership({ urls: [guarded.url], tokens, forged: 404 })
+        } finally {
+          await guarded.stop()
+        }
+      })
+    }
 
     test('the executor token is on no process\'s command line (ps shows those to every user), and the gateway still authenticates with it', async () => {
       if (!gateway || !executor) throw new Error(`the ${runtime} gateway did not start (see the before hook's error)`)
