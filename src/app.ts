@@ -89,7 +89,7 @@ export interface ExecutorAppOptions {
   /** How this host runs Claude Code (the Node server's: CLAUDE_BIN); without it `claude` is refused unless the executor runs Claude tasks itself. */
   claude?: ClaudeRuntime
   /**
-   * `/mcp`, the MCP server, is on by default (a gateway's forwards it); `false` leaves it out.
+   * `/mcp`, the MCP server, is on by default (a gateway serves it too, over its executors); `false` leaves it out.
    * `idleMs`: how long a session nobody uses is kept (an hour by default).
    */
   mcp?: false | { idleMs?: number }
@@ -267,13 +267,10 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
 
   let mcp: ReturnType<typeof mcpRoutes> | undefined
   if (options.mcp !== false) {
-    if (executor.forward) {
-      const forward = executor.forward.bind(executor)
-      app.all('/mcp', (c) => forward(c.req.raw, '/mcp'))
-    } else {
-      mcp = mcpRoutes({ registry, version: VERSION, logger, maxSessions: limits.maxSessions, maxBodyBytes: MCP_MAX_BODY, idleMs: options.mcp?.idleMs })
-      app.route('/mcp', mcp)
-    }
+    // Served here over whatever executor, never forwarded: a session is then the token's that opened
+    // it among this app's own tokens, which an upstream (seeing only this app's token) could not tell.
+    mcp = mcpRoutes({ registry, version: VERSION, logger, maxSessions: limits.maxSessions, maxBodyBytes: MCP_MAX_BODY, idleMs: options.mcp?.idleMs })
+    app.route('/mcp', mcp)
   }
 
   app.get('/health', (c) =>

@@ -99,11 +99,6 @@ export interface Executor {
   /** Verifies an execution where its transcripts are (a gateway's RemoteExecutor asks the upstream). */
   verify?(id: string): Promise<VerifyResult>
   /**
-   * Forwards a request to where the executions run, unchanged but for the credentials (a gateway's
-   * RemoteExecutor sends `/mcp` to its upstream). With it the app serves `/mcp` by forwarding.
-   */
-  forward?(request: Request, path: string): Promise<Response>
-  /**
    * An id for an execution whose client named none. A pool chooses the executor here and names it in
    * the id, so that the id alone routes back to it; `near`: an execution whose executor it must be
    * (a Claude task that continues another needs that one's session files).

@@ -104,28 +104,6 @@ export class RemoteExecutor implements Executor {
     return json(this.request('GET', v1Path.verify(id)))
   }
 
-  async forward(request: Request, path: string): Promise<Response> {
-    const url = new URL(request.url)
-    const headers = new Headers(request.headers)
-    // The client authenticated with this gateway; the upstream wants the gateway's own token.
-    headers.delete('authorization')
-    headers.delete('x-api-key')
-    headers.delete('host')
-    if (this.#http.token) headers.set('authorization', `Bearer ${this.#http.token}`)
-    const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, signal: request.signal }
-    if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') {
-      init.body = request.body
-      init.duplex = 'half'
-    }
-    let response: Response
-    try {
-      response = await this.#http.fetch(`${this.#http.base}${path}${url.search}`, init)
-    } catch (error) {
-      throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor cannot be reached', { cause: String(error) })
-    }
-    return new Response(response.body, { status: response.status, statusText: response.statusText, headers: response.headers })
-  }
-
   /**
    * Follows an execution the upstream already has (started elsewhere, running or ended) from its
    * first event, as the handle of `start` does: a gateway adopts it this way.
