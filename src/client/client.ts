@@ -7,6 +7,7 @@ import type { VerifyResult } from '../protocol/records.ts'
 import type { ExecutionRecord } from '../protocol/records.ts'
 import { bearerProtocols } from '../protocol/bearer-protocol.ts'
 import { ErrorCode } from '../protocol/errors.ts'
+import { listQuery, type ListFilter } from '../protocol/list-filter.ts'
 import { v1Path } from '../protocol/routes.ts'
 import type { ControlType, ExecutionEvent } from '../protocol/schemas.ts'
 import { endpoints, type Endpoints } from './endpoints.ts'
@@ -222,11 +223,12 @@ export class ExecutorClient {
     return callJson(this.#http, 'POST', v1Path.input(id), { data, eof })
   }
 
-  /** The newest `limit` records (all by default), oldest first. */
-  async list({ limit }: { limit?: number } = {}): Promise<ExecutionRecord[]> {
-    if (this.transport === 'ws') return (await this.#request<{ executions: ExecutionRecord[] }>('list', limit === undefined ? {} : { limit })).executions
-    const path = limit === undefined ? v1Path.executions() : `${v1Path.executions()}?limit=${limit}`
-    return (await callJson<{ executions: ExecutionRecord[] }>(this.#http, 'GET', path)).executions
+  /** The newest `limit` records (the server's default: 1,000) of those with `label` and `status` (all by default), oldest first. */
+  async list({ limit, label, status }: { limit?: number } & ListFilter = {}): Promise<ExecutionRecord[]> {
+    const params = { limit, label, status }
+    // Sent as JSON: the fields left undefined are left out.
+    if (this.transport === 'ws') return (await this.#request<{ executions: ExecutionRecord[] }>('list', params)).executions
+    return (await callJson<{ executions: ExecutionRecord[] }>(this.#http, 'GET', `${v1Path.executions()}${listQuery(params)}`)).executions
   }
 
   status(id: string): Promise<ExecutionRecord> {

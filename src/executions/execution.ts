@@ -204,6 +204,12 @@ export class Execution {
     return this.handle.state === 'paused' ? 'paused' : 'running'
   }
 
+  /** The record's status: `running` or `paused`, then how it completed. */
+  get status(): ExecutionRecord['status'] {
+    if (this.#stored) return this.#stored.status
+    return this.completion?.params.status ?? (this.handle.state === 'paused' ? 'paused' : 'running')
+  }
+
   get label(): string | null {
     return this.#stored?.label ?? this.#options.label ?? null
   }
@@ -310,7 +316,7 @@ export class Execution {
       command: this.handle.command,
       cwd: this.#options.cwd ?? null,
       state: this.state,
-      status: c?.status ?? (this.handle.state === 'paused' ? 'paused' : 'running'),
+      status: this.status,
       pid: this.handle.pid,
       pgid: this.handle.pgid,
       started_by: this.startedBy,

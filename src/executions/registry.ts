@@ -4,6 +4,7 @@ import { claudeTask } from '../claude/task.ts'
 import { verifyExecution, type VerifyResult } from '../claude/verify.ts'
 import { SHUTTING_DOWN, type ExecutionHandle, type Executor, type LaunchOptions } from '../executor/executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
+import { isFiltered, matchesFilter, type ListFilter } from '../protocol/list-filter.ts'
 import type { Observer } from '../observer.ts'
 import type { ControlType, ExecuteParams } from '../protocol/schemas.ts'
 import type { AllowList } from '../security/allow-list.ts'
@@ -422,9 +423,12 @@ export class ExecutionRegistry {
     return execution
   }
 
-  /** The newest `limit` records, oldest first: of every executor when the executor is a pool (with those that did not answer). */
-  async listAll(limit = Infinity): Promise<{ executions: ExecutionRecord[]; unavailable?: string[] }> {
-    return this.#executor.list ? this.#executor.list(limit) : { executions: this.list(limit) }
+  /**
+   * The newest `limit` records that match `filter`, oldest first: of every executor when the
+   * executor is a pool (with those that did not answer).
+   */
+  async listAll(limit = Infinity, filter: ListFilter = {}): Promise<{ executions: ExecutionRecord[]; unavailable?: string[] }> {
+    return this.#executor.list ? this.#executor.list(limit, filter) : { executions: this.list(limit, filter) }
   }
 
   /** Like get, but throws the protocol's -32002 for an unknown id. */
@@ -448,10 +452,21 @@ export class ExecutionRegistry {
     return [...names].sort()
   }
 
-  /** The records of the newest `limit` executions, oldest first. */
-  list(limit = Infinity): ExecutionRecord[] {
-    const all = [...this.#archived.values(), ...this.#finished.values(), ...this.#live.values()]
+  /** The records of the newest `limit` executions that match `filter` (all, without one), oldest first. */
+  list(limit = Infinity, filter: ListFilter = {}): ExecutionRecord[] {
+    const all = this.#matching(filter)
     return all.slice(Math.max(0, all.length - limit)).map((e) => e.record())
+  }
+
+  /** How many of the executions held match `filter`: `size`, without one. */
+  count(filter: ListFilter = {}): number {
+    return isFiltered(filter) ? this.#matching(filter).length : this.size
+  }
+
+  /** Every execution held that matches `filter`, oldest first (archived, finished, then running). */
+  #matching(filter: ListFilter): Execution[] {
+    const all = [...this.#archived.values(), ...this.#finished.values(), ...this.#live.values()]
+    return isFiltered(filter) ? all.filter((e) => matchesFilter(e, filter)) : all
   }
 
   /** Cancels every running execution and waits until each has completed (its group is gone). */

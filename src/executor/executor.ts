@@ -3,6 +3,7 @@
  * LocalExecutor spawns them, a gateway's RemoteExecutor forwards to another cc-executor.
  */
 import type { ClaudeParams } from '../claude/params.ts'
+import type { ListFilter } from '../protocol/list-filter.ts'
 import type { ExecutionRecord, VerifyResult } from '../protocol/records.ts'
 import type { ExecutionStore } from '../executions/store.ts'
 import type { CompletedEvent, ControlType, ExecuteParams, ExecutionEvent } from '../protocol/schemas.ts'
@@ -123,8 +124,8 @@ export interface Executor {
    * (a pool's, see PendingControl). Throws `error` again when it cannot keep it.
    */
   defer?(id: string, type: ControlType, reason: string | undefined, error: unknown): Promise<PendingControl>
-  /** The records of every executor (a pool asks them all), newest `limit`, and the executors that did not answer. */
-  list?(limit: number): Promise<{ executions: ExecutionRecord[]; unavailable: string[] }>
+  /** The records of every executor (a pool asks them all), the newest `limit` that match `filter`, and the executors that did not answer. */
+  list?(limit: number, filter?: ListFilter): Promise<{ executions: ExecutionRecord[]; unavailable: string[] }>
   /**
    * Its handles' I/O belongs to the request that opened them, and stops with it (a Worker's): a
    * running execution that no subscriber follows may have lost its stream, so the app does not hold

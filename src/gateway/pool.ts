@@ -11,6 +11,7 @@ import { eventReader } from '../client/http.ts'
 import type { ExecutionHandle, Executor, LaunchOptions, PendingControl } from '../executor/executor.ts'
 import { RemoteExecutor, type RemoteExecutorOptions } from '../executor/remote-executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
+import { listQuery, matchesFilter, type ListFilter } from '../protocol/list-filter.ts'
 import type { ExecutionStore } from '../executions/store.ts'
 import type { ExecutionRecord, VerifyResult } from '../protocol/records.ts'
 import { v1Path } from '../protocol/routes.ts'
@@ -193,9 +194,9 @@ export class ExecutorPool implements Executor {
     }
   }
 
-  async list(limit: number): Promise<{ executions: ExecutionRecord[]; unavailable: string[] }> {
+  async list(limit: number, filter: ListFilter = {}): Promise<{ executions: ExecutionRecord[]; unavailable: string[] }> {
     await this.#fresh(this.#members)
-    const query = Number.isFinite(limit) ? `?limit=${limit}` : ''
+    const query = listQuery({ limit, ...filter })
     const unavailable: string[] = []
     const lists = await Promise.all(
       this.#members.map(async (m) => {
@@ -206,7 +207,8 @@ export class ExecutorPool implements Executor {
         try {
           const { executions } = (await (await m.remote.request('GET', `${v1Path.executions()}${query}`)).json()) as { executions: ExecutionRecord[] }
           if (!Array.isArray(executions)) throw new Error('no executions array')
-          return executions.map((r) => ({ ...r, executor: m.url }))
+          // An executor of an older version lists unfiltered: what it sent is filtered here too.
+          return executions.filter((r) => matchesFilter(r, filter)).map((r) => ({ ...r, executor: m.url }))
         } catch (error) {
           unavailable.push(m.url)
           await this.#failed(m, error)

@@ -6,6 +6,7 @@
  */
 import type { Execution, ExecutionRegistry, ExecutionRecord, Subscriber } from '../executions/registry.ts'
 import type { Frame } from '../protocol/frame.ts'
+import { isFiltered, matchesFilter, type ListFilter } from '../protocol/list-filter.ts'
 import { notification } from '../protocol/jsonrpc.ts'
 
 export type StreamFormat = 'ndjson' | 'sse'
@@ -146,17 +147,24 @@ export function eventStream(
 const WATCH_BACKLOG = 10_000
 
 /**
- * The list of executions, then its changes: first `executions.list {executions, total, labels}`
- * (the newest `limit` records, as `list` returns them; how many executions there are in all; the
- * labels of all of them), then `execution.changed {execution, total}` with the whole record each
- * time one starts, pauses, resumes or ends, and heartbeats while nothing happens. So a reader can
- * hold a bounded list and still count and filter by label truly.
+ * The list of executions, then its changes: first `executions.list {executions, total, matching,
+ * labels}` (the newest `limit` records that match `filter`, as `list` returns them; how many
+ * executions there are in all, and how many match; the labels of all of them), then
+ * `execution.changed {execution, total, matching, matches}` with the whole record each time any
+ * execution starts, pauses, resumes or ends (`matches`: whether it matches the filter now, so that
+ * a reader drops one that no longer does), and heartbeats while nothing happens. So a reader can
+ * hold a bounded list of the newest matching executions and still count them truly.
  * A reader that falls WATCH_BACKLOG changes behind is cut off rather than buffered for.
  */
 export function watchStream(
   registry: ExecutionRegistry,
-  { format, limit, heartbeatMs, onEnd }: { format: StreamFormat; limit: number; heartbeatMs: number; onEnd?: () => void },
+  { format, limit, filter = {}, heartbeatMs, onEnd }: { format: StreamFormat; limit: number; filter?: ListFilter; heartbeatMs: number; onEnd?: () => void },
 ): ReadableStream<Uint8Array> {
+  const filtered = isFiltered(filter)
+  const counts = () => {
+    const total = registry.size
+    return { total, matching: filtered ? registry.count(filter) : total }
+  }
   const streamId = crypto.randomUUID()
   const encode = (method: string, params: unknown) => {
     const text = notification(method, params)
@@ -175,7 +183,7 @@ export function watchStream(
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        controller.enqueue(encode('executions.list', { executions: registry.list(limit), total: registry.size, labels: registry.labelNames() }))
+        controller.enqueue(encode('executions.list', { executions: registry.list(limit, filter), ...counts(), labels: registry.labelNames() }))
         unwatch = registry.watch((record: ExecutionRecord) => {
           if (ended) return
           if ((controller.desiredSize ?? 0) <= -WATCH_BACKLOG) {
@@ -183,7 +191,7 @@ export function watchStream(
             controller.close()
             return
           }
-          controller.enqueue(encode('execution.changed', { execution: record, total: registry.size }))
+          controller.enqueue(encode('execution.changed', { execution: record, ...counts(), matches: matchesFilter(record, filter) }))
         })
         heartbeat = setInterval(
           () => controller.enqueue(encode('heartbeat', { timestamp: Date.now() / 1000, session_id: streamId, status: 'alive' })),

@@ -44,10 +44,19 @@ function cursorOf(c: Context<any>): number {
   return n
 }
 
-/** How many of the newest records `GET /v1/executions` returns: `?limit=`, checked as `list`'s `limit` is. */
-function limitOf(c: Context<any>): number {
-  const raw = c.req.query('limit')
-  return parseParams(ListParams, raw === undefined ? {} : { limit: Number(raw) }).limit
+/**
+ * What `GET /v1/executions` and its watch list: `?limit=`, `?label=` and `?status=`, checked as
+ * `list`'s params are. An empty `label` or `status` is no filter.
+ */
+function listParamsOf(c: Context<any>): ListParams {
+  const params: Record<string, unknown> = {}
+  const limit = c.req.query('limit')
+  if (limit !== undefined) params.limit = Number(limit)
+  for (const key of ['label', 'status']) {
+    const value = c.req.query(key)
+    if (value !== undefined && value !== '') params[key] = value
+  }
+  return parseParams(ListParams, params)
 }
 
 export function v1Routes({ registry, store, heartbeatInterval, observer = {}, maxStreams = Infinity }: V1Options): Hono<{ Variables: AuthVariables }> {
@@ -97,10 +106,14 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
     // Before the execution route, which would take "watch" for an id.
     .get(V1_ROUTES.watch, (c) => {
       const format = formatOf(c)
-      return stream(c, watchStream(registry, { format, limit: limitOf(c), heartbeatMs, onEnd: reserveStream() }), format)
+      const { limit, ...filter } = listParamsOf(c)
+      return stream(c, watchStream(registry, { format, limit, filter, heartbeatMs, onEnd: reserveStream() }), format)
     })
     .get(V1_ROUTES.verify, async (c) => c.json(await registry.verify(c.req.param('id'))))
-    .get(V1_ROUTES.executions, async (c) => c.json(await registry.listAll(limitOf(c))))
+    .get(V1_ROUTES.executions, async (c) => {
+      const { limit, ...filter } = listParamsOf(c)
+      return c.json(await registry.listAll(limit, filter))
+    })
     .get(V1_ROUTES.execution, async (c) => c.json((await registry.find(c.req.param('id'))).record()))
     .get(V1_ROUTES.events, async (c) => {
       const execution = await registry.find(c.req.param('id'))

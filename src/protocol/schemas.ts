@@ -4,6 +4,7 @@
  */
 import * as v from 'valibot'
 import { ErrorCode, RpcError } from './errors.ts'
+import { RECORD_STATUSES } from './list-filter.ts'
 
 /** The largest delay a timer can hold (setTimeout's 2^31-1 ms), in seconds. */
 const MAX_SECONDS = 2_147_483
@@ -107,7 +108,16 @@ export const DetachParams = v.object({ execution_id: ExecutionId })
 /** Records one `list` returns unless asked for more: the newest, oldest first. */
 export const LIST_LIMIT = 1000
 
-export const ListParams = v.object({ limit: v.optional(v.pipe(v.number(), v.safeInteger('limit must be an integer'), v.minValue(1, 'limit must be at least 1')), LIST_LIMIT) })
+/**
+ * A list's params (WebSocket `list`; the query of `GET /v1/executions` and its watch): how many of
+ * the newest records, and the filter (protocol/list-filter) they are the newest of.
+ */
+export const ListParams = v.object({
+  limit: v.optional(v.pipe(v.number(), v.safeInteger('limit must be an integer'), v.minValue(1, 'limit must be at least 1')), LIST_LIMIT),
+  label: v.optional(Label),
+  status: v.optional(v.picklist(RECORD_STATUSES, `status must be one of ${RECORD_STATUSES.join(', ')}`)),
+})
+export type ListParams = v.InferOutput<typeof ListParams>
 
 export const AttachParams = v.object({
   execution_id: ExecutionId,

@@ -88,7 +88,10 @@ export class Session {
       return { result: { status: 'detached' } }
     },
     status: async (p) => ({ result: (await this.#execution(parseParams(ExecutionRef, p).execution_id)).record() }),
-    list: async (p) => ({ result: await this.#registry.listAll(parseParams(ListParams, p ?? {}).limit) }),
+    list: async (p) => {
+      const { limit, ...filter } = parseParams(ListParams, p ?? {})
+      return { result: await this.#registry.listAll(limit, filter) }
+    },
     labels: () => ({ result: { labels: this.#registry.labels() } }),
     ping: () => ({ result: { pong: Date.now() / 1000 } }),
     // A client's pong is accepted and ignored: liveness is the transport's ping frames' job.

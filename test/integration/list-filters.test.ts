@@ -1,0 +1,188 @@
+/**
+ * Listing by label and status against the real server: `GET /v1/executions?label=&status=`, the
+ * WebSocket `list` and the client's list() give the newest matching executions, however old they are;
+ * `GET /v1/executions/watch` with the same filter lists them, counts them beside the total, and tells
+ * of every change with whether it matches. Without a filter, all is as before.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import WebSocket from 'ws'
+import { ExecutorClient, type WebSocketConstructor } from '../../src/client/index.ts'
+import { TestClient } from '../helpers/client.ts'
+import { post, type Notification } from '../helpers/http.ts'
+import { startServer, type RunningServer } from '../helpers/server.ts'
+
+const LABEL = 'nightly build/x'
+
+describe('list filters', () => {
+  let server: RunningServer
+  /** Ids by what they are, in the order they ran. */
+  const ids: Record<string, string> = {}
+
+  const run = async (name: string, body: Record<string, unknown>) => {
+    const response = await post(`${server.url}/v1/executions`, body)
+    ids[name] = response.headers.get('x-execution-id')!
+    await response.text()
+  }
+  const list = async (query: string) => {
+    const response = await fetch(`${server.url}/v1/executions${query}`)
+    assert.equal(response.status, 200, await response.clone().text())
+    return ((await response.json()) as { executions: { id: string; label: string | null; status: string }[] }).executions.map((r) => r.id)
+  }
+  /** A watch's notifications, one at a time, heartbeats skipped. */
+  const watch = async (query: string) => {
+    const response = await fetch(`${server.url}/v1/executions/watch${query}`)
+    if (response.status !== 200) assert.fail(`${response.status} ${await response.text()}`)
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+    let rest = ''
+    const next = async (): Promise<Notification> => {
+      for (;;) {
+        const newline = rest.indexOf('\n')
+        if (newline >= 0) {
+          const message = JSON.parse(rest.slice(0, newline)) as Notification
+          rest = rest.slice(newline + 1)
+          if (message.method !== 'heartbeat') return message
+          continue
+        }
+        const { value, done } = await reader.read()
+        if (done) throw new Error('the watch ended')
+        rest += value
+      }
+    }
+    /** The next change of execution `id` (changes of others, told too, are passed over). */
+    const changeOf = async (id: string) => {
+      for (;;) {
+        const message = await next()
+        assert.equal(message.method, 'execution.changed')
+        if (message.params.execution.id === id) return message.params
+      }
+    }
+    return { next, changeOf, close: () => reader.cancel() }
+  }
+
+  before(async () => {
+    server = await startServer()
+    // The labelled ones first: the five after them are the newest.
+    await run('labelledOk', { command: 'true', label: LABEL })
+    await run('labelledFailed', { command: 'exit 3', label: LABEL })
+    await run('otherFailed', { command: 'exit 4', label: 'other' })
+    for (let i = 0; i < 5; i++) await run(`plain${i}`, { command: 'true' })
+  })
+  after(async () => {
+    await server?.stop()
+  })
+
+  test('GET /v1/executions?label=&status= lists the newest matching executions, oldest first; no filter lists as before', async () => {
+    const newest = [ids.plain3, ids.plain4]
+    assert.deepEqual(await list('?limit=2'), newest, 'no filter: the newest of all')
+    assert.deepEqual(await list('?limit=2&label=&status='), newest, 'an empty filter is no filter')
+    const label = encodeURIComponent(LABEL)
+    assert.deepEqual(await list(`?label=${label}`), [ids.labelledOk, ids.labelledFailed])
+    assert.deepEqual(await list(`?label=${label}&limit=1`), [ids.labelledFailed], 'the newest matching one')
+    // `+` for a space, as a form sends it.
+    assert.deepEqual(await list(`?${new URLSearchParams({ label: LABEL })}`), [ids.labelledOk, ids.labelledFailed])
+    assert.deepEqual(await list('?status=failed'), [ids.labelledFailed, ids.otherFailed])
+    assert.deepEqual(await list(`?status=failed&label=${label}`), [ids.labelledFailed])
+    assert.deepEqual(await list('?status=completed&limit=6'), [ids.labelledOk, ids.plain0, ids.plain1, ids.plain2, ids.plain3, ids.plain4])
+    assert.deepEqual(await list('?label=nobody'), [])
+    assert.deepEqual(await list('?status=paused'), [])
+  })
+
+  test('a bad filter is refused with -32602 naming it, over HTTP and WebSocket', async () => {
+    for (const [query, named] of [
+      ['?status=bogus', /status must be one of running, paused, completed, failed, canceled, timeout, killed, interrupted/],
+      ['?label=%20leading-space', /label must be 1-128 characters/],
+    ] as const) {
+      for (const path of ['/v1/executions', '/v1/executions/watch']) {
+        const response = await fetch(`${server.url}${path}${query}`)
+        assert.equal(response.status, 400, `${path}${query}`)
+        const { error } = (await response.json()) as { error: { code: number; message: string } }
+        assert.equal(error.code, -32602)
+        assert.match(error.message, named)
+      }
+    }
+    const client = await TestClient.open(server.wsUrl)
+    try {
+      const refused = await client.request('list', { status: 'done' })
+      assert.equal(refused.error?.code, -32602)
+      assert.match(refused.error?.message ?? '', /status must be one of/)
+    } finally {
+      await client.close()
+    }
+  })
+
+  test('the WebSocket list and the client library (both transports) take the same filter', async () => {
+    const client = await TestClient.open(server.wsUrl)
+    try {
+      const listed = await client.request('list', { label: LABEL, status: 'completed' })
+      assert.deepEqual(listed.result.executions.map((r: { id: string }) => r.id), [ids.labelledOk])
+      const newest = await client.request('list', { limit: 1 })
+      assert.deepEqual(newest.result.executions.map((r: { id: string }) => r.id), [ids.plain4])
+    } finally {
+      await client.close()
+    }
+    for (const transport of ['ws', 'http'] as const) {
+      const library = new ExecutorClient({ url: server.url, transport, WebSocket: WebSocket as unknown as WebSocketConstructor })
+      try {
+        assert.deepEqual((await library.list({ label: LABEL, limit: 1 })).map((r) => r.id), [ids.labelledFailed], transport)
+        assert.deepEqual((await library.list({ status: 'failed' })).map((r) => r.id), [ids.labelledFailed, ids.otherFailed], transport)
+      } finally {
+        await library.close()
+      }
+    }
+  })
+
+  test('the watch with a filter lists the newest matching ones, counts them beside the total, and tells of each change whether it matches', async () => {
+    let sleeper = ''
+    const byLabel = await watch(`?${new URLSearchParams({ limit: '1', label: LABEL })}`)
+    try {
+      const listed = await byLabel.next()
+      assert.equal(listed.method, 'executions.list')
+      assert.deepEqual(listed.params.executions.map((r: { id: string }) => r.id), [ids.labelledFailed], 'the newest matching one, older than the newest five')
+      assert.equal(listed.params.total, 8)
+      assert.equal(listed.params.matching, 2)
+      assert.deepEqual(listed.params.labels, [LABEL, 'other'], 'the labels of all of them')
+
+      const started = await post(`${server.url}/v1/executions`, { command: 'sleep 30', label: LABEL, detach: true })
+      sleeper = ((await started.json()) as { execution_id: string }).execution_id
+      const running = await byLabel.changeOf(sleeper)
+      assert.equal(running.execution.status, 'running')
+      assert.deepEqual([running.matches, running.matching, running.total], [true, 3, 9])
+
+      // One that does not match is told too, as not matching: the counts stay true.
+      await run('plain5', { command: 'true' })
+      let other = await byLabel.changeOf(ids.plain5)
+      if (other.execution.state !== 'exited') other = await byLabel.changeOf(ids.plain5)
+      assert.deepEqual([other.matches, other.matching, other.total], [false, 3, 10])
+
+      // By status: a running one that ends no longer matches, and says so.
+      const byStatus = await watch('?status=running')
+      try {
+        const runningList = await byStatus.next()
+        assert.deepEqual(runningList.params.executions.map((r: { id: string }) => r.id), [sleeper])
+        assert.deepEqual([runningList.params.matching, runningList.params.total], [1, 10])
+        await post(`${server.url}/v1/executions/${sleeper}/control`, { type: 'CANCEL' })
+        const ended = await byStatus.changeOf(sleeper)
+        assert.equal(ended.execution.status, 'canceled')
+        assert.deepEqual([ended.matches, ended.matching, ended.total], [false, 0, 10])
+        // Still of its label: the label's watch tells of the end as matching.
+        const labelled = await byLabel.changeOf(sleeper)
+        assert.deepEqual([labelled.execution.status, labelled.matches, labelled.matching], ['canceled', true, 3])
+      } finally {
+        await byStatus.close()
+      }
+    } finally {
+      await byLabel.close()
+    }
+
+    // No filter: as before, every execution counts and matches (the newest to have ended is listed last).
+    const all = await watch('?limit=1')
+    try {
+      const listed = await all.next()
+      assert.deepEqual(listed.params.executions.map((r: { id: string }) => r.id), [sleeper])
+      assert.deepEqual([listed.params.total, listed.params.matching], [10, 10])
+    } finally {
+      await all.close()
+    }
+  })
+})
