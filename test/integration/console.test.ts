@@ -98,6 +98,9 @@ describe('the web console in chromium', () => {
     await row.waitFor({ state: 'detached' })
     await page.locator('#filter-state').selectOption('')
     await page.locator('#filter-label').selectOption('list-test')
+    // The server lists by the filter: its list comes a moment later.
+    await row.waitFor()
+    await until('the label filter', async () => /^1 of \d+ match$/.test(await page.locator('.toolbar .count').innerText()))
     assert.equal(await page.locator('tbody tr').count(), 1)
     assert.deepEqual(errors, [])
     await page.close()
@@ -526,6 +529,47 @@ describe('the web console over more executions than it lists', () => {
     const row = page.locator('tr[data-label="oldest"]')
     await row.waitFor()
     assert.match(await row.innerText(), /oldest\s+2\s+1\s+2\.0 : 1/)
+    assert.deepEqual(errors, [])
+    await page.close()
+  })
+
+  test('the filters are the server\'s: a label or a state shows the old matching executions the newest 500 leave out, counted, and clearing them lists the newest again', async () => {
+    // The three labelled "oldest" (two completed, one failed) are older than the newest 500 (see above).
+    const all = ((await (await fetch(`${server.url}/v1/executions?limit=1000`)).json()) as { executions: { id: string; label: string | null; status: string }[] }).executions
+    const oldest = all.filter((r) => r.label === 'oldest')
+    const failed = oldest.find((r) => r.status === 'failed')!.id
+    assert.equal(oldest.length, 3)
+    const page = await chromium.context.newPage()
+    const errors = collectErrors(page)
+    await page.goto(`${server.url}/`)
+    await page.locator('.live.on').waitFor()
+    const count = () => page.locator('.toolbar .count').innerText()
+    await until('the count', async () => /^500 of 506 \(the newest 500 are listed\)$/.test(await count()))
+    for (const { id } of oldest) assert.equal(await page.locator(`tr[data-id="${id}"]`).count(), 0, 'not among the newest 500')
+    // By label: all three, however old, and the count is of them.
+    await page.locator('#filter-label').selectOption('oldest')
+    await until('the label filter', async () => (await count()) === '3 of 506 match')
+    assert.deepEqual((await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')))).sort(), oldest.map((r) => r.id).sort())
+    assert.equal(new URL(page.url()).search, '?label=oldest')
+    // And by state: the failed one.
+    await page.locator('#filter-state').selectOption('failed')
+    await until('both filters', async () => (await count()) === '1 of 506 match')
+    assert.deepEqual(await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id'))), [failed])
+    // A new execution of the label that does not match the state is counted but not listed; one that matches both is.
+    await run({ command: 'true', label: 'oldest' })
+    await until('the total', async () => (await count()) === '1 of 507 match')
+    await run({ command: 'exit 5', label: 'oldest' })
+    await until('the new match', async () => (await count()) === '2 of 508 match')
+    assert.equal(await page.locator('tbody tr').count(), 2)
+    // A state alone, from the URL: every failed execution, both older than the newest 500 and new.
+    await page.goto(`${server.url}/?state=failed`)
+    await until('the state filter', async () => (await count()) === '2 of 508 match')
+    assert.equal(await page.locator(`tr[data-id="${failed}"]`).count(), 1)
+    // Cleared: the newest 500 again, none of the old ones.
+    await page.locator('#filter-state').selectOption('')
+    await until('the cleared filter', async () => /^500 of 508 \(the newest 500 are listed\)$/.test(await count()))
+    assert.equal(await page.locator(`tr[data-id="${failed}"]`).count(), 0)
+    assert.equal(await page.locator('tbody tr').count(), 500)
     assert.deepEqual(errors, [])
     await page.close()
   })

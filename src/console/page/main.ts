@@ -5,24 +5,32 @@
  */
 import '@xterm/xterm/css/xterm.css'
 import './style.css'
-import { AuthError, base, get, stream, token, type ExecutionRecord, type Notification } from './api.ts'
+import { isFiltered, listQuery, type ListFilter } from '../../protocol/list-filter.ts'
+import { ApiError, AuthError, base, get, stream, token, type ExecutionRecord, type Notification } from './api.ts'
 import { executionView } from './execution.ts'
 import { h } from './dom.ts'
 import { labelsView, listView, newView } from './views.ts'
 
 const root = document.getElementById('app')!
 
-/** Executions the page holds: the newest, as the watch lists them (the server counts all of them). */
+/** Executions the page holds: the newest that match the filter, as the watch lists them (the server counts all of them). */
 export const LIST_LIMIT = 500
 
 /**
  * The executions the watch stream has told of, by id, oldest first, at most LIST_LIMIT of them
- * (beyond that the oldest finished ones are let go); views re-render from it on change. `total`
- * and `labels` are the server's, of all its executions.
+ * (beyond that the oldest finished ones are let go); views re-render from it on change. The watch
+ * lists by `filter` (the list view's, applied by the server); `listed` is the filter (its query)
+ * that `executions` and `matching` are of, which lags `filter` until the server has listed anew.
+ * `total` and `labels` are the server's, of all its executions; `matching` how many of them match.
+ * `refused` is the server's message when it refused the filter.
  */
 export const store = {
   executions: new Map<string, ExecutionRecord>(),
   total: 0,
+  matching: 0,
+  filter: {} as ListFilter,
+  listed: undefined as string | undefined,
+  refused: undefined as string | undefined,
   labels: new Set<string>(),
   listeners: new Set<(changed: ExecutionRecord | null) => void>(),
   connected: false,
@@ -33,28 +41,49 @@ export const store = {
 
 let watching: AbortController | undefined
 
+/** Lists by `filter` from now on: a different one watches anew, for the server's list of it. */
+export function setFilter(filter: ListFilter): void {
+  if (listQuery(filter) === listQuery(store.filter)) return
+  store.filter = filter
+  if (watching && !watching.signal.aborted) void watch()
+}
+
 async function watch(): Promise<void> {
   watching?.abort()
   const controller = (watching = new AbortController())
+  store.refused = undefined
   for (let attempt = 0; !controller.signal.aborted; attempt++) {
+    const filter = store.filter
     try {
       await stream(
-        `v1/executions/watch?limit=${LIST_LIMIT}`,
+        `v1/executions/watch${listQuery({ limit: LIST_LIMIT, ...filter })}`,
         (message: Notification) => {
+          // A line read before this watch was replaced is of the filter before.
+          if (controller.signal.aborted) return
           if (message.method === 'executions.list') {
             const executions = message.params.executions as ExecutionRecord[]
             store.executions.clear()
             for (const record of executions) store.executions.set(record.id, record)
             // An older server sends neither: what it listed is all the page knows.
             store.total = message.params.total ?? executions.length
+            store.matching = message.params.matching ?? (isFiltered(filter) ? executions.length : store.total)
+            store.listed = listQuery(filter)
             store.labels = new Set(message.params.labels ?? executions.map((r) => r.label).filter(Boolean))
             store.connected = true
             attempt = 0
             store.notify(null)
           } else if (message.method === 'execution.changed') {
             const record = message.params.execution as ExecutionRecord
+            if (record.label) store.labels.add(record.label)
+            store.total = message.params.total ?? store.total + (store.executions.has(record.id) ? 0 : 1)
+            store.matching = message.params.matching ?? store.matching
+            // Told of every change: one that does not match (any more) is not held, but the views hear of it.
+            if (message.params.matches === false) {
+              store.executions.delete(record.id)
+              store.notify(record)
+              return
+            }
             const added = !store.executions.has(record.id)
-            store.total = message.params.total ?? store.total + (added ? 1 : 0)
             if (added) {
               // Room for it: the oldest finished ones go (a running one stays, whatever its age).
               for (const [id, held] of store.executions) {
@@ -63,7 +92,6 @@ async function watch(): Promise<void> {
               }
             }
             store.executions.set(record.id, record)
-            if (record.label) store.labels.add(record.label)
             store.notify(record)
           }
         },
@@ -72,6 +100,12 @@ async function watch(): Promise<void> {
     } catch (error) {
       if (controller.signal.aborted) return
       if (error instanceof AuthError) return askToken(error.message)
+      // A filter the server refuses (a label from the URL it does not take) is not asked for again.
+      if (error instanceof ApiError && error.status === 400) {
+        store.refused = error.message
+        store.notify(null)
+        return
+      }
     }
     store.connected = false
     store.notify(null)

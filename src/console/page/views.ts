@@ -1,9 +1,8 @@
 /** @module console/page/views — the executions list, the labels table and the "New" form. */
+import { isFiltered, listQuery, matchesFilter, RECORD_STATUSES, type ListFilter, type RecordStatus } from '../../protocol/list-filter.ts'
 import { get, post, ApiError, type ExecutionRecord } from './api.ts'
 import { clear, cost, duration, h, shorten, when } from './dom.ts'
-import { go, hrefs, link, store } from './main.ts'
-
-export const STATUSES = ['running', 'paused', 'completed', 'failed', 'canceled', 'timeout', 'killed'] as const
+import { go, hrefs, link, setFilter, store } from './main.ts'
 
 /** What a row shows as its command: a Claude task's prompt (the CLI's last argument, after `--`) rather than its argv. */
 export function summaryOf(record: ExecutionRecord): string {
@@ -35,12 +34,15 @@ function emptyState(text: string, action?: Node) {
 
 export function listView(main: HTMLElement): () => void {
   const params = new URLSearchParams(location.search)
-  const stateFilter = h('select', { id: 'filter-state', name: 'state' }, h('option', { value: '' }, 'All states'), ...STATUSES.map((s) => h('option', { value: s }, s)))
+  const stateFilter = h('select', { id: 'filter-state', name: 'state' }, h('option', { value: '' }, 'All states'), ...RECORD_STATUSES.map((s) => h('option', { value: s }, s)))
   const labelFilter = h('select', { id: 'filter-label', name: 'label' }, h('option', { value: '' }, 'All labels'))
   stateFilter.value = params.get('state') ?? ''
   // The label chosen, from the URL at first and then from the select: offered even before (or
   // without) an execution of it being listed, so that the URL's filter holds and can be cleared.
   let chosenLabel = params.get('label') ?? ''
+  // What the server lists by: the state chosen (a state the select does not offer is none) and the label.
+  const filter = (): ListFilter => ({ label: chosenLabel || undefined, status: (stateFilter.value || undefined) as RecordStatus | undefined })
+  setFilter(filter())
   const count = h('span', { class: 'muted count' })
   const body = h('tbody')
   const table = h(
@@ -99,8 +101,11 @@ export function listView(main: HTMLElement): () => void {
     const labels = [...new Set([...store.labels].concat(chosenLabel ? [chosenLabel] : []))].sort()
     labelFilter.replaceChildren(h('option', { value: '' }, 'All labels'), ...labels.map((l) => h('option', { value: l }, l)))
     labelFilter.value = chosenLabel
+    const current = filter()
+    // The server's list of this filter; until it comes (the filter just changed), what is held of it.
+    const listed = store.listed === listQuery(current)
     const records = [...store.executions.values()]
-      .filter((r) => (!stateFilter.value || r.status === stateFilter.value) && (!labelFilter.value || r.label === labelFilter.value))
+      .filter((r) => matchesFilter(r, current))
       .sort((a, b) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0))
     rows.clear()
     clear(body)
@@ -109,15 +114,23 @@ export function listView(main: HTMLElement): () => void {
       rows.set(record.id, tr)
       body.append(tr)
     }
-    // Of all the server's executions; when it has more than the page lists, the filters see only the newest.
-    const partial = store.total > store.executions.size
-    count.textContent = `${records.length.toLocaleString()} of ${store.total.toLocaleString()}${partial ? ` (the newest ${store.executions.size.toLocaleString()} are listed)` : ''}`
+    // Of all the server's executions (the server filters them): how many are listed, or match, of
+    // how many there are; and when more match than the page holds, that it lists the newest.
+    const total = store.total.toLocaleString()
+    const beyond = (matching: number) => (matching > records.length ? ` (the newest ${records.length.toLocaleString()} are listed)` : '')
+    if (!listed) count.textContent = !store.connected ? '' : isFiltered(current) ? `Filtering ${total}…` : `Listing ${total}…`
+    else if (isFiltered(current)) count.textContent = `${store.matching.toLocaleString()} of ${total} match${beyond(store.matching)}`
+    else count.textContent = `${records.length.toLocaleString()} of ${total}${beyond(store.total)}`
     holder.querySelector('.empty')?.remove()
     if (records.length === 0) {
       holder.append(
-        store.executions.size === 0
-          ? emptyState(store.connected ? 'No executions yet.' : 'Loading…', store.connected ? link(hrefs.create(), { class: 'button primary' }, 'Start one') : undefined)
-          : emptyState(partial ? `None of the newest ${store.executions.size.toLocaleString()} executions matches these filters.` : 'No execution matches these filters.'),
+        store.refused
+          ? emptyState(`The server refused this filter: ${store.refused}`)
+          : !store.connected || !listed
+            ? emptyState('Loading…')
+            : isFiltered(current)
+              ? emptyState('No execution matches these filters.')
+              : emptyState('No executions yet.', link(hrefs.create(), { class: 'button primary' }, 'Start one')),
       )
     }
   }
@@ -133,6 +146,8 @@ export function listView(main: HTMLElement): () => void {
     if (stateFilter.value) query.set('state', stateFilter.value)
     if (labelFilter.value) query.set('label', labelFilter.value)
     history.replaceState(null, '', `${location.pathname}${query.size ? `?${query}` : ''}`)
+    // Listed anew by the server, which holds them all; meanwhile the page shows what it holds of them.
+    setFilter(filter())
     renderAll()
   }
   stateFilter.addEventListener('change', filtersChanged)
