@@ -114,3 +114,33 @@ test('gatewayListen: HOST and PORT (8787, 0 for any free port) as on the Node se
   assert.throws(() => gatewayListen(settings({ PORT: '65536' })), { message: 'invalid PORT: expected at most 65535 (got "65536")' })
   assert.throws(() => gatewayListen(settings({ HOST: ' ' })), /invalid HOST/)
 })
+
+test('a pool lists by a filter: it passes the filter on, and filters what an executor of an older version sends unfiltered', async () => {
+  const { ExecutorPool } = await import('../../src/gateway/pool.ts')
+  const record = (id: string, started: number, label: string | null, status: string) => ({ id, label, status, started_at: new Date(started * 1000).toISOString() })
+  const asked: string[] = []
+  const fetchStub = (async (input: RequestInfo | URL) => {
+    const url = new URL(String(input))
+    if (url.pathname === '/health') return Response.json({ status: 'healthy', running_executions: 0, max_executions: null })
+    asked.push(`${url.host}${url.pathname}${url.search}`)
+    // "new" filters as asked; "old" ignores the query and sends its newest of all.
+    const executions =
+      url.host === 'new'
+        ? [record('n1', 1, 'nightly', 'failed'), record('n3', 3, 'nightly', 'failed')]
+        : [record('o2', 2, 'nightly', 'failed'), record('o4', 4, 'nightly', 'completed'), record('o5', 5, null, 'failed')]
+    return Response.json({ executions })
+  }) as typeof fetch
+  const pool = new ExecutorPool({ members: [{ url: 'http://new', tag: 'aaaaaaaa' }, { url: 'http://old', tag: 'bbbbbbbb' }], fetch: fetchStub })
+  try {
+    const { executions, unavailable } = await pool.list(2, { label: 'nightly', status: 'failed' })
+    assert.deepEqual(asked.sort(), ['new/v1/executions?limit=2&label=nightly&status=failed', 'old/v1/executions?limit=2&label=nightly&status=failed'])
+    assert.deepEqual(executions.map((r) => [r.id, r.executor]), [['o2', 'http://old'], ['n3', 'http://new']], 'the newest 2 matching ones of both, oldest first')
+    assert.deepEqual(unavailable, [])
+    asked.length = 0
+    // No filter: as before.
+    assert.deepEqual((await pool.list(Infinity)).executions.map((r) => r.id), ['n1', 'o2', 'n3', 'o4', 'o5'])
+    assert.deepEqual(asked.sort(), ['new/v1/executions', 'old/v1/executions'])
+  } finally {
+    await pool.close()
+  }
+})
