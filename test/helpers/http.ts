@@ -35,5 +35,27 @@ export async function readNdjsonUntil(response: Response, until: (n: Notificatio
   }
 }
 
+/** Reads NDJSON lines one at a time as they arrive, heartbeats skipped; `next` throws once the body has ended. */
+export function notificationReader(response: Response): { next: () => Promise<Notification>; cancel: () => Promise<void> } {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+  let rest = ''
+  const next = async (): Promise<Notification> => {
+    for (;;) {
+      const newline = rest.indexOf('\n')
+      if (newline >= 0) {
+        const line = rest.slice(0, newline)
+        rest = rest.slice(newline + 1)
+        const message = JSON.parse(line) as Notification
+        if (message.method !== 'heartbeat') return message
+        continue
+      }
+      const { value, done } = await reader.read()
+      if (done) throw new Error('the stream ended')
+      rest += value
+    }
+  }
+  return { next, cancel: () => reader.cancel() }
+}
+
 export const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })

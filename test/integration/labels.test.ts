@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createExecutorApp, type Executor } from '../../src/index.ts'
 import { TestClient } from '../helpers/client.ts'
-import { post, type Notification } from '../helpers/http.ts'
+import { notificationReader, post } from '../helpers/http.ts'
 import { startServer } from '../helpers/server.ts'
 
 async function labels(url: string) {
@@ -57,23 +57,8 @@ test('GET /v1/executions/watch lists the executions, then tells of each start, p
     const response = await fetch(`${server.url}/v1/executions/watch?limit=1`)
     assert.equal(response.status, 200)
     assert.match(response.headers.get('content-type') ?? '', /application\/x-ndjson/)
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
-    let rest = ''
-    const next = async (): Promise<Notification> => {
-      for (;;) {
-        const newline = rest.indexOf('\n')
-        if (newline >= 0) {
-          const line = rest.slice(0, newline)
-          rest = rest.slice(newline + 1)
-          const message = JSON.parse(line) as Notification
-          if (message.method !== 'heartbeat') return message
-          continue
-        }
-        const { value, done } = await reader.read()
-        if (done) throw new Error('the watch ended')
-        rest += value
-      }
-    }
+    const reader = notificationReader(response)
+    const next = reader.next
     const list = await next()
     assert.equal(list.method, 'executions.list')
     assert.deepEqual(list.params.executions.map((r: any) => r.label), ['second'])

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import WebSocket from 'ws'
 import { ExecutorClient, type WebSocketConstructor } from '../../src/client/index.ts'
 import { TestClient } from '../helpers/client.ts'
-import { post, type Notification } from '../helpers/http.ts'
+import { notificationReader, post } from '../helpers/http.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
 
 const LABEL = 'nightly build/x'
@@ -29,26 +29,11 @@ describe('list filters', () => {
     assert.equal(response.status, 200, await response.clone().text())
     return ((await response.json()) as { executions: { id: string; label: string | null; status: string }[] }).executions.map((r) => r.id)
   }
-  /** A watch's notifications, one at a time, heartbeats skipped. */
+  /** A watch: its notifications one at a time, heartbeats skipped. */
   const watch = async (query: string) => {
     const response = await fetch(`${server.url}/v1/executions/watch${query}`)
     if (response.status !== 200) assert.fail(`${response.status} ${await response.text()}`)
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
-    let rest = ''
-    const next = async (): Promise<Notification> => {
-      for (;;) {
-        const newline = rest.indexOf('\n')
-        if (newline >= 0) {
-          const message = JSON.parse(rest.slice(0, newline)) as Notification
-          rest = rest.slice(newline + 1)
-          if (message.method !== 'heartbeat') return message
-          continue
-        }
-        const { value, done } = await reader.read()
-        if (done) throw new Error('the watch ended')
-        rest += value
-      }
-    }
+    const { next, cancel } = notificationReader(response)
     /** The next change of execution `id` (changes of others, told too, are passed over). */
     const changeOf = async (id: string) => {
       for (;;) {
@@ -57,7 +42,7 @@ describe('list filters', () => {
         if (message.params.execution.id === id) return message.params
       }
     }
-    return { next, changeOf, close: () => reader.cancel() }
+    return { next, changeOf, close: cancel }
   }
 
   before(async () => {
