@@ -66,7 +66,8 @@ export class OutputFramer {
     if (text === '') return
     const hadPending = this.#pending !== ''
     const all = hadPending ? this.#pending + text : text
-    const lastNewline = all.lastIndexOf('\n')
+    // Most reads end with their line's newline: a look at the last character spares the search.
+    const lastNewline = all.charCodeAt(all.length - 1) === NEWLINE ? all.length - 1 : all.lastIndexOf('\n')
     if (lastNewline === -1) {
       this.#pending = all
       if (all.length > this.#holdLimit) this.flush(true)
@@ -163,5 +164,7 @@ export class OutputFramer {
     })
   }
 }
+
+const NEWLINE = 10
 
 const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff
