@@ -22,7 +22,7 @@ import * as v from 'valibot'
 import { ClaudeParams } from '../claude/params.ts'
 import type { Execution, ExecutionRegistry, StartOptions, Subscriber } from '../executions/registry.ts'
 import { RpcError } from '../protocol/errors.ts'
-import { ControlType, ExecuteParams, parseParams, type CompletedParams, type ExecutionEvent } from '../protocol/schemas.ts'
+import { ControlType, ExecuteParams, ListParams, parseParams, type CompletedParams, type ExecutionEvent } from '../protocol/schemas.ts'
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>
 
@@ -58,7 +58,11 @@ const OutputInput = v.object({
 })
 const ControlInput = v.object({ ...idField, type: v.picklist(['CANCEL', 'PAUSE', 'RESUME', 'INTERRUPT', 'KILL']) })
 const InputInput = v.object({ ...idField, data: v.pipe(v.string(), v.maxLength(1_048_576)), eof: v.optional(v.boolean()) })
-const ListInput = v.object({})
+// The list's filter is the protocol's (ListParams: its label and status checks), described for a model.
+const ListInput = v.object({
+  label: described(ListParams.entries.label, 'Only the executions with this label.'),
+  status: described(ListParams.entries.status, "Only the executions with this status (a record's status: running, paused, or how it completed)."),
+})
 const ClaudeInput = v.object({
   prompt: v.pipe(v.string(), v.minLength(1)),
   model: v.optional(v.string()),
@@ -354,10 +358,14 @@ export function registerTools(server: McpServer, { registry, tokenId, calls }: T
 
   registerTool(
     'list',
-    { title: 'List executions', description: 'The executions this server knows (the newest 100), oldest first, one line each.', inputSchema: ListInput },
-    () =>
+    {
+      title: 'List executions',
+      description: 'The executions this server knows (the newest 100, of those with the label and status asked for, if any), oldest first, one line each.',
+      inputSchema: ListInput,
+    },
+    ({ label, status }) =>
       guarded(async () => {
-        const { executions: records, unavailable } = await registry.listAll(100)
+        const { executions: records, unavailable } = await registry.listAll(100, { label, status })
         const lines = records.map((r) => `${r.id}  ${r.status}  exit ${r.exit_code ?? '-'}  ${r.kind}  ${r.command.slice(0, 80)}`)
         if (unavailable?.length) lines.push(`unavailable (not listed): ${unavailable.join(', ')}`)
         return { content: [text(lines.join('\n') || 'no executions')], structuredContent: { executions: records, ...(unavailable ? { unavailable } : {}) } }

@@ -4,6 +4,7 @@
  * Messages API of test/helpers/messages-api.ts).
  */
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { request } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -14,6 +15,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { WebSocketServer } from 'ws'
 import { LocalExecutor } from '../../adapters/node/embed.ts'
 import { createExecutorApp } from '../../src/index.ts'
+import { RECORD_STATUSES } from '../../src/protocol/list-filter.ts'
 import { CLAUDE_BIN, startClaudeServer, type ClaudeServer } from '../helpers/messages-api.ts'
 import { eventually, processesRunning } from '../helpers/proc.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
@@ -73,12 +75,43 @@ describe('the MCP server at /mcp', () => {
       output: { properties: ['after_seq', 'execution_id', 'max_bytes'], required: ['execution_id'] },
       control: { properties: ['execution_id', 'type'], required: ['execution_id', 'type'] },
       input: { properties: ['data', 'eof', 'execution_id'], required: ['data', 'execution_id'] },
-      list: { properties: [], required: [] },
+      list: { properties: ['label', 'status'], required: [] },
       verify: { properties: ['execution_id'], required: ['execution_id'] },
       claude: { properties: ['allowed_tools', 'cwd', 'label', 'max_turns', 'model', 'prompt', 'resume', 'timeout'], required: ['prompt'] },
     })
     const control = tools.find((t) => t.name === 'control')!.inputSchema.properties!.type as { enum?: string[] }
     assert.deepEqual(control.enum, ['CANCEL', 'PAUSE', 'RESUME', 'INTERRUPT', 'KILL'])
+    const status = tools.find((t) => t.name === 'list')!.inputSchema.properties!.status as { enum?: string[] }
+    assert.deepEqual(status.enum, [...RECORD_STATUSES])
+  })
+
+  test('list with label and status: only the matching executions; a bad status or label is a tool error', async () => {
+    const [a, b] = ['a', 'b'].map((name) => `mcp-${name}-${randomUUID().slice(0, 8)}`)
+    const ids: Record<string, string> = {}
+    for (const [key, label, command] of [['aOk', a, 'true'], ['aFailed', a, 'exit 3'], ['bOk', b, 'true'], ['bFailed', b, 'exit 4']]) {
+      ids[key] = (await call(client, 'execute', { command, label })).structuredContent.execution_id
+    }
+    const list = async (args: Record<string, unknown>) => {
+      const result = await call(client, 'list', args)
+      assert.equal(result.isError, undefined, result.content[0].text)
+      return result.structuredContent.executions as { id: string; label: string | null; status: string }[]
+    }
+    assert.deepEqual((await list({ label: a })).map((r) => r.id), [ids.aOk, ids.aFailed])
+    assert.deepEqual((await list({ label: b, status: 'failed' })).map((r) => r.id), [ids.bFailed])
+    const failed = await list({ status: 'failed' })
+    assert.ok(failed.every((r) => r.status === 'failed'))
+    assert.deepEqual(failed.filter((r) => r.label === a || r.label === b).map((r) => r.id), [ids.aFailed, ids.bFailed])
+    assert.deepEqual(await list({ label: a, status: 'running' }), [])
+    // The text lists the same ones.
+    const text = (await call(client, 'list', { label: a })).content[0].text.split('\n')
+    assert.deepEqual(text.map((line) => line.split('  ')[0]), [ids.aOk, ids.aFailed])
+
+    const badStatus = await call(client, 'list', { status: 'bogus' })
+    assert.equal(badStatus.isError, true)
+    assert.match(badStatus.content[0].text, /Input validation error: Invalid arguments for tool list: status must be one of running, paused, completed, failed, canceled, timeout, killed, interrupted at status/)
+    const badLabel = await call(client, 'list', { label: 'no!' })
+    assert.equal(badLabel.isError, true)
+    assert.match(badLabel.content[0].text, /Invalid arguments for tool list: label must be 1-128 characters/)
   })
 
   test('execute returns the exit code, status and both streams\' tails, isError for a non-zero exit', async () => {
