@@ -86,6 +86,41 @@ describe('cc-executor detach, attach, logs, ps, signal, verify', () => {
     })
   }
 
+  test('ps --label and --status: the server lists only the matching ones; a bad status or label is a usage error (exit 2)', async () => {
+    const [a, b] = ['a', 'b'].map((name) => `ps-${name}-${randomUUID().slice(0, 8)}`)
+    const ids: Record<string, string> = {}
+    for (const [key, label, command] of [['aOk', a, 'true'], ['aFailed', a, 'exit 3'], ['bOk', b, 'true'], ['bFailed', b, 'exit 4']]) {
+      const run = await client.execute({ command, label })
+      await run.completed
+      ids[key] = run.id
+    }
+    const rowsOf = (result: { stdout: Buffer }) => {
+      const [header, ...rows] = result.stdout.toString().trimEnd().split('\n')
+      assert.match(header, /^EXECUTION ID +STATUS +EXIT +PID +STARTED +TIME +COMMAND$/)
+      return rows.map((row) => row.split(/ +/))
+    }
+    for (const transport of TRANSPORTS) {
+      const flags = ['--url', server.url, '--transport', transport]
+      const byLabel = await runCli(['ps', ...flags, '--label', a])
+      assert.equal(byLabel.code, 0, byLabel.stderr)
+      assert.deepEqual(rowsOf(byLabel).map(([id, status]) => [id, status]), [[ids.aOk, 'completed'], [ids.aFailed, 'failed']])
+      const byStatus = rowsOf(await runCli(['ps', ...flags, '--status', 'failed']))
+      assert.ok(byStatus.every(([, status]) => status === 'failed'), JSON.stringify(byStatus))
+      const ours = new Set(Object.values(ids))
+      assert.deepEqual(byStatus.filter(([id]) => ours.has(id)).map(([id]) => id), [ids.aFailed, ids.bFailed])
+      const both = JSON.parse((await runCli(['ps', ...flags, '--label', b, '--status', 'failed', '--json'])).stdout.toString())
+      assert.deepEqual(both.map((r: { id: string }) => r.id), [ids.bFailed])
+      assert.deepEqual(rowsOf(await runCli(['ps', ...flags, '--label', a, '--status', 'running'])), [])
+    }
+    const badStatus = await runCli(['ps', '--url', server.url, '--status', 'bogus'])
+    assert.equal(badStatus.code, 2)
+    assert.equal(badStatus.stderr, "error: option '--status <status>' argument 'bogus' is invalid. Allowed choices are running, paused, completed, failed, canceled, timeout, killed, interrupted.\n")
+    assert.equal(badStatus.stdout.length, 0)
+    const badLabel = await runCli(['ps', '--url', server.url, '--label', 'no!'])
+    assert.equal(badLabel.code, 2)
+    assert.match(badLabel.stderr, /^error: option '--label <name>' argument 'no!' is invalid\. label must be 1-128 characters/)
+  })
+
   test('logs --follow prints until the end; an unknown id is -32002', async () => {
     const started = await runCli(['run', '--url', server.url, '-d', '--', 'sh', '-c', 'for i in 1 2 3; do echo n $i; sleep 0.2; done'])
     const id = started.stdout.toString().trim()

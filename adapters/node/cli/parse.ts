@@ -1,5 +1,7 @@
 /** @module adapters/node/cli/parse — the option values the commands take (commander argParsers): a bad one is a usage error. */
 import { InvalidArgumentError } from 'commander'
+import * as v from 'valibot'
+import { Label } from '../../../src/protocol/schemas.ts'
 
 export const positiveNumber = (value: string): number => {
   const n = Number(value)
@@ -25,4 +27,10 @@ export const envPair = (value: string, previous: Record<string, string> = {}): R
   const equals = value.indexOf('=')
   if (equals <= 0) throw new InvalidArgumentError('expected NAME=value')
   return { ...previous, [value.slice(0, equals)]: value.slice(equals + 1) }
+}
+/** A label as the server takes it (the protocol's Label schema). */
+export const label = (value: string): string => {
+  const parsed = v.safeParse(Label, value)
+  if (!parsed.success) throw new InvalidArgumentError(parsed.issues[0].message)
+  return parsed.output
 }

@@ -1,9 +1,17 @@
-/** @module adapters/node/cli/commands/ps — `cc-executor ps`: the executions the server knows, as a table or JSON. */
-import type { Command } from 'commander'
+/**
+ * @module adapters/node/cli/commands/ps — `cc-executor ps`: the executions the server knows, as a
+ * table or JSON; `--label` and `--status` are the list's filter (protocol/list-filter), applied by
+ * the server.
+ */
+import { Option, type Command } from 'commander'
 import type { ExecutionRecord } from '../../../../src/client/index.ts'
+import { RECORD_STATUSES, type ListFilter } from '../../../../src/protocol/list-filter.ts'
 import { clientOptions, withClient } from '../client-options.ts'
 import type { Settle } from '../outcome.ts'
 import { table } from '../output.ts'
+import { label } from '../parse.ts'
+
+type PsFlags = ListFilter & { json?: boolean; running?: boolean }
 
 const time = (iso: string | null) => {
   if (!iso) return '-'
@@ -18,9 +26,9 @@ const duration = (r: ExecutionRecord) => {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
 }
 
-async function psCommand(flags: { json?: boolean; running?: boolean }, command: Command): Promise<number> {
+async function psCommand(flags: PsFlags, command: Command): Promise<number> {
   return withClient(command, async (client) => {
-    let records = (await client.list()).sort((a, b) => a.started_at.localeCompare(b.started_at))
+    let records = (await client.list({ label: flags.label, status: flags.status })).sort((a, b) => a.started_at.localeCompare(b.started_at))
     if (flags.running) records = records.filter((r) => r.state !== 'exited')
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(records, null, 2)}\n`)
@@ -45,6 +53,8 @@ export function registerPs(program: Command, settle: Settle): void {
       .command('ps')
       .description('list the executions the server knows')
       .option('--running', 'only those still running or paused')
+      .option('--label <name>', 'only those with this label', label)
+      .addOption(new Option('--status <status>', "only those with this status (a record's status)").choices(RECORD_STATUSES))
       .option('--json', 'the records as JSON'),
-  ).action((flags: { json?: boolean; running?: boolean }, command: Command) => settle(psCommand(flags, command)))
+  ).action((flags: PsFlags, command: Command) => settle(psCommand(flags, command)))
 }
