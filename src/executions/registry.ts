@@ -460,7 +460,11 @@ export class ExecutionRegistry {
 
   /** How many of the executions held match `filter`: `size`, without one. */
   count(filter: ListFilter = {}): number {
-    return isFiltered(filter) ? this.#matching(filter).length : this.size
+    if (!isFiltered(filter)) return this.size
+    // Counted in place: a filtered watch recounts at every change of any execution.
+    let matching = 0
+    for (const map of [this.#archived, this.#finished, this.#live]) for (const execution of map.values()) if (matchesFilter(execution, filter)) matching += 1
+    return matching
   }
 
   /** Every execution held that matches `filter`, oldest first (archived, finished, then running). */
