@@ -119,6 +119,8 @@ export class Execution {
   #activityTimer: ReturnType<typeof setTimeout> | undefined
   #graceTimer: ReturnType<typeof setTimeout> | undefined
   #opened = false
+  /** Left to run where it runs (release): nobody's leaving cancels it here any more. */
+  #released = false
   #resolveDone!: () => void
   #retain: number
   #deliveredWaiters: (() => void)[] = []
@@ -270,7 +272,7 @@ export class Execution {
     this.#subscriptions.delete(subscriber)
     this.#progress()
     if (this.#subscriptions.size === 0 && this.#log.ended) for (const wake of this.#deliveredWaiters.splice(0)) wake()
-    if (this.#subscriptions.size > 0 || this.ended) return
+    if (this.#subscriptions.size > 0 || this.ended || this.#released) return
     const grace = this.#options.detachGraceMs
     const reason = grace <= 0 ? 'canceled: its last client went away (detach_grace 0)' : `canceled: no client came back within detach_grace (${grace / 1000} s)`
     const cancel = () => {
@@ -279,6 +281,17 @@ export class Execution {
     }
     if (grace <= 0) cancel()
     else if (Number.isFinite(grace)) this.#graceTimer = setTimeout(cancel, grace)
+  }
+
+  /**
+   * This app stops caring for the execution's lifetime and leaves it running where it runs (a
+   * gateway shutting down: its executor's own detach grace applies there): its detach grace here
+   * is dropped, and no subscriber leaving cancels it any more.
+   */
+  release(): void {
+    this.#released = true
+    clearTimeout(this.#graceTimer)
+    this.#graceTimer = undefined
   }
 
   /** Resolves once every event was read and every subscriber has received all of them. */

@@ -126,6 +126,8 @@ export class ExecutionRegistry {
   readonly #watchers = new Set<ListWatcher>()
   /** Per label: successes and failures, from the restored records and every execution ended since. */
   readonly #labels = new Map<string, { successes: number; failures: number }>()
+  /** Shutting down (see shutdown): nothing starts any more. */
+  #closing = false
 
   constructor({
     executor,
@@ -233,6 +235,7 @@ export class ExecutionRegistry {
         throw error
       }
     }
+    if (this.#closing) throw new RpcError(ErrorCode.SESSION_LIMIT, 'The server is shutting down', { retry_after: RETRY_AFTER })
     let params = requested
     refused(() => {
       if (this.#allowList && how.checked) params = { ...requested, command: undefined, argv: this.#allowList.check(requested) }
@@ -279,6 +282,8 @@ export class ExecutionRegistry {
       this.#starting.delete(id)
     }
     this.#live.set(id, execution)
+    // Started upstream while this gateway began to shut down: left there like the others.
+    if (this.#closing && this.#executor.remote) execution.release()
     this.#observer.executionStarted?.(execution.record(), requested)
     this.#changed(execution)
     void execution.done.then(() => {
@@ -473,9 +478,24 @@ export class ExecutionRegistry {
     return isFiltered(filter) ? all.filter((e) => matchesFilter(e, filter)) : all
   }
 
-  /** Cancels every running execution and waits until each has completed (its group is gone). */
+  /**
+   * Shutdown; nothing starts from now on (-32003). An executor that runs the executions itself
+   * (the Node server's): every running one is cancelled, and waited for until it has completed (its
+   * group is gone) and its subscribers have its completion. A remote one (Executor.remote, a
+   * gateway's pool): they are left running where they run, for their clients to attach to again
+   * within their detach grace there; this registry stops following them (their event streams
+   * end), and waits for nothing.
+   * The part before the first await happens at once: by the time the host stops its server (and
+   * its sockets close), no execution is cancelled for losing its subscribers.
+   */
   async shutdown(): Promise<void> {
+    this.#closing = true
     const live = [...this.#live.values()]
+    if (this.#executor.remote) {
+      for (const e of live) e.release()
+      await this.#executor.close?.()
+      return
+    }
     for (const e of live) e.open()
     await Promise.all(live.map((e) => e.handle.control('CANCEL', SHUTTING_DOWN).catch(() => {})))
     // Subscribers hear of the completion before their sockets close.

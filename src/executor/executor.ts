@@ -46,7 +46,8 @@ export interface ExecutionHandle {
   readonly command: string
   /**
    * The execution's events in seq order (1, 2, 3, … no gaps), from process.started to
-   * process.completed, after which the stream closes. Reading slowly is back-pressure: an
+   * process.completed, after which the stream closes (a remote executor's also closes without it
+   * once its `close()` stopped following the execution, which runs on). Reading slowly is back-pressure: an
    * executor stops reading the child's pipes while this stream's queue is full.
    */
   readonly events: ReadableStream<ExecutionEvent>
@@ -132,9 +133,20 @@ export interface Executor {
    * it, and finds it afresh (adopt) where it runs when it is asked for.
    */
   readonly requestScoped?: boolean
-  /** Ends every execution and waits for their process groups (server shutdown). */
+  /**
+   * Its executions run on another host (a gateway's RemoteExecutor, a pool of them), not in this
+   * process: when the app shuts down it leaves them running there, for their clients to attach to
+   * again (through another gateway, or this one restarted) within their detach grace, instead of
+   * cancelling them (see ExecutionRegistry.shutdown).
+   */
+  readonly remote?: boolean
+  /**
+   * Server shutdown: ends every execution and waits for their process groups; a remote executor
+   * instead stops following its executions (their event streams end without a completion) and
+   * leaves them running where they run.
+   */
   close?(): Promise<void>
 }
 
-/** The reason of an execution canceled because its server (or gateway) shuts down. */
+/** The reason of an execution canceled because its server shuts down (a gateway's are left running: Executor.remote). */
 export const SHUTTING_DOWN = 'canceled: the server is shutting down'

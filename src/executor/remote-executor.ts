@@ -8,7 +8,7 @@
 import type { ClaudeParams } from '../claude/params.ts'
 import { ExecutorError } from '../client/errors.ts'
 import { errorOf, eventReader, reconnectDelayMs, send, type HttpOptions } from '../client/http.ts'
-import { SHUTTING_DOWN, type ExecutionHandle, type ExecutionState, type Executor, type LaunchOptions, type PendingControl } from './executor.ts'
+import { type ExecutionHandle, type ExecutionState, type Executor, type LaunchOptions, type PendingControl } from './executor.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { parseReceived } from '../protocol/jsonrpc.ts'
 import type { VerifyResult } from '../protocol/records.ts'
@@ -76,6 +76,8 @@ type RawEvent = { method?: string; params?: { seq?: number; timestamp?: number }
  * const app = createExecutorApp({ executor, upgradeWebSocket, runtime: 'workerd' })
  */
 export class RemoteExecutor implements Executor {
+  /** Its executions run upstream: a gateway shutting down leaves them running there (see close). */
+  readonly remote = true
   readonly #http: HttpOptions
   readonly #options: { retries: number; retryDelayMs: number; upstreamGrace: number; heartbeatInterval: number }
   readonly #live = new Set<RemoteExecution>()
@@ -132,6 +134,8 @@ export class RemoteExecutor implements Executor {
       throw new RpcError(ErrorCode.INTERNAL_ERROR, 'The executor did not start the execution', { cause: 'no process.started' })
     }
     const execution = new RemoteExecution(this, id, first.value as ExecutionEvent & { params: StartedParams }, events)
+    // Opened while this executor closed: left to the upstream like the others.
+    if (this.#closing.signal.aborted) execution.release()
     this.#live.add(execution)
     void execution.completed.finally(() => this.#live.delete(execution))
     // Followed again (a gateway re-attaching to it): the upstream answers, so what it missed goes now.
@@ -215,13 +219,17 @@ export class RemoteExecutor implements Executor {
     this.#schedule(id, kept)
   }
 
+  /**
+   * The gateway shuts down: it stops following every execution, which runs on upstream (a stream
+   * closed there starts the detach grace it asked for, at least upstreamGrace) for its clients to
+   * attach to again through another gateway or this one restarted; each handle's events end
+   * without a completion. Nothing kept outlives the executor: timers cleared, requests on their way
+   * aborted (a CANCEL or KILL still kept for an unreachable upstream is dropped).
+   */
   async close(): Promise<void> {
-    // Nothing kept outlives the executor: timers cleared, requests on their way aborted.
     for (const id of [...this.#kept.keys()]) this.settled(id)
     this.#closing.abort()
-    const live = [...this.#live]
-    await Promise.all(live.map((e) => e.control('CANCEL', SHUTTING_DOWN).catch(() => {})))
-    await Promise.all(live.map((e) => e.completed))
+    for (const execution of this.#live) execution.release()
   }
 
   get retries(): number {
@@ -307,6 +315,8 @@ class RemoteExecution implements ExecutionHandle {
   #watchdog: ReturnType<typeof setTimeout> | undefined
   #silent: string | undefined
   #unwatched = false
+  /** No longer followed (release): the stream to the upstream is closed, and not resumed. */
+  #released = false
   #resolveCompleted!: (event: CompletedEvent) => void
   readonly #executor: RemoteExecutor
 
@@ -339,6 +349,18 @@ class RemoteExecution implements ExecutionHandle {
     return this.#state
   }
 
+  /**
+   * Stops following the execution, which runs on upstream: its stream there is closed (the
+   * upstream's detach grace starts) and not resumed, and `events` ends without a completion.
+   */
+  release(): void {
+    if (this.#released || this.#state === 'exited') return
+    this.#released = true
+    clearTimeout(this.#watchdog)
+    this.#watchdog = undefined
+    void this.#reader.cancel('released').catch(() => {})
+  }
+
   async control(type: ControlType, reason?: string): Promise<{ status: string }> {
     if (this.#state === 'exited') throw new RpcError(ErrorCode.NO_SUCH_PROCESS, `Execution ${this.id} has already ended`)
     return json(this.#executor.request('POST', v1Path.control(this.id), reason === undefined ? { type } : { type, reason }))
@@ -355,16 +377,18 @@ class RemoteExecution implements ExecutionHandle {
       this.#readSince = performance.now()
       this.#watchdog ??= setTimeout(this.#watch, this.#silenceLimitMs())
       try {
-        next = await this.#reader.read()
+        next = this.#released ? { done: true, value: undefined } : await this.#reader.read()
       } catch {
         next = { done: true, value: undefined }
       }
       this.#readSince = undefined
+      if (this.#released) return controller.close()
       const silent = this.#silent
       this.#silent = undefined
       if (silent !== undefined || next.done) {
         await this.#reconnect(controller, silent)
         if (this.#state === 'exited') return
+        if (this.#released) return controller.close()
         continue
       }
       if (next.value.method === 'heartbeat') this.#observeBeat(next.value.params?.timestamp)
@@ -393,7 +417,7 @@ class RemoteExecution implements ExecutionHandle {
   readonly #watch = (): void => {
     const limitMs = this.#silenceLimitMs()
     const waited = this.#readSince === undefined ? 0 : performance.now() - this.#readSince
-    if (this.#state === 'exited' || this.#unwatched) return void (this.#watchdog = undefined)
+    if (this.#state === 'exited' || this.#unwatched || this.#released) return void (this.#watchdog = undefined)
     if (waited < limitMs) return void (this.#watchdog = setTimeout(this.#watch, limitMs - waited))
     this.#watchdog = undefined
     this.#silent = `no data from the executor for ${limitMs / 1000} s (3× its heartbeat interval)`
@@ -414,8 +438,11 @@ class RemoteExecution implements ExecutionHandle {
     for (let attempt = 1; attempt <= this.#executor.retries + 1; attempt++) {
       const delay = reconnectDelayMs(attempt, this.#executor.retryDelayMs)
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+      // Released meanwhile: no stream is opened again (#pull ends the events).
+      if (this.#released) return
       try {
         this.#reader = await eventsOf(this.#executor.request('GET', v1Path.events(this.id, this.#lastSeq)))
+        if (this.#released) void this.#reader.cancel('released').catch(() => {})
         // The upstream answers again: a control it missed meanwhile goes now.
         this.#executor.resend(this.id)
         return

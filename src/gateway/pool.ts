@@ -104,6 +104,8 @@ export class ExecutorPool implements Executor {
   readonly #healthIntervalMs: number
   readonly #healthTimeoutMs: number
   readonly requestScoped: boolean
+  /** Its executions run on its executors: a gateway shutting down leaves them running there. */
+  readonly remote = true
   /** Ids made by newId, until their start: the executor placed for them. */
   readonly #reserved = new Map<string, string>()
   /** Executions whose id does not name their executor: where they are. */
@@ -238,6 +240,7 @@ export class ExecutorPool implements Executor {
     return this.#members.reduce((n, m) => n + m.remote.pendingControls, 0)
   }
 
+  /** Stops following every execution, which runs on where it runs (RemoteExecutor.close). */
   async close(): Promise<void> {
     await Promise.all(this.#members.map((m) => m.remote.close()))
   }
