@@ -108,7 +108,13 @@ export interface ExecutorAppOptions {
 /** The app plus what its host needs to run it: graceful shutdown and live counts. */
 export type ExecutorApp = Hono<{ Variables: AuthVariables }> & {
   readonly registry: ExecutionRegistry
-  /** Refuses new sessions, cancels every execution and waits for their process groups. */
+  /**
+   * Refuses new sessions and executions; cancels every execution and waits for their process
+   * groups, or, over a remote executor (a gateway's), leaves them running where they run and stops
+   * following them (ExecutionRegistry.shutdown); then ends the HTTP event streams after their last
+   * whole line and closes the WebSocket sessions with 1001. The host stops its server as soon as
+   * this is called (no execution is cancelled for its sockets closing), and exits once both are done.
+   */
   shutdown(): Promise<void>
 }
 
@@ -146,8 +152,11 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
     observer,
     claude: options.claude,
   })
-  const sessions = new Set<Session>()
-  const bridges = new Set<BridgeSession>()
+  // Each session with its socket, which shutdown closes with 1001 (Bun, for one, leaves them open when its server stops).
+  const sessions = new Map<Session, WSContext<any>>()
+  const bridges = new Map<BridgeSession, WSContext<any>>()
+  /** Aborted on shutdown: the HTTP event streams still open end after their last whole line. */
+  const ending = new AbortController()
   // MAX_SESSIONS counts the WebSocket sessions of both dialects, /ws/mcp and /ws/claude.
   const sessionCount = () => sessions.size + bridges.size
   const startedAt = Date.now()
@@ -194,7 +203,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
         })
         openedAt = Date.now()
         observer.sessionOpened?.({ session_id: session.id, token_id: tokenId })
-        sessions.add(session)
+        sessions.set(session, ws)
         logger.info({ session_id: session.id, sessions: sessions.size }, 'session opened')
         session.open()
       },
@@ -236,7 +245,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
             return
           }
           bridge = new BridgeSession(channel(ws), { registry, heartbeatInterval: options.bridgeHeartbeatInterval ?? 30, tokenId: c.get('tokenId') ?? null, logger })
-          bridges.add(bridge)
+          bridges.set(bridge, ws)
           bridge.open()
         },
         onMessage(event, ws) {
@@ -263,7 +272,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       onError: (c) => c.json({ error: { code: ErrorCode.INVALID_REQUEST, message: `Request body larger than ${limits.wsMaxSize} bytes` } }, 413),
     }),
   )
-  app.route(V1_PREFIX, v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams }))
+  app.route(V1_PREFIX, v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams, ending: ending.signal }))
 
   let mcp: ReturnType<typeof mcpRoutes> | undefined
   if (options.mcp !== false) {
@@ -303,6 +312,12 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       closing = true
       mcp?.closeAll()
       await registry.shutdown()
+      ending.abort()
+      for (const [session, ws] of [...sessions, ...bridges]) {
+        // Left first: nothing more is sent on a closing socket.
+        session.close()
+        ws.close(1001, 'server shutting down')
+      }
     },
   })
 }

@@ -26,6 +26,8 @@ export interface EventStreamOptions {
   highWaterMark?: number
   /** Called once when the stream ends: its last event was taken, or the reader went away. */
   onEnd?: () => void
+  /** Aborted (the server shuts down): the stream ends at once, after the whole lines it holds. */
+  until?: AbortSignal
 }
 
 /** A chunk at least this long (in bytes) is bulk output: the next one waits a timer tick to gather more. */
@@ -44,7 +46,7 @@ const SSE_END = encoder.encode('\n\n')
  */
 export function eventStream(
   execution: Execution,
-  { format, afterSeq, heartbeatMs, highWaterMark = 1_048_576, onEnd }: EventStreamOptions,
+  { format, afterSeq, heartbeatMs, highWaterMark = 1_048_576, onEnd, until }: EventStreamOptions,
 ): ReadableStream<Uint8Array> {
   const streamId = crypto.randomUUID()
   /** One NDJSON line or SSE event, as the parts of its bytes (an event's are its frame's, unencoded). */
@@ -103,9 +105,11 @@ export function eventStream(
     clearInterval(heartbeat)
     clearTimeout(gathering)
     taken?.()
+    until?.removeEventListener('abort', cut)
     execution.unsubscribe(subscriber)
     onEnd?.()
   }
+  const cut = () => subscriber.end!()
 
   return new ReadableStream<Uint8Array>(
     {
@@ -128,6 +132,8 @@ export function eventStream(
           () => send(line(notification('heartbeat', { timestamp: Date.now() / 1000, session_id: streamId, status: 'alive' }))),
           heartbeatMs,
         )
+        if (until?.aborted) return cut()
+        until?.addEventListener('abort', cut, { once: true })
         execution.subscribe(subscriber, afterSeq)
       },
       pull() {
@@ -158,7 +164,7 @@ const WATCH_BACKLOG = 10_000
  */
 export function watchStream(
   registry: ExecutionRegistry,
-  { format, limit, filter = {}, heartbeatMs, onEnd }: { format: StreamFormat; limit: number; filter?: ListFilter; heartbeatMs: number; onEnd?: () => void },
+  { format, limit, filter = {}, heartbeatMs, onEnd, until }: { format: StreamFormat; limit: number; filter?: ListFilter; heartbeatMs: number; onEnd?: () => void; until?: AbortSignal },
 ): ReadableStream<Uint8Array> {
   const filtered = isFiltered(filter)
   const counts = () => {
@@ -173,16 +179,25 @@ export function watchStream(
   let unwatch = () => {}
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let ended = false
+  let cut = () => {}
   const stop = () => {
     if (ended) return
     ended = true
     unwatch()
     clearInterval(heartbeat)
+    until?.removeEventListener('abort', cut)
     onEnd?.()
   }
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
+        cut = () => {
+          if (ended) return
+          stop()
+          controller.close()
+        }
+        if (until?.aborted) return cut()
+        until?.addEventListener('abort', cut, { once: true })
         controller.enqueue(encode('executions.list', { executions: registry.list(limit, filter), ...counts(), labels: registry.labelNames() }))
         unwatch = registry.watch((record: ExecutionRecord) => {
           if (ended) return

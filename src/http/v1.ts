@@ -21,6 +21,8 @@ export interface V1Options {
   heartbeatInterval: number
   /** Event streams open at once (MAX_STREAMS); one more is refused with -32003 (HTTP 503). */
   maxStreams?: number
+  /** Aborted when the server shuts down: every event and watch stream ends after its last whole line. */
+  ending?: AbortSignal
 }
 
 const formatOf = (c: Context<any>): StreamFormat => (c.req.header('accept')?.includes('text/event-stream') ? 'sse' : 'ndjson')
@@ -59,7 +61,7 @@ function listParamsOf(c: Context<any>): ListParams {
   return parseParams(ListParams, params)
 }
 
-export function v1Routes({ registry, store, heartbeatInterval, observer = {}, maxStreams = Infinity }: V1Options): Hono<{ Variables: AuthVariables }> {
+export function v1Routes({ registry, store, heartbeatInterval, observer = {}, maxStreams = Infinity, ending }: V1Options): Hono<{ Variables: AuthVariables }> {
   const heartbeatMs = heartbeatInterval * 1000
   let openStreams = 0
   /** Takes a stream's place before anything starts (a refused request starts nothing); returns its release. */
@@ -88,7 +90,7 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
       return c.json({ status: 'started', execution_id: id, pid, pgid }, 202)
     }
     const format = formatOf(c)
-    const body = eventStream(execution, { format, afterSeq: 0, heartbeatMs, onEnd: release })
+    const body = eventStream(execution, { format, afterSeq: 0, heartbeatMs, onEnd: release, until: ending })
     execution.open()
     return stream(c, body, format, { 'x-execution-id': id })
   }
@@ -107,7 +109,7 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
     .get(V1_ROUTES.watch, (c) => {
       const format = formatOf(c)
       const { limit, ...filter } = listParamsOf(c)
-      return stream(c, watchStream(registry, { format, limit, filter, heartbeatMs, onEnd: reserveStream() }), format)
+      return stream(c, watchStream(registry, { format, limit, filter, heartbeatMs, onEnd: reserveStream(), until: ending }), format)
     })
     .get(V1_ROUTES.verify, async (c) => c.json(await registry.verify(c.req.param('id'))))
     .get(V1_ROUTES.executions, async (c) => {
@@ -119,7 +121,7 @@ export function v1Routes({ registry, store, heartbeatInterval, observer = {}, ma
       const execution = await registry.find(c.req.param('id'))
       const format = formatOf(c)
       const afterSeq = cursorOf(c)
-      return stream(c, eventStream(execution, { format, afterSeq, heartbeatMs, onEnd: reserveStream() }), format)
+      return stream(c, eventStream(execution, { format, afterSeq, heartbeatMs, onEnd: reserveStream(), until: ending }), format)
     })
     .get(V1_ROUTES.transcript, async (c) => {
       const execution = await registry.find(c.req.param('id'))
