@@ -3,12 +3,13 @@
  * the one at `EXECUTOR_URL`; tokens in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0 picks a free one, printed);
  * its own clients' tokens in `CC_EXECUTOR_AUTH_TOKEN`.
  * Bun's own server settings carry the app's limits (see docs/protocol.md, "Gateways").
+ * SIGTERM or SIGINT stops it gracefully, leaving the executions running (gatewayStopper).
  */
 import { upgradeWebSocket, websocket } from 'hono/bun'
-import { clientTokens, createGateway, gatewayLimits, gatewayListen, listenFailure, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, gatewayListen, gatewayStopper, listenFailure, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
 
 // The Bun globals this file uses, declared here so that the project's type check needs no Bun types.
-declare const process: { exit(code: number): never }
+declare const process: { exit(code: number): never; on(signal: 'SIGTERM' | 'SIGINT', listener: () => void): void }
 declare const Bun: {
   env: Record<string, string | undefined>
   serve(options: {
@@ -17,8 +18,9 @@ declare const Bun: {
     idleTimeout: number
     fetch: (request: Request, server: unknown) => Response | Promise<Response>
     websocket: object
-  }): { url: URL }
+  }): BunServer
 }
+type BunServer = { url: URL; stop(closeActiveConnections?: boolean): Promise<void> }
 
 const { wsMaxSize } = DEFAULT_LIMITS
 let heartbeatInterval = DEFAULT_LIMITS.heartbeatInterval
@@ -45,7 +47,7 @@ try {
   process.exit(2)
 }
 
-let server: { url: URL }
+let server: BunServer
 try {
   server = Bun.serve({
     port: listen.port,
@@ -69,3 +71,8 @@ try {
   process.exit(2)
 }
 console.log(`cc-executor gateway (bun) listening on ${server.url.href}`)
+
+// Bun's stop() stops accepting and waits for the connections, which the app ends (its WebSockets with 1001).
+const stop = gatewayStopper({ runtime: 'bun', app, stopServer: () => server.stop(), exit: (code) => process.exit(code) })
+process.on('SIGTERM', () => stop('SIGTERM'))
+process.on('SIGINT', () => stop('SIGINT'))

@@ -2,20 +2,22 @@
  * @module adapters/deno — the gateway on Deno: forwards to the Node executors of `EXECUTOR_URLS`
  * (or the one at `EXECUTOR_URL`; tokens in `EXECUTOR_TOKEN`), listening on `PORT` (default 8787; 0
  * picks a free one, printed); its own clients' tokens in `CC_EXECUTOR_AUTH_TOKEN`. Deno's own settings carry the app's limits (see docs/protocol.md, "Gateways").
+ * SIGTERM or SIGINT stops it gracefully, leaving the executions running (gatewayStopper).
  */
 import type { Context } from 'hono'
 import { upgradeWebSocket } from 'hono/deno'
 import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
-import { clientTokens, createGateway, gatewayLimits, gatewayListen, listenFailure, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
+import { clientTokens, createGateway, gatewayLimits, gatewayListen, gatewayStopper, listenFailure, DEFAULT_LIMITS, allowedHostnamesFor, PoolConfigError } from '../../src/index.ts'
 
 // The few Deno globals this file uses, declared here so that the project's type check needs no Deno types.
 declare const Deno: {
   env: { get(name: string): string | undefined }
   exit(code: number): never
+  addSignalListener(signal: 'SIGTERM' | 'SIGINT', handler: () => void): void
   serve(
     options: { port: number; hostname: string; onListen(address: { hostname: string; port: number }): void },
     handler: (request: Request) => Response | Promise<Response>,
-  ): unknown
+  ): { shutdown(): Promise<void> }
 }
 
 const env = (name: string, fallback?: string) => Deno.env.get(name) ?? fallback
@@ -49,8 +51,9 @@ try {
   Deno.exit(2)
 }
 
+let server: { shutdown(): Promise<void> }
 try {
-  Deno.serve(
+  server = Deno.serve(
     {
       port: listen.port,
       hostname: listen.host,
@@ -62,3 +65,8 @@ try {
   console.error(listenFailure('deno', listen, error))
   Deno.exit(2)
 }
+
+// Deno's shutdown() stops accepting, closes the WebSockets with 1001 and waits for the HTTP responses, which the app ends.
+const stop = gatewayStopper({ runtime: 'deno', app, stopServer: () => server.shutdown(), exit: (code) => Deno.exit(code) })
+Deno.addSignalListener('SIGTERM', () => stop('SIGTERM'))
+Deno.addSignalListener('SIGINT', () => stop('SIGINT'))
