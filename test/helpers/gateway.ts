@@ -28,8 +28,10 @@ export interface RunningGateway {
   port: number
   url: string
   wsUrl: string
-  /** The process group (the npm process is its leader). */
+  /** The process group; its leader is the process started: npm, or the runtime itself for an `entry`. */
   pgid: number
+  /** How the process started ended (code, or the signal that killed it), once it has. */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   /** The last 64 KiB the gateway printed (stdout and stderr). */
   output(): string
   /** SIGTERM to the whole group, SIGKILL to whatever is left after a grace; resolves once the group is gone. */
@@ -59,6 +61,8 @@ export interface GatewayOptions {
   env?: Record<string, string>
   /** A file to run instead of `npm run start:<runtime>` (Deno and Bun only), with the same flags as that script. */
   entry?: string
+  /** The port to listen on (one attempt), instead of a free one. */
+  port?: number
 }
 
 /** What `npm run start:<runtime>` runs, for an entry of a test's own. */
@@ -67,12 +71,12 @@ const ENTRY_COMMAND: Partial<Record<GatewayRuntime, (entry: string) => [string, 
   bun: (entry) => [join(ROOT, 'node_modules', '.bin', 'bun'), ['run', '--no-install', entry]],
 }
 
-export async function startGateway(runtime: GatewayRuntime, { executorUrl = '', executorUrls = '', token = '', clientToken = '', env = {}, entry }: GatewayOptions): Promise<RunningGateway> {
+export async function startGateway(runtime: GatewayRuntime, { executorUrl = '', executorUrls = '', token = '', clientToken = '', env = {}, entry, port: fixed }: GatewayOptions): Promise<RunningGateway> {
   requireBinary(runtime)
   let lastError: Error | undefined
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < (fixed === undefined ? 3 : 1); attempt++) {
     // The gateway binds the port itself; a port taken meanwhile is retried.
-    const port = await freePort()
+    const port = fixed ?? (await freePort())
     try {
       return await launch(runtime, port, { ...env, EXECUTOR_URL: executorUrl, EXECUTOR_URLS: executorUrls, EXECUTOR_TOKEN: token, CC_EXECUTOR_AUTH_TOKEN: clientToken }, entry)
     } catch (error) {
@@ -107,6 +111,7 @@ async function launch(runtime: GatewayRuntime, port: number, settings: Record<st
     throw new Error(`cannot run \`${what}\`: ${error.message}`)
   }
   const pgid = child.pid
+  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
   // The gateway's whole group dies with this process, however it ends.
   const untrack = killOnExit(pgid, { group: true })
 
@@ -125,6 +130,7 @@ async function launch(runtime: GatewayRuntime, port: number, settings: Record<st
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws/mcp`,
     pgid,
+    exit,
     output: () => log,
     async stop() {
       await stopGroup(child, pgid)

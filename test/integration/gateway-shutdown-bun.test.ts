@@ -1,0 +1,3 @@
+import { gatewayShutdownSuite } from '../helpers/gateway-shutdown-suite.ts'
+
+gatewayShutdownSuite('bun')
