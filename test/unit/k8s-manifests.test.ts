@@ -2,7 +2,7 @@
  * deploy/k8s, read as Kubernetes and kustomize would read it (no cluster here): the executors as a
  * StatefulSet behind a headless Service, a gateway Deployment naming every executor pod, the token
  * from a generated Secret, probes, a non-root restricted securityContext, resources, a
- * terminationGracePeriodSeconds above the server's own shutdown deadline, one volume per pod at the
+ * terminationGracePeriodSeconds above the server's and the gateway's own shutdown deadlines, one volume per pod at the
  * server's data dir, the network policies, and a kustomization that lists exactly the files there.
  * The values are checked against the code and the images where they come from (the server's
  * config schema and shutdown deadline, each Dockerfile's USER, ENV and EXPOSE), not against copies.
@@ -17,7 +17,7 @@ import { shutdownDeadlineMs } from '../../adapters/node/server-process.ts'
 import { envOf, readDockerfile, single, userOf, type Stage } from '../helpers/dockerfile.ts'
 import { containerOf, envVar, K8S_DIR, loadKustomization, only, plainEnv, portOf, type Container, type Kustomization, type Manifest, type PodSpec, type Resource } from '../helpers/k8s.ts'
 import { ROOT } from '../helpers/server.ts'
-import { clientTokens } from '../../src/index.ts'
+import { clientTokens, SHUTDOWN_DEADLINE_MS } from '../../src/index.ts'
 
 /** A Kubernetes quantity ("500m", "2", "512Mi", "10Gi", "1G") as a number of units (cores, bytes). */
 function quantity(text: string | number): number {
@@ -197,6 +197,11 @@ describe('deploy/k8s', () => {
     const deadline = shutdownDeadlineMs(config)
     // A margin for tini and the process to go once the server is done.
     assert.ok(graceMs >= deadline + 5000, `terminationGracePeriodSeconds ${graceMs / 1000} s: the server may take ${deadline / 1000} s (KILL_GRACE_MS ${config.KILL_GRACE_MS} ms)`)
+  })
+
+  test('the gateway pod\'s terminationGracePeriodSeconds outlasts the gateway\'s shutdown after SIGTERM', () => {
+    const graceMs = (podSpec(gateway).terminationGracePeriodSeconds ?? 30) * 1000
+    assert.ok(graceMs >= SHUTDOWN_DEADLINE_MS + 5000, `terminationGracePeriodSeconds ${graceMs / 1000} s: the gateway may take ${SHUTDOWN_DEADLINE_MS / 1000} s`)
   })
 
   test('one volume per pod, mounted at the server\'s data dir, larger than the store may grow', () => {
