@@ -285,13 +285,14 @@ export class Execution {
 
   /**
    * This app stops caring for the execution's lifetime and leaves it running where it runs (a
-   * gateway shutting down: its executor's own detach grace applies there): its detach grace here
-   * is dropped, and no subscriber leaving cancels it any more.
+   * gateway shutting down: its executor's own detach grace applies there): its detach grace and
+   * its activity reports here stop, and no subscriber leaving cancels it any more.
    */
   release(): void {
     this.#released = true
     clearTimeout(this.#graceTimer)
     this.#graceTimer = undefined
+    clearTimeout(this.#activityTimer)
   }
 
   /** Resolves once every event was read and every subscriber has received all of them. */
@@ -611,7 +612,8 @@ export class Execution {
 
   #armActivity(delayMs: number): void {
     // Infinity: no process.status at all (a timer would take it as 1 ms, and fire for ever).
-    if (!Number.isFinite(this.#options.activityMs)) return
+    // Released: it may never complete here, so nothing stays armed for it.
+    if (!Number.isFinite(this.#options.activityMs) || this.#released) return
     this.#activityTimer = setTimeout(() => this.#checkActivity(), delayMs)
   }
 
