@@ -188,7 +188,7 @@ export function gatewayShutdownSuite(runtime: GatewayRuntime): void {
       }
     })
 
-    test('a connection that never finishes holds the shutdown only until its deadline (then exit 0); a second signal exits at once (143)', async () => {
+    test('a connection that never finishes holds the shutdown (no new one is accepted meanwhile) only until its deadline, then exit 0; a second signal exits at once (143)', async () => {
       // A request whose body never comes whole: the server waits for it when it stops.
       const hold = async (gateway: RunningGateway) => {
         const socket = connect(gateway.port, '127.0.0.1')
@@ -206,6 +206,12 @@ export function gatewayShutdownSuite(runtime: GatewayRuntime): void {
         process.kill(impatient.pgid, 'SIGTERM')
         await sleep(1000)
         assert.equal(await Promise.race([impatient.exit.then(() => 'exited'), sleep(0).then(() => 'running')]), 'running', `held open by the request:\n${impatient.output()}`)
+        // Still running, but accepting no connection.
+        const refused = await fetch(`${patient.url}/healthz`).then(
+          (response) => `answered ${response.status}`,
+          (error: Error) => String((error.cause as { code?: string } | undefined)?.code ?? error.message),
+        )
+        assert.equal(refused, 'ECONNREFUSED')
         const againAt = Date.now()
         process.kill(impatient.pgid, 'SIGTERM')
         const forced = await within(impatient.exit, 1000, 'exit after the second SIGTERM')
