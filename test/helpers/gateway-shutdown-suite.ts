@@ -173,7 +173,9 @@ export function gatewayShutdownSuite(runtime: GatewayRuntime): void {
         await eventually(() => output.includes('line-3\n'), 10_000, 'the first lines')
         process.kill(gateway.pgid, 'SIGTERM')
         await exitsCleanly(gateway, Date.now())
-        assert.match(String(reconnects[0]?.error?.message), /\(1001\b/, 'the first reconnection was for the 1001')
+        // The gateway's exit may be seen before the client has handled its close.
+        await eventually(() => reconnects.length > 0, 5000, 'a reconnection')
+        assert.match(String(reconnects[0].error?.message), /\(1001\b/, 'the first reconnection was for the 1001')
         await start({ port: gateway.port })
         const completed = await within(run.completed, 30_000, 'completion through the new gateway')
         assert.equal(completed.exit_code, 0, JSON.stringify(completed))
