@@ -21,6 +21,7 @@ import { Session, type SocketChannel } from './ws/session.ts'
 import { webChannel } from './ws/web-channel.ts'
 import { BridgeSession } from './claude/bridge.ts'
 import { mcpRoutes } from './mcp/server.ts'
+import { Shutdown } from './http/event-stream.ts'
 import { hostCheck } from './security/host-check.ts'
 import { consoleRoutes } from './console/serve.ts'
 
@@ -155,8 +156,8 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
   // Each session with its socket, which shutdown closes with 1001 (Bun, for one, leaves them open when its server stops).
   const sessions = new Map<Session, WSContext<any>>()
   const bridges = new Map<BridgeSession, WSContext<any>>()
-  /** Aborted on shutdown: the HTTP event streams still open end after their last whole line. */
-  const ending = new AbortController()
+  /** Begun by shutdown: the HTTP event streams still open end after their last whole line. */
+  const ending = new Shutdown()
   // MAX_SESSIONS counts the WebSocket sessions of both dialects, /ws/mcp and /ws/claude.
   const sessionCount = () => sessions.size + bridges.size
   const startedAt = Date.now()
@@ -272,7 +273,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       onError: (c) => c.json({ error: { code: ErrorCode.INVALID_REQUEST, message: `Request body larger than ${limits.wsMaxSize} bytes` } }, 413),
     }),
   )
-  app.route(V1_PREFIX, v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams, ending: ending.signal }))
+  app.route(V1_PREFIX, v1Routes({ registry, store: options.store, heartbeatInterval: limits.heartbeatInterval, observer, maxStreams: limits.maxStreams, ending }))
 
   let mcp: ReturnType<typeof mcpRoutes> | undefined
   if (options.mcp !== false) {
@@ -312,7 +313,7 @@ export function createExecutorApp(options: ExecutorAppOptions): ExecutorApp {
       closing = true
       mcp?.closeAll()
       await registry.shutdown()
-      ending.abort()
+      ending.begin()
       for (const [session, ws] of [...sessions, ...bridges]) {
         // Left first: nothing more is sent on a closing socket.
         session.close()

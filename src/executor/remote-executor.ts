@@ -86,6 +86,8 @@ export class RemoteExecutor implements Executor {
   readonly #kept = new Map<string, Kept>()
   /** Aborts the kept controls' requests on their way when this executor closes. */
   readonly #closing = new AbortController()
+  /** close() was called. A flag, not #closing's signal: Workers bind a signal to the request that made it. */
+  #closed = false
 
   constructor({ url, token, fetch: fetchFn = globalThis.fetch.bind(globalThis), retries = 5, retryDelayMs = 100, upstreamGrace = 30, heartbeatInterval = 20, controlRetry = {} }: RemoteExecutorOptions) {
     this.#http = { base: url.replace(/\/+$/, ''), token, fetch: fetchFn }
@@ -135,7 +137,7 @@ export class RemoteExecutor implements Executor {
     }
     const execution = new RemoteExecution(this, id, first.value as ExecutionEvent & { params: StartedParams }, events)
     // Opened while this executor closed: left to the upstream like the others.
-    if (this.#closing.signal.aborted) execution.release()
+    if (this.#closed) execution.release()
     this.#live.add(execution)
     void execution.completed.finally(() => this.#live.delete(execution))
     // Followed again (a gateway re-attaching to it): the upstream answers, so what it missed goes now.
@@ -154,7 +156,7 @@ export class RemoteExecutor implements Executor {
    * or undefined when it is not kept (another type, at capacity, closed).
    */
   keep(id: string, type: string, reason: string | undefined, why: string): PendingControl | undefined {
-    if ((type !== 'CANCEL' && type !== 'KILL') || this.#closing.signal.aborted) return undefined
+    if ((type !== 'CANCEL' && type !== 'KILL') || this.#closed) return undefined
     let kept = this.#kept.get(id)
     if (kept) {
       if (type === 'KILL' || kept.type === 'CANCEL') Object.assign(kept, { type, reason })
@@ -228,6 +230,7 @@ export class RemoteExecutor implements Executor {
    */
   async close(): Promise<void> {
     for (const id of [...this.#kept.keys()]) this.settled(id)
+    this.#closed = true
     this.#closing.abort()
     for (const execution of this.#live) execution.release()
   }

@@ -26,8 +26,34 @@ export interface EventStreamOptions {
   highWaterMark?: number
   /** Called once when the stream ends: its last event was taken, or the reader went away. */
   onEnd?: () => void
-  /** Aborted (the server shuts down): the stream ends at once, after the whole lines it holds. */
-  until?: AbortSignal
+  /** The server shuts down: the stream ends at once, after the whole lines it holds. */
+  until?: Shutdown
+}
+
+/**
+ * The app's shutdown as its streams see it: callbacks called once when it begins. Not an
+ * AbortSignal: Workers bind one to the request that made it, and every request's stream waits here.
+ */
+export class Shutdown {
+  #begun = false
+  readonly #listeners = new Set<() => void>()
+
+  /** Calls `listener` when the shutdown begins (at once if it has); returns what removes it. */
+  on(listener: () => void): () => void {
+    if (this.#begun) {
+      listener()
+      return () => {}
+    }
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  begin(): void {
+    if (this.#begun) return
+    this.#begun = true
+    for (const listener of [...this.#listeners]) listener()
+    this.#listeners.clear()
+  }
 }
 
 /** A chunk at least this long (in bytes) is bulk output: the next one waits a timer tick to gather more. */
@@ -105,11 +131,12 @@ export function eventStream(
     clearInterval(heartbeat)
     clearTimeout(gathering)
     taken?.()
-    until?.removeEventListener('abort', cut)
+    unlisten?.()
     execution.unsubscribe(subscriber)
     onEnd?.()
   }
   const cut = () => subscriber.end!()
+  let unlisten: (() => void) | undefined
 
   return new ReadableStream<Uint8Array>(
     {
@@ -132,8 +159,8 @@ export function eventStream(
           () => send(line(notification('heartbeat', { timestamp: Date.now() / 1000, session_id: streamId, status: 'alive' }))),
           heartbeatMs,
         )
-        if (until?.aborted) return cut()
-        until?.addEventListener('abort', cut, { once: true })
+        unlisten = until?.on(cut)
+        if (finished) return
         execution.subscribe(subscriber, afterSeq)
       },
       pull() {
@@ -164,7 +191,7 @@ const WATCH_BACKLOG = 10_000
  */
 export function watchStream(
   registry: ExecutionRegistry,
-  { format, limit, filter = {}, heartbeatMs, onEnd, until }: { format: StreamFormat; limit: number; filter?: ListFilter; heartbeatMs: number; onEnd?: () => void; until?: AbortSignal },
+  { format, limit, filter = {}, heartbeatMs, onEnd, until }: { format: StreamFormat; limit: number; filter?: ListFilter; heartbeatMs: number; onEnd?: () => void; until?: Shutdown },
 ): ReadableStream<Uint8Array> {
   const filtered = isFiltered(filter)
   const counts = () => {
@@ -180,12 +207,13 @@ export function watchStream(
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let ended = false
   let cut = () => {}
+  let unlisten: (() => void) | undefined
   const stop = () => {
     if (ended) return
     ended = true
     unwatch()
     clearInterval(heartbeat)
-    until?.removeEventListener('abort', cut)
+    unlisten?.()
     onEnd?.()
   }
   return new ReadableStream<Uint8Array>(
@@ -196,8 +224,8 @@ export function watchStream(
           stop()
           controller.close()
         }
-        if (until?.aborted) return cut()
-        until?.addEventListener('abort', cut, { once: true })
+        unlisten = until?.on(cut)
+        if (ended) return
         controller.enqueue(encode('executions.list', { executions: registry.list(limit, filter), ...counts(), labels: registry.labelNames() }))
         unwatch = registry.watch((record: ExecutionRecord) => {
           if (ended) return

@@ -11,7 +11,7 @@ import type { AuthVariables } from '../security/auth.ts'
 import { ErrorCode, RpcError } from '../protocol/errors.ts'
 import { V1_ROUTES } from '../protocol/routes.ts'
 import { ControlParams, HttpExecuteBody, InputParams, ListParams, parseParams } from '../protocol/schemas.ts'
-import { CONTENT_TYPE, eventStream, watchStream, type StreamFormat } from './event-stream.ts'
+import { CONTENT_TYPE, eventStream, watchStream, type Shutdown, type StreamFormat } from './event-stream.ts'
 
 export interface V1Options {
   observer?: Observer
@@ -21,8 +21,8 @@ export interface V1Options {
   heartbeatInterval: number
   /** Event streams open at once (MAX_STREAMS); one more is refused with -32003 (HTTP 503). */
   maxStreams?: number
-  /** Aborted when the server shuts down: every event and watch stream ends after its last whole line. */
-  ending?: AbortSignal
+  /** The server's shutdown: every event and watch stream ends after its last whole line when it begins. */
+  ending?: Shutdown
 }
 
 const formatOf = (c: Context<any>): StreamFormat => (c.req.header('accept')?.includes('text/event-stream') ? 'sse' : 'ndjson')
