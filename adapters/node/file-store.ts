@@ -38,12 +38,10 @@ export interface FileStoreOptions {
  * as text is written as a string), one writev per 1,024 (IOV_MAX) for more. A short write is a
  * failure, as a full disk is.
  */
-const utf8Length = (text: string) => Buffer.byteLength(text)
-
 function appendLines(fd: number, frames: readonly Frame[]): number {
   if (frames.length === 1) {
     const text = frames[0].readyText
-    if (text !== undefined) return checkWrite(writeSync(fd, `${text}\n`), frames[0].utf8Length(utf8Length) + 1)
+    if (text !== undefined) return checkWrite(writeSync(fd, `${text}\n`), frames[0].utf8Length(Buffer.byteLength) + 1)
     const { line } = frames[0]
     return checkWrite(writeSync(fd, line), line.byteLength)
   }

@@ -17,9 +17,8 @@ const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: fa
 /** ws's Sender.frame (a public export of ws that its type definitions leave out): [header, payload]. */
 const frame = (ws as unknown as { Sender: { frame(data: Uint8Array, options: typeof TEXT_FRAME): Uint8Array[] } }).Sender.frame
 
-const byteLength = (text: string) => Buffer.byteLength(text)
 /** A message's UTF-8 length; a frame's is counted once, for the transcript and every socket. */
-const utf8Length = (message: string | Frame) => (typeof message === 'string' ? byteLength(message) : message.utf8Length(byteLength))
+const utf8Length = (message: string | Frame) => (typeof message === 'string' ? Buffer.byteLength(message) : message.utf8Length(Buffer.byteLength))
 
 /** A settled promise: a reaction to it runs once the code running now is done, as a microtask. */
 const settled = Promise.resolve()

@@ -208,8 +208,8 @@ export class Execution {
 
   /** The record's status: `running` or `paused`, then how it completed. */
   get status(): ExecutionRecord['status'] {
-    if (this.#stored) return this.#stored.status
-    return this.completion?.params.status ?? (this.handle.state === 'paused' ? 'paused' : 'running')
+    const state = this.state
+    return state === 'exited' ? (this.#stored ?? this.completion!.params).status : state
   }
 
   get label(): string | null {

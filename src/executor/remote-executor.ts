@@ -153,7 +153,7 @@ export class RemoteExecutor implements Executor {
    * or answers that it cannot have it (an ended execution: -32002). One per execution: a KILL
    * replaces a kept CANCEL, a CANCEL does not replace a kept KILL. Dropped when the execution's own
    * completion arrives and when this executor closes. Returns the pending result for the client,
-   * or undefined when it is not kept (another type, at capacity, closed).
+   * or undefined for one it does not keep: of another type, past its cap, or after close().
    */
   keep(id: string, type: string, reason: string | undefined, why: string): PendingControl | undefined {
     if ((type !== 'CANCEL' && type !== 'KILL') || this.#closed) return undefined

@@ -72,10 +72,10 @@ export class Session {
     verify: async (p) => ({ result: await this.#registry.verify((await this.#execution(parseParams(ExecutionRef, p).execution_id)).id) }),
     control: async (p) => {
       const { type, execution_id, reason } = parseParams(ControlParams, p)
-      const execution = execution_id === undefined ? await this.#execution(undefined) : undefined
-      // By id through the registry: a CANCEL or KILL whose executor is unavailable may be kept (pending).
-      const result = execution ? await execution.running().control(type, reason) : await this.#registry.control(execution_id!, type, reason)
-      this.#options.observer?.control?.({ execution_id: execution?.id ?? execution_id!, type, token_id: this.#options.tokenId ?? null })
+      const id = execution_id ?? (await this.#execution(undefined)).id
+      // Through the registry: a CANCEL or KILL whose executor is unavailable may be kept (pending).
+      const result = await this.#registry.control(id, type, reason)
+      this.#options.observer?.control?.({ execution_id: id, type, token_id: this.#options.tokenId ?? null })
       return { result }
     },
     input: async (p) => {
