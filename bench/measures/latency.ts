@@ -151,3 +151,106 @@ process.stdout.write(JSON.stringify({ d, x }))`
   const { stdout: out } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 })
   return (JSON.parse(out) as { d: number[] }).d
 }
+
+/** Where one line's time goes, per process, from the scheduler's own record (milliseconds, one entry a line). */
+export interface LinePath {
+  /** The server from the child's write that woke it to its socket write that wakes the client (with its wait for the CPU). */
+  toClient: number[]
+  /** The server's work after that write, until it sleeps: a client woken on the same CPU waits for it. */
+  after: number[]
+  /** The client from being woken to sleeping again (its wait for the CPU, the read, the parse). */
+  client: number[]
+}
+
+interface SchedEvent {
+  time: number
+  /** The task as `perf sched timehist` names it: `comm[tid]` or `comm[tid/pid]`. */
+  task: string
+  pid: number
+  /** A wake-up record: the task it woke; otherwise a switch-out record (the task's run ended at `time`). */
+  woke?: { task: string; pid: number }
+}
+
+const TASK = /^(.*)\[(\d+)(?:\/(\d+))?\]$/
+const pidOf = (task: string) => {
+  const match = TASK.exec(task)
+  return match ? Number(match[3] ?? match[2]) : -1
+}
+
+/**
+ * Runs `body` under `perf sched record` (every CPU) and reads each line's way through the server
+ * from the record: the child waking the server, the server waking a client (a node process other
+ * than itself), each one's run ending. Returns why not instead when perf is not installed or may
+ * not trace the scheduler here.
+ */
+export async function linePath(serverPid: number, childComm: string, body: () => Promise<unknown>): Promise<LinePath | string> {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-bench-sched-'))
+  const unregister = onCleanup(() => rmSync(dir, { recursive: true, force: true }))
+  try {
+    const data = join(dir, 'sched.data')
+    const perf = spawn('perf', ['sched', 'record', '-a', '-o', data], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    perf.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+    const exited = new Promise<number | null>((resolve) => {
+      perf.once('error', () => resolve(-1))
+      perf.once('exit', resolve)
+    })
+    // perf traces once it has set up its events, well within this; one that cannot has exited by then.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    if (perf.exitCode !== null || perf.pid === undefined) return `perf sched record is not available here (${stderr.trim().split('\n')[0] || 'not installed'})`
+    try {
+      await body()
+    } finally {
+      perf.kill('SIGINT')
+      await exited
+    }
+    const { stdout } = await promisify(execFile)('perf', ['sched', 'timehist', '-w', '-i', data], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
+    return pathOf(parseTimehist(stdout), serverPid, childComm)
+  } finally {
+    unregister()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function parseTimehist(text: string): SchedEvent[] {
+  const events: SchedEvent[] = []
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(/\s+/)
+    if (fields.length < 3 || !/^\d+\.\d+$/.test(fields[0]) || !fields[1].startsWith('[')) continue
+    const task = fields[2]
+    const at = fields.indexOf('awakened:')
+    const woke = at === -1 ? undefined : { task: fields[at + 1], pid: pidOf(fields[at + 1]) }
+    events.push({ time: Number(fields[0]) * 1000, task, pid: pidOf(task), woke })
+  }
+  return events
+}
+
+function pathOf(events: SchedEvent[], serverPid: number, childComm: string): LinePath {
+  const path: LinePath = { toClient: [], after: [], client: [] }
+  const endOfRun = (from: number, task: string, after: number) => {
+    for (let j = from; j < events.length && events[j].time - after < 5; j += 1) {
+      if (events[j].task === task && !events[j].woke && events[j].time >= after) return events[j].time
+    }
+    return undefined
+  }
+  for (let i = 0; i < events.length; i += 1) {
+    const woken = events[i]
+    if (!woken.task.startsWith(`${childComm}[`) || woken.woke?.pid !== serverPid) continue
+    // The server's write to the client's socket: its wake-up of a node process other than itself.
+    let j = i + 1
+    while (j < events.length && events[j].time - woken.time < 5) {
+      const { pid, woke } = events[j]
+      if (pid === serverPid && woke && woke.pid !== serverPid && woke.task.startsWith('node[')) break
+      j += 1
+    }
+    const sent = events[j]
+    if (!sent || sent.time - woken.time >= 5) continue
+    const serverDone = endOfRun(j + 1, sent.task, sent.time)
+    const clientDone = endOfRun(j + 1, sent.woke!.task, sent.time)
+    if (serverDone === undefined || clientDone === undefined) continue
+    path.toClient.push(sent.time - woken.time)
+    path.after.push(serverDone - sent.time)
+    path.client.push(clientDone - sent.time)
+  }
+  return path
+}
