@@ -36,6 +36,7 @@ export interface Container {
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> }
   securityContext?: Record<string, any>
   volumeMounts?: { name: string; mountPath: string }[]
+  lifecycle?: { preStop?: { sleep?: { seconds: number }; exec?: { command: string[] } } }
 }
 export interface PodSpec {
   containers: Container[]

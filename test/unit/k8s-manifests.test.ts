@@ -199,9 +199,14 @@ describe('deploy/k8s', () => {
     assert.ok(graceMs >= deadline + 5000, `terminationGracePeriodSeconds ${graceMs / 1000} s: the server may take ${deadline / 1000} s (KILL_GRACE_MS ${config.KILL_GRACE_MS} ms)`)
   })
 
-  test('the gateway pod\'s terminationGracePeriodSeconds outlasts the gateway\'s shutdown after SIGTERM', () => {
+  test('the gateway pod serves on while it leaves the endpoints, and its terminationGracePeriodSeconds outlasts that and its shutdown after SIGTERM', () => {
+    // The preStop hook runs before SIGTERM, and the grace period counts it too.
+    const preStop = gatewayContainer.lifecycle?.preStop
+    assert.ok(preStop?.sleep, 'the gateway container has a preStop sleep: without it, connections routed to it as it terminates are refused')
+    const sleepMs = preStop.sleep.seconds * 1000
+    assert.ok(sleepMs >= 3000 && sleepMs <= 15_000, `preStop sleeps ${sleepMs / 1000} s: long enough for the endpoints to change, short enough not to hold a rollout`)
     const graceMs = (podSpec(gateway).terminationGracePeriodSeconds ?? 30) * 1000
-    assert.ok(graceMs >= SHUTDOWN_DEADLINE_MS + 5000, `terminationGracePeriodSeconds ${graceMs / 1000} s: the gateway may take ${SHUTDOWN_DEADLINE_MS / 1000} s`)
+    assert.ok(graceMs >= sleepMs + SHUTDOWN_DEADLINE_MS + 5000, `terminationGracePeriodSeconds ${graceMs / 1000} s: the preStop sleep takes ${sleepMs / 1000} s, then the gateway may take ${SHUTDOWN_DEADLINE_MS / 1000} s`)
   })
 
   test('one volume per pod, mounted at the server\'s data dir, larger than the store may grow', () => {
