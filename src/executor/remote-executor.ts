@@ -39,6 +39,19 @@ export interface RemoteExecutorOptions {
   heartbeatInterval?: number
   /** How a CANCEL or KILL that could not reach the upstream is kept and sent again (see keep). */
   controlRetry?: ControlRetryOptions
+  /** A kept CANCEL or KILL is given up without the upstream having it (for the host's log). */
+  onControlDropped?: (dropped: DroppedControl) => void
+}
+
+/** A kept control given up: its retries or its time ran out, or this executor closed with it kept. */
+export interface DroppedControl {
+  execution_id: string
+  type: 'CANCEL' | 'KILL'
+  /** The upstream it was kept for. */
+  executor: string
+  /** Attempts to send it that failed. */
+  retries: number
+  why: 'retries exhausted' | 'closed'
 }
 
 /**
@@ -82,6 +95,7 @@ export class RemoteExecutor implements Executor {
   readonly #options: { retries: number; retryDelayMs: number; upstreamGrace: number; heartbeatInterval: number }
   readonly #live = new Set<RemoteExecution>()
   readonly #controlRetry: Required<ControlRetryOptions>
+  readonly #onControlDropped: ((dropped: DroppedControl) => void) | undefined
   /** Controls the upstream has not had yet, by execution id (see keep). */
   readonly #kept = new Map<string, Kept>()
   /** Aborts the kept controls' requests on their way when this executor closes. */
@@ -89,10 +103,11 @@ export class RemoteExecutor implements Executor {
   /** close() was called. A flag, not #closing's signal: Workers bind a signal to the request that made it. */
   #closed = false
 
-  constructor({ url, token, fetch: fetchFn = globalThis.fetch.bind(globalThis), retries = 5, retryDelayMs = 100, upstreamGrace = 30, heartbeatInterval = 20, controlRetry = {} }: RemoteExecutorOptions) {
+  constructor({ url, token, fetch: fetchFn = globalThis.fetch.bind(globalThis), retries = 5, retryDelayMs = 100, upstreamGrace = 30, heartbeatInterval = 20, controlRetry = {}, onControlDropped }: RemoteExecutorOptions) {
     this.#http = { base: url.replace(/\/+$/, ''), token, fetch: fetchFn }
     this.#options = { retries, retryDelayMs, upstreamGrace, heartbeatInterval }
     this.#controlRetry = { ...CONTROL_RETRY, ...controlRetry }
+    this.#onControlDropped = onControlDropped
   }
 
   start(params: ExecuteParams & { execution_id: string }, options: LaunchOptions = {}): Promise<ExecutionHandle> {
@@ -193,9 +208,18 @@ export class RemoteExecutor implements Executor {
   #schedule(id: string, kept: Kept): void {
     const { delayMs, maxDelayMs, attempts } = this.#controlRetry
     const left = kept.until - Date.now()
-    if (kept.retries >= attempts || left <= 0) return this.settled(id)
+    if (kept.retries >= attempts || left <= 0) return this.#drop(id, kept, 'retries exhausted')
     clearTimeout(kept.timer)
     kept.timer = setTimeout(() => void this.#deliver(id), Math.min(left, maxDelayMs, delayMs * 2 ** kept.retries))
+  }
+
+  #drop(id: string, kept: Kept, why: DroppedControl['why']): void {
+    this.settled(id)
+    try {
+      this.#onControlDropped?.({ execution_id: id, type: kept.type, executor: this.#http.base, retries: kept.retries, why })
+    } catch {
+      // The host's log failing must not stop the rest of the shutdown or the retries of others.
+    }
   }
 
   async #deliver(id: string): Promise<void> {
@@ -226,10 +250,10 @@ export class RemoteExecutor implements Executor {
    * closed there starts the detach grace it asked for, at least upstreamGrace) for its clients to
    * attach to again through another gateway or this one restarted; each handle's events end
    * without a completion. Nothing kept outlives the executor: timers cleared, requests on their way
-   * aborted (a CANCEL or KILL still kept for an unreachable upstream is dropped).
+   * aborted (a CANCEL or KILL still kept for an unreachable upstream is dropped, and reported).
    */
   async close(): Promise<void> {
-    for (const id of [...this.#kept.keys()]) this.settled(id)
+    for (const [id, kept] of [...this.#kept]) this.#drop(id, kept, 'closed')
     this.#closed = true
     this.#closing.abort()
     for (const execution of this.#live) execution.release()

@@ -4,6 +4,7 @@
  */
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
 import { createExecutorApp, DEFAULT_LIMITS, type ExecutorApp, type ExecutorAppOptions, type ExecutorLimits } from '../app.ts'
+import type { DroppedControl } from '../executor/remote-executor.ts'
 import type { Logger } from '../logger.ts'
 import type { SocketChannel } from '../ws/session.ts'
 import { parsePool } from './config.ts'
@@ -54,7 +55,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const members = parsePool({ urls: options.executorUrls, url: options.executorUrl, tokens: options.tokens })
   // The executors beat as often as the gateway does (one WEBSOCKET_HEARTBEAT_INTERVAL for both): a stream silent for 3 intervals is dead.
   const heartbeatInterval = options.limits?.heartbeatInterval ?? DEFAULT_LIMITS.heartbeatInterval
-  const pool = new ExecutorPool({ ...options.pool, members, state: options.state, remote: { heartbeatInterval, ...options.pool?.remote } })
+  const logger = options.logger ?? warnings
+  // A client was answered "pending" for it: the operator hears when it is given up (docs/protocol.md, control).
+  const onControlDropped = (dropped: DroppedControl) =>
+    logger.warn({ ...dropped }, `a ${dropped.type} kept for an unreachable executor was dropped (${dropped.why === 'closed' ? 'the gateway stopped' : `${dropped.retries} retries failed`}); the execution may still be running there`)
+  const pool = new ExecutorPool({ ...options.pool, members, state: options.state, remote: { heartbeatInterval, onControlDropped, ...options.pool?.remote } })
   const app = createExecutorApp({
     executor: pool,
     tokens: options.clientTokens,
@@ -62,7 +67,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     runtime: options.runtime,
     limits: options.limits,
     channel: options.channel,
-    logger: options.logger ?? warnings,
+    logger,
     allowedHostnames: options.allowedHostnames,
   })
   // After the app's token check, like the Node server's /metrics.

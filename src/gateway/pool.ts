@@ -38,8 +38,8 @@ export interface PoolOptions {
    * background, shared by the requests that need it.
    */
   requestScoped?: boolean
-  /** Passed to each RemoteExecutor (reconnection attempts, upstream grace, the executors' heartbeat interval, kept controls' retries). */
-  remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace' | 'heartbeatInterval' | 'controlRetry'>
+  /** Passed to each RemoteExecutor (reconnection attempts, upstream grace, the executors' heartbeat interval, kept controls' retries and their report). */
+  remote?: Pick<RemoteExecutorOptions, 'retries' | 'retryDelayMs' | 'upstreamGrace' | 'heartbeatInterval' | 'controlRetry' | 'onControlDropped'>
 }
 
 /** Seconds a client told "every executor is full" or "its executor is down" is told to wait. */

@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test'
 import { WebSocketServer } from 'ws'
 import { createGateway, type Gateway } from '../../src/gateway/gateway.ts'
 import type { PoolOptions } from '../../src/gateway/pool.ts'
+import type { Logger } from '../../src/logger.ts'
 import { TestClient } from '../helpers/client.ts'
 import { post } from '../helpers/http.ts'
 import { eventually, groupMembers, sleep } from '../helpers/proc.ts'
@@ -29,8 +30,8 @@ interface HostedGateway {
 }
 
 /** The gateway's app on a free loopback port, forwarding to `executorUrl`. */
-async function hostGateway(executorUrl: string, token: string, pool: PoolOptions['remote'] = {}): Promise<HostedGateway> {
-  const app = createGateway({ executorUrl, tokens: token, upgradeWebSocket, runtime: 'node', pool: { remote: pool } })
+async function hostGateway(executorUrl: string, token: string, pool: PoolOptions['remote'] = {}, logger?: Logger): Promise<HostedGateway> {
+  const app = createGateway({ executorUrl, tokens: token, upgradeWebSocket, runtime: 'node', pool: { remote: pool }, logger })
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', websocket: { server: new WebSocketServer({ noServer: true }) } }, () => resolve(s))
   })
@@ -166,8 +167,42 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
       await ended(gateway, client, id, pgid, 'canceled')
     }, { controlRetry: { delayMs: 60_000, maxDelayMs: 60_000 } }))
 
-  test('a pending control goes when the gateway stops: no retry outlives it', async () => {
-    const gateway = await hostGateway(proxy.url, token)
+  /** A logger that keeps the gateway's warnings. */
+  const warnings = () => {
+    const lines: { fields: Record<string, unknown>; message?: string }[] = []
+    const ignore = () => {}
+    const logger: Logger = { debug: ignore, info: ignore, error: ignore, warn: (fields, message) => void lines.push({ fields, message }) }
+    return { lines, logger }
+  }
+
+  test('a pending CANCEL given up after its retries is not delivered later, and the gateway logs that it dropped it', async () => {
+    const { lines, logger } = warnings()
+    const gateway = await hostGateway(proxy.url, token, { controlRetry: { delayMs: 100, maxDelayMs: 100, attempts: 3 } }, logger)
+    let id: string | undefined
+    try {
+      ;({ id } = await startDetached(gateway, 'echo ready; sleep 315'))
+      blip()
+      const control = await post(`${gateway.url}/v1/executions/${id}/control`, { type: 'CANCEL' })
+      assert.equal(control.status, 202, await control.text())
+      await eventually(() => gateway.app.pool.pendingControls() === 0, 5000, 'given up')
+      const dropped = lines.find((l) => l.fields.execution_id === id)
+      assert.ok(dropped, `a warning names the execution: ${JSON.stringify(lines)}`)
+      assert.deepEqual({ ...dropped.fields }, { execution_id: id, type: 'CANCEL', executor: proxy.url, retries: 3, why: 'retries exhausted' })
+      assert.match(dropped.message ?? '', /CANCEL kept for an unreachable executor was dropped \(3 retries failed\); the execution may still be running/)
+      proxy.refusing = false
+      await sleep(1000)
+      assert.equal((await upstream(id)).state, 'running', 'a dropped CANCEL is not sent later')
+    } finally {
+      proxy.refusing = false
+      await gateway.stop()
+      if (id) await fetch(`${executor.url}/v1/executions/${id}/control`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '{"type":"KILL"}' })
+    }
+    await eventuallyAsync(async () => (await upstream(id!)).state === 'exited', 10_000, 'cleaned up')
+  })
+
+  test('a pending control goes when the gateway stops: no retry outlives it, and the gateway logs that it dropped it', async () => {
+    const { lines, logger } = warnings()
+    const gateway = await hostGateway(proxy.url, token, {}, logger)
     let id: string | undefined
     try {
       ;({ id } = await startDetached(gateway, 'echo ready; sleep 314'))
@@ -180,6 +215,7 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
       proxy.refusing = false
     }
     assert.equal(gateway.app.pool.pendingControls(), 0)
+    assert.deepEqual(lines.filter((l) => l.fields.execution_id === id).map((l) => l.fields.why), ['closed'], JSON.stringify(lines))
     const accepted = proxy.accepted
     await sleep(1500)
     assert.equal(proxy.accepted, accepted, 'no request after the gateway stopped')

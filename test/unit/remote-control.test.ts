@@ -61,10 +61,12 @@ describe('controls kept for an upstream that did not get them (RemoteExecutor.ke
 
   test('given up after its retries, or its time, whichever comes first', async () => {
     const { calls, fetchFn } = upstream()
-    const byCount = new RemoteExecutor({ url: 'http://upstream', fetch: fetchFn, controlRetry: { delayMs: 5, maxDelayMs: 5, attempts: 4 } })
+    const dropped: unknown[] = []
+    const byCount = new RemoteExecutor({ url: 'http://upstream/', fetch: fetchFn, controlRetry: { delayMs: 5, maxDelayMs: 5, attempts: 4 }, onControlDropped: (d) => dropped.push(d) })
     byCount.keep('c', 'CANCEL', undefined, WHY)
     await eventually(() => byCount.pendingControls === 0, 2000, 'given up')
     assert.equal(calls.length, 4)
+    assert.deepEqual(dropped, [{ execution_id: 'c', type: 'CANCEL', executor: 'http://upstream', retries: 4, why: 'retries exhausted' }])
     await sleep(50)
     assert.equal(calls.length, 4, 'no retry after giving up')
 
@@ -99,7 +101,13 @@ describe('controls kept for an upstream that did not get them (RemoteExecutor.ke
 
   test('at most `max` kept; resend sends each at once; close drops them all, aborts what is on its way, and keeps no more', async () => {
     const { calls, fetchFn } = upstream()
-    const remote = new RemoteExecutor({ url: 'http://upstream', fetch: fetchFn, controlRetry: { delayMs: 60_000, maxDelayMs: 60_000, max: 3 } })
+    const dropped: { execution_id: string; why: string }[] = []
+    // A report that throws stops neither the close nor the report of the others.
+    const onControlDropped = (d: { execution_id: string; why: string }) => {
+      dropped.push(d)
+      throw new Error('the log is gone')
+    }
+    const remote = new RemoteExecutor({ url: 'http://upstream', fetch: fetchFn, controlRetry: { delayMs: 60_000, maxDelayMs: 60_000, max: 3 }, onControlDropped })
     for (const id of ['1', '2', '3']) assert.equal(remote.keep(id, 'CANCEL', undefined, WHY)?.status, 'pending')
     assert.equal(remote.keep('4', 'CANCEL', undefined, WHY), undefined, 'a fourth is not kept')
     // The same execution again is not one more.
@@ -112,6 +120,8 @@ describe('controls kept for an upstream that did not get them (RemoteExecutor.ke
     assert.equal(remote.pendingControls, 2)
     await remote.close()
     assert.equal(remote.pendingControls, 0)
+    // Settled is not dropped: only those still kept at the close are reported.
+    assert.deepEqual(dropped.map((d) => `${d.execution_id} ${d.why}`).sort(), ['2 closed', '3 closed'])
     assert.equal(remote.keep('5', 'CANCEL', undefined, WHY), undefined, 'a closed executor keeps nothing')
     remote.resend()
     await sleep(50)
