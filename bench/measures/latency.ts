@@ -205,7 +205,8 @@ export async function linePath(serverPid: number, childComm: string, body: () =>
       await exited
     }
     const { stdout } = await promisify(execFile)('perf', ['sched', 'timehist', '-w', '-i', data], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
-    return pathOf(parseTimehist(stdout), serverPid, childComm)
+    const path = pathOf(parseTimehist(stdout), serverPid, childComm)
+    return path.toClient.length > 0 ? path : `the scheduler's record shows no line from ${childComm} through pid ${serverPid} to a client`
   } finally {
     unregister()
     rmSync(dir, { recursive: true, force: true })
