@@ -175,15 +175,27 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
     return { lines, logger }
   }
 
+  /** Starts `command` detached, cuts the network and sends a CANCEL by id: answered 202 "pending". */
+  const pendingCancel = async (gateway: HostedGateway, command: string) => {
+    const { id } = await startDetached(gateway, command)
+    blip()
+    const control = await post(`${gateway.url}/v1/executions/${id}/control`, { type: 'CANCEL' })
+    assert.equal(control.status, 202, await control.text())
+    return id
+  }
+
+  /** Ends what a test left running on the executor, straight to it. */
+  const killUpstream = async (id: string) => {
+    await fetch(`${executor.url}/v1/executions/${id}/control`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '{"type":"KILL"}' })
+    await eventuallyAsync(async () => (await upstream(id)).state === 'exited', 10_000, 'cleaned up')
+  }
+
   test('a pending CANCEL given up after its retries is not delivered later, and the gateway logs that it dropped it', async () => {
     const { lines, logger } = warnings()
     const gateway = await hostGateway(proxy.url, token, { controlRetry: { delayMs: 100, maxDelayMs: 100, attempts: 3 } }, logger)
     let id: string | undefined
     try {
-      ;({ id } = await startDetached(gateway, 'echo ready; sleep 315'))
-      blip()
-      const control = await post(`${gateway.url}/v1/executions/${id}/control`, { type: 'CANCEL' })
-      assert.equal(control.status, 202, await control.text())
+      id = await pendingCancel(gateway, 'echo ready; sleep 315')
       await eventually(() => gateway.app.pool.pendingControls() === 0, 5000, 'given up')
       const dropped = lines.find((l) => l.fields.execution_id === id)
       assert.ok(dropped, `a warning names the execution: ${JSON.stringify(lines)}`)
@@ -195,9 +207,8 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
     } finally {
       proxy.refusing = false
       await gateway.stop()
-      if (id) await fetch(`${executor.url}/v1/executions/${id}/control`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '{"type":"KILL"}' })
+      if (id) await killUpstream(id)
     }
-    await eventuallyAsync(async () => (await upstream(id!)).state === 'exited', 10_000, 'cleaned up')
   })
 
   test('a pending control goes when the gateway stops: no retry outlives it, and the gateway logs that it dropped it', async () => {
@@ -205,10 +216,7 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
     const gateway = await hostGateway(proxy.url, token, {}, logger)
     let id: string | undefined
     try {
-      ;({ id } = await startDetached(gateway, 'echo ready; sleep 314'))
-      blip()
-      const control = await post(`${gateway.url}/v1/executions/${id}/control`, { type: 'CANCEL' })
-      assert.equal(control.status, 202, await control.text())
+      id = await pendingCancel(gateway, 'echo ready; sleep 314')
       assert.equal(gateway.app.pool.pendingControls(), 1)
     } finally {
       await gateway.stop()
@@ -220,7 +228,6 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
     await sleep(1500)
     assert.equal(proxy.accepted, accepted, 'no request after the gateway stopped')
     assert.equal((await upstream(id!)).state, 'running', 'the stopped gateway delivered nothing')
-    await fetch(`${executor.url}/v1/executions/${id}/control`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '{"type":"KILL"}' })
-    await eventuallyAsync(async () => (await upstream(id!)).state === 'exited', 10_000, 'cleaned up')
+    await killUpstream(id!)
   })
 })
