@@ -16,6 +16,13 @@ import { LocalExecutor } from './local-executor.ts'
 import { observability } from './observability.ts'
 import { nodeChannel } from './websocket.ts'
 
+/**
+ * How long a stopping server lets responses under way finish (a transcript download) once its
+ * executions have ended, within the shutdown's margin (SHUTDOWN_MARGIN_MS in server-process.ts).
+ */
+export const DRAIN_MS = 3000
+const DRAIN_POLL_MS = 50
+
 export interface NodeServer {
   app: ExecutorApp
   server: ServerType
@@ -158,11 +165,21 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
+      // 'close': the last connection has ended, after server.close().
+      const ended = new Promise<void>((resolve) => server.once('close', () => resolve()))
       server.close()
       clearInterval(pruning)
       await app.shutdown()
       for (const client of wss.clients) client.close(1001, 'server shutting down')
-      if ('closeAllConnections' in server) server.closeAllConnections()
+      if (!('closeAllConnections' in server)) return
+      // A response under way (a transcript download) is finished, for DRAIN_MS at most, and each
+      // keep-alive connection is closed once it is idle; what is still open then is cut.
+      const idle = setInterval(() => server.closeIdleConnections(), DRAIN_POLL_MS)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))])
+      clearInterval(idle)
+      clearTimeout(timer)
+      server.closeAllConnections()
     })())
   return { app, server, port, logger, close }
 }

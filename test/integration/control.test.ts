@@ -263,6 +263,27 @@ describe('no process is left behind', () => {
     assert.equal(done?.params.reason, 'canceled: the server is shutting down')
   })
 
+  test('server SIGTERM lets a transcript download under way finish before it closes the connections, and still exits 0', async () => {
+    const own = await startServer()
+    const client = await TestClient.open(own.wsUrl)
+    // 30 MB: more than the socket buffers hold, so the download is still being sent when the signal comes.
+    const { execution_id: id } = await client.execute({ command: 'yes 0123456789abcdef0123456789abcdef | head -c 30000000' })
+    await client.completion(id, 20_000)
+    await client.close()
+    const url = `${own.url}/v1/executions/${id}/transcript`
+    const whole = (await (await fetch(url)).arrayBuffer()).byteLength
+    assert.ok(whole > 30_000_000, `${whole}`)
+    const download = await fetch(url)
+    const reader = download.body!.getReader()
+    let received = (await reader.read()).value!.byteLength
+    const exited = own.stop('SIGTERM')
+    // Not read meanwhile: the server waits on the socket with most of the transcript still to send.
+    await sleep(500)
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) received += chunk.value.byteLength
+    assert.equal(received, whole, 'the whole transcript, not a cut one')
+    assert.equal(await exited, 0)
+  })
+
   test('a server whose stdout is not read keeps serving (its log waits, the event loop does not)', async () => {
     const own = await startServer()
     try {
