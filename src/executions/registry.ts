@@ -102,6 +102,42 @@ export const RETRY_AFTER = 1
 /** History a finished execution keeps in memory for a late replay. */
 const FINISHED_RETAIN = 64 * 1024
 
+/**
+ * How many of the executions held there are of each label and status, kept as they come, change
+ * and go: a filtered count (a filtered watch takes one at every change) sums a few entries instead
+ * of scanning every execution held.
+ */
+class HeldCounts {
+  /** By label and status: how many. */
+  readonly #counts = new Map<string, { label: string | null; status: string; count: number }>()
+  /** By execution id: the entry it is counted in. */
+  readonly #counted = new Map<string, string>()
+
+  /** The execution `id` is now held with this label and status, or (undefined) is not held any more. */
+  set(id: string, held: { label: string | null; status: string } | undefined): void {
+    const key = held && `${held.status}\u0000${held.label ?? ''}\u0000${held.label === null ? 'n' : 'l'}`
+    const before = this.#counted.get(id)
+    if (before === key) return
+    if (before !== undefined) {
+      const entry = this.#counts.get(before)!
+      if (--entry.count === 0) this.#counts.delete(before)
+      this.#counted.delete(id)
+    }
+    if (held && key) {
+      const entry = this.#counts.get(key)
+      if (entry) entry.count += 1
+      else this.#counts.set(key, { label: held.label, status: held.status, count: 1 })
+      this.#counted.set(id, key)
+    }
+  }
+
+  count(filter: ListFilter): number {
+    let matching = 0
+    for (const entry of this.#counts.values()) if (matchesFilter(entry, filter)) matching += entry.count
+    return matching
+  }
+}
+
 /** All executions of this server: start, look up, list, and end them all on shutdown. */
 export class ExecutionRegistry {
   readonly #executor: Executor
@@ -112,6 +148,8 @@ export class ExecutionRegistry {
   readonly #finished = new Map<string, Execution>()
   /** Finished executions beyond keepFinished, served from the store: records, no history in memory. */
   readonly #archived = new Map<string, Execution>()
+  /** Those three's executions by label and status (see #recount). */
+  readonly #held = new HeldCounts()
   readonly #activityMs: number
   readonly #detachGrace: number
   readonly #keepFinished: number
@@ -338,6 +376,7 @@ export class ExecutionRegistry {
   }
 
   #changed(execution: Execution): void {
+    this.#recount(execution)
     if (this.#watchers.size === 0) return
     const record = execution.record()
     for (const watcher of this.#watchers) watcher(record)
@@ -345,8 +384,10 @@ export class ExecutionRegistry {
 
   /** Drops a finished execution whose record and transcript were deleted (a running one stays). */
   forget(id: string): void {
+    if (this.#live.has(id)) return
     this.#finished.delete(id)
     this.#archived.delete(id)
+    this.#held.set(id, undefined)
   }
 
   get(id: string): Execution | undefined {
@@ -420,6 +461,7 @@ export class ExecutionRegistry {
       new Date(record.started_at),
     )
     this.#live.set(id, execution)
+    this.#recount(execution)
     execution.open()
     void execution.done.then(() => {
       this.#retire(execution)
@@ -465,11 +507,17 @@ export class ExecutionRegistry {
 
   /** How many of the executions held match `filter`: `size`, without one. */
   count(filter: ListFilter = {}): number {
-    if (!isFiltered(filter)) return this.size
-    // Counted in place: a filtered watch recounts at every change of any execution.
-    let matching = 0
-    for (const map of [this.#archived, this.#finished, this.#live]) for (const execution of map.values()) if (matchesFilter(execution, filter)) matching += 1
-    return matching
+    return isFiltered(filter) ? this.#held.count(filter) : this.size
+  }
+
+  /**
+   * Counts `execution` as it is now: its status, and whether it is still held (a copy let go or an
+   * execution forgotten is not). Called wherever one is added, changes or goes.
+   */
+  #recount(execution: Execution): void {
+    const held = this.#live.get(execution.id) ?? this.#finished.get(execution.id) ?? this.#archived.get(execution.id)
+    if (held === execution) this.#held.set(execution.id, execution)
+    else if (held === undefined) this.#held.set(execution.id, undefined)
   }
 
   /** Every execution held that matches `filter`, oldest first (archived, finished, then running). */
@@ -533,7 +581,11 @@ export class ExecutionRegistry {
    */
   #letGo(): void {
     if (!this.#executor.requestScoped) return
-    for (const [id, execution] of this.#live) if (execution.subscriberCount === 0 && !execution.ended) this.#live.delete(id)
+    for (const [id, execution] of this.#live) {
+      if (execution.subscriberCount > 0 || execution.ended) continue
+      this.#live.delete(id)
+      this.#held.set(id, undefined)
+    }
   }
 
   #retire(execution: Execution): void {
@@ -547,6 +599,7 @@ export class ExecutionRegistry {
 
   #remember(execution: Execution): void {
     this.#finished.set(execution.id, execution)
+    this.#recount(execution)
     for (const [id, oldest] of this.#finished) {
       if (this.#finished.size <= this.#keepFinished) break
       this.#finished.delete(id)

@@ -5,11 +5,19 @@
  * of every change with whether it matches. Without a filter, all is as before.
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import WebSocket from 'ws'
+import { FileStore } from '../../adapters/node/file-store.ts'
+import { LocalExecutor } from '../../adapters/node/local-executor.ts'
+import { ExecutionRegistry } from '../../src/executions/registry.ts'
+import { RECORD_STATUSES, type ListFilter } from '../../src/protocol/list-filter.ts'
 import { ExecutorClient, type WebSocketConstructor } from '../../src/client/index.ts'
 import { TestClient } from '../helpers/client.ts'
 import { notificationReader, post } from '../helpers/http.ts'
+import { eventually } from '../helpers/proc.ts'
 import { startServer, type RunningServer } from '../helpers/server.ts'
 
 const LABEL = 'nightly build/x'
@@ -168,6 +176,68 @@ describe('list filters', () => {
       assert.deepEqual([listed.params.total, listed.params.matching], [10, 10])
     } finally {
       await all.close()
+    }
+  })
+})
+
+describe('a filtered count', () => {
+  test('is what a filtered list holds, as executions start, pause, resume, end, move to the archive, are forgotten and are restored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cc-executor-counts-'))
+    const opened: ExecutionRegistry[] = []
+    try {
+      const open = async () => {
+        const store = await FileStore.open(dir, { retentionHours: 24, maxRecords: 1000 })
+        // keepFinished 2: the third to end moves the oldest finished one to the archive.
+        const registry = new ExecutionRegistry({ executor: new LocalExecutor({ killGraceMs: 200 }), store, keepFinished: 2 })
+        opened.push(registry)
+        return registry
+      }
+      const labels = [undefined, 'a', 'b', 'none']
+      const filters: ListFilter[] = []
+      for (const label of labels) for (const status of [undefined, ...RECORD_STATUSES]) if (label !== undefined || status !== undefined) filters.push({ label, status })
+      const agrees = (registry: ExecutionRegistry, when: string) => {
+        for (const filter of filters) assert.equal(registry.count(filter), registry.list(Infinity, filter).length, `${when}: ${JSON.stringify(filter)}`)
+      }
+      const registry = await open()
+      agrees(registry, 'empty')
+      const ended = async (command: string, label?: string) => {
+        const execution = await registry.start({ command, label })
+        execution.open()
+        await execution.done
+        return execution
+      }
+      await ended('true', 'a')
+      await ended('exit 3', 'a')
+      await ended('true')
+      agrees(registry, 'three ended, one of them archived')
+      const long = await registry.start({ command: 'sleep 30', label: 'b' })
+      long.open()
+      agrees(registry, 'one running')
+      assert.equal(registry.count({ label: 'b', status: 'running' }), 1)
+      // A pause counts once its process.paused event is in the record, as watchers hear of it.
+      await registry.control(long.id, 'PAUSE')
+      await eventually(() => registry.count({ status: 'paused' }) === 1, 5000, 'counted as paused')
+      agrees(registry, 'one paused')
+      await registry.control(long.id, 'RESUME')
+      await eventually(() => registry.count({ status: 'running' }) === 1, 5000, 'counted as running again')
+      agrees(registry, 'resumed')
+      await registry.control(long.id, 'CANCEL')
+      await long.done
+      agrees(registry, 'canceled')
+      assert.equal(registry.count({ label: 'b', status: 'canceled' }), 1)
+      registry.forget(long.id)
+      agrees(registry, 'one forgotten')
+      assert.equal(registry.count({ label: 'b' }), 0)
+
+      // What the store holds, restored into a new registry.
+      const restored = await open()
+      await restored.restore()
+      agrees(restored, 'restored')
+      assert.equal(restored.count({ label: 'a' }), 2)
+      assert.equal(restored.count({ status: 'completed' }), 2)
+    } finally {
+      await Promise.all(opened.map((r) => r.shutdown()))
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })
