@@ -51,7 +51,13 @@ export interface DroppedControl {
   executor: string
   /** Attempts to send it that failed. */
   retries: number
-  why: 'retries exhausted' | 'closed'
+  /** Why the last attempt failed: the executor's own answer, or what kept it from answering. */
+  error?: string
+  /**
+   * `retries exhausted`; `closed`: this executor closed with it kept; `closed while sending`: it
+   * closed while a request with it was on its way, which the executor may have had (aborted here).
+   */
+  why: 'retries exhausted' | 'closed' | 'closed while sending'
 }
 
 /**
@@ -79,6 +85,8 @@ interface Kept {
   timer?: ReturnType<typeof setTimeout>
   /** The type of the request on its way, if one is. */
   sending?: 'CANCEL' | 'KILL'
+  /** Why the last attempt failed. */
+  error?: string
 }
 
 type RawEvent = { method?: string; params?: { seq?: number; timestamp?: number } }
@@ -165,7 +173,7 @@ export class RemoteExecutor implements Executor {
    * sentence the pending result's message begins with) and sends it again: on a timer
    * (CONTROL_RETRY's bounds), and at once when the upstream is heard from again (resend: its stream
    * resumes, the execution is followed again, a health check answers), until the upstream has it
-   * or answers that it cannot have it (an ended execution: -32002). One per execution: a KILL
+   * or answers that it cannot have it (an ended execution: -32002; its other errors are retried). One per execution: a KILL
    * replaces a kept CANCEL, a CANCEL does not replace a kept KILL. Dropped when the execution's own
    * completion arrives and when this executor closes. Returns the pending result for the client,
    * or undefined for one it does not keep: of another type, past its cap, or after close().
@@ -215,8 +223,10 @@ export class RemoteExecutor implements Executor {
 
   #drop(id: string, kept: Kept, why: DroppedControl['why']): void {
     this.settled(id)
+    // An attempt on its way has not failed (yet): it is not counted among the retries.
+    const retries = why === 'closed while sending' ? kept.retries - 1 : kept.retries
     try {
-      this.#onControlDropped?.({ execution_id: id, type: kept.type, executor: this.#http.base, retries: kept.retries, why })
+      this.#onControlDropped?.({ execution_id: id, type: kept.type, executor: this.#http.base, retries, ...(kept.error === undefined ? {} : { error: kept.error }), why })
     } catch {
       // The host's log failing must not stop the rest of the shutdown or the retries of others.
     }
@@ -234,8 +244,10 @@ export class RemoteExecutor implements Executor {
       await (await this.request('POST', v1Path.control(id), body, { signal: this.#closing.signal })).body?.cancel()
       done = true
     } catch (error) {
-      // The upstream's own answer (no such execution: it has ended) settles it; a transport fault does not.
-      done = error instanceof ExecutorError
+      // The upstream's answer that it has no such execution (it has ended) settles it. Any other
+      // failure, its other answers too (a token it refuses, a limit, its own fault), is tried again.
+      done = error instanceof ExecutorError && error.code === ErrorCode.NO_SUCH_PROCESS
+      kept.error = (error as Error).message
     }
     kept.sending = undefined
     if (this.#kept.get(id) !== kept) return
@@ -253,7 +265,7 @@ export class RemoteExecutor implements Executor {
    * aborted (a CANCEL or KILL still kept for an unreachable upstream is dropped, and reported).
    */
   async close(): Promise<void> {
-    for (const [id, kept] of [...this.#kept]) this.#drop(id, kept, 'closed')
+    for (const [id, kept] of [...this.#kept]) this.#drop(id, kept, kept.sending ? 'closed while sending' : 'closed')
     this.#closed = true
     this.#closing.abort()
     for (const execution of this.#live) execution.release()

@@ -57,8 +57,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const heartbeatInterval = options.limits?.heartbeatInterval ?? DEFAULT_LIMITS.heartbeatInterval
   const logger = options.logger ?? warnings
   // A client was answered "pending" for it: the operator hears when it is given up (docs/protocol.md, control).
+  const dropCause = { 'retries exhausted': (d: DroppedControl) => `${d.retries} retries failed`, closed: () => 'the gateway stopped', 'closed while sending': () => 'the gateway stopped while sending it' }
   const onControlDropped = (dropped: DroppedControl) =>
-    logger.warn({ ...dropped }, `a ${dropped.type} kept for an unreachable executor was dropped (${dropped.why === 'closed' ? 'the gateway stopped' : `${dropped.retries} retries failed`}); the execution may still be running there`)
+    logger.warn({ ...dropped }, `a ${dropped.type} kept for an unreachable executor was dropped (${dropCause[dropped.why](dropped)}); the execution may still be running there`)
   const pool = new ExecutorPool({ ...options.pool, members, state: options.state, remote: { heartbeatInterval, onControlDropped, ...options.pool?.remote } })
   const app = createExecutorApp({
     executor: pool,

@@ -199,7 +199,9 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
       await eventually(() => gateway.app.pool.pendingControls() === 0, 5000, 'given up')
       const dropped = lines.find((l) => l.fields.execution_id === id)
       assert.ok(dropped, `a warning names the execution: ${JSON.stringify(lines)}`)
-      assert.deepEqual({ ...dropped.fields }, { execution_id: id, type: 'CANCEL', executor: proxy.url, retries: 3, why: 'retries exhausted' })
+      const { error, ...fields } = dropped.fields
+      assert.deepEqual(fields, { execution_id: id, type: 'CANCEL', executor: proxy.url, retries: 3, why: 'retries exhausted' })
+      assert.equal(typeof error, 'string', 'why the last attempt failed')
       assert.match(dropped.message ?? '', /CANCEL kept for an unreachable executor was dropped \(3 retries failed\); the execution may still be running/)
       proxy.refusing = false
       await sleep(1000)
@@ -223,7 +225,8 @@ describe('a CANCEL or KILL through the gateway while its executor is unreachable
       proxy.refusing = false
     }
     assert.equal(gateway.app.pool.pendingControls(), 0)
-    assert.deepEqual(lines.filter((l) => l.fields.execution_id === id).map((l) => l.fields.why), ['closed'], JSON.stringify(lines))
+    // 'closed while sending' if a retry happened to be on its way at that moment.
+    assert.deepEqual(lines.filter((l) => l.fields.execution_id === id).map((l) => String(l.fields.why).replace(' while sending', '')), ['closed'], JSON.stringify(lines))
     const accepted = proxy.accepted
     await sleep(1500)
     assert.equal(proxy.accepted, accepted, 'no request after the gateway stopped')

@@ -66,7 +66,7 @@ describe('controls kept for an upstream that did not get them (RemoteExecutor.ke
     byCount.keep('c', 'CANCEL', undefined, WHY)
     await eventually(() => byCount.pendingControls === 0, 2000, 'given up')
     assert.equal(calls.length, 4)
-    assert.deepEqual(dropped, [{ execution_id: 'c', type: 'CANCEL', executor: 'http://upstream', retries: 4, why: 'retries exhausted' }])
+    assert.deepEqual(dropped, [{ execution_id: 'c', type: 'CANCEL', executor: 'http://upstream', retries: 4, error: 'The executor is unreachable', why: 'retries exhausted' }])
     await sleep(50)
     assert.equal(calls.length, 4, 'no retry after giving up')
 
@@ -87,6 +87,46 @@ describe('controls kept for an upstream that did not get them (RemoteExecutor.ke
     remote.keep('e', 'CANCEL', undefined, WHY)
     await eventually(() => remote.pendingControls === 0, 2000, 'settled')
     assert.equal(calls.length, 1)
+  })
+
+  test('the upstream\'s other errors (a token it refuses, its own fault) are retried, and the last one is in the report', async () => {
+    let refusals = 2
+    const { calls, state, fetchFn } = upstream(() =>
+      refusals-- > 0 ? Response.json({ error: { code: -32004, message: 'Unauthorized: invalid token' } }, { status: 401 }) : Response.json({ status: 'canceled' }),
+    )
+    state.up = true
+    const remote = new RemoteExecutor({ url: 'http://upstream', fetch: fetchFn, controlRetry: { delayMs: 5, maxDelayMs: 5 } })
+    remote.keep('r', 'CANCEL', undefined, WHY)
+    await eventually(() => remote.pendingControls === 0, 2000, 'delivered')
+    assert.equal(calls.length, 3, 'two refusals, then delivered')
+
+    const dropped: { error?: string; retries: number }[] = []
+    const always = upstream(() => Response.json({ error: { code: -32603, message: 'Internal error: the disk is full' } }, { status: 500 }))
+    always.state.up = true
+    const failing = new RemoteExecutor({ url: 'http://upstream', fetch: always.fetchFn, controlRetry: { delayMs: 5, maxDelayMs: 5, attempts: 3 }, onControlDropped: (d) => dropped.push(d) })
+    failing.keep('f', 'KILL', undefined, WHY)
+    await eventually(() => failing.pendingControls === 0, 2000, 'given up')
+    assert.deepEqual(dropped.map((d) => [d.retries, d.error]), [[3, 'Internal error: the disk is full']])
+  })
+
+  test('closed while a request with it is on its way: reported as such (the upstream may have it), that attempt not counted as failed', async () => {
+    let answer: (() => void) | undefined
+    const calls: string[] = []
+    const fetchFn = (async (_input: RequestInfo | URL, init: RequestInit = {}) => {
+      calls.push(String(init.body))
+      if (calls.length === 1) throw new TypeError('fetch failed')
+      // The second attempt reaches it, and its answer takes a while.
+      return new Promise<Response>((resolve, reject) => {
+        answer = () => resolve(Response.json({ status: 'killed' }))
+        init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')))
+      })
+    }) as typeof fetch
+    const dropped: { why: string; retries: number }[] = []
+    const remote = new RemoteExecutor({ url: 'http://upstream', fetch: fetchFn, controlRetry: { delayMs: 5, maxDelayMs: 5 }, onControlDropped: (d) => dropped.push(d) })
+    remote.keep('s', 'KILL', undefined, WHY)
+    await eventually(() => answer !== undefined, 2000, 'the second attempt on its way')
+    await remote.close()
+    assert.deepEqual(dropped.map((d) => [d.why, d.retries]), [['closed while sending', 1]])
   })
 
   test('an answer that is not the upstream\'s (a proxy\'s 502 page) is retried like a fault of the network', async () => {
@@ -120,8 +160,8 @@ describe('controls kept for an upstream that did not get them (RemoteExecutor.ke
     assert.equal(remote.pendingControls, 2)
     await remote.close()
     assert.equal(remote.pendingControls, 0)
-    // Settled is not dropped: only those still kept at the close are reported.
-    assert.deepEqual(dropped.map((d) => `${d.execution_id} ${d.why}`).sort(), ['2 closed', '3 closed'])
+    // Settled is not dropped: only those still kept at the close are reported (their retry may still be on its way).
+    assert.deepEqual(dropped.map((d) => `${d.execution_id} ${d.why.replace(' while sending', '')}`).sort(), ['2 closed', '3 closed'])
     assert.equal(remote.keep('5', 'CANCEL', undefined, WHY), undefined, 'a closed executor keeps nothing')
     remote.resend()
     await sleep(50)
