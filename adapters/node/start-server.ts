@@ -21,7 +21,9 @@ import { nodeChannel } from './websocket.ts'
  * executions have ended, within the shutdown's margin (SHUTDOWN_MARGIN_MS in server-process.ts).
  */
 export const DRAIN_MS = 3000
-const DRAIN_POLL_MS = 50
+/** How long WebSocket peers get to answer the server's close (1001) before their sockets are cut. */
+const WS_CLOSE_MS = 500
+const DRAIN_POLL_MS = 20
 
 export interface NodeServer {
   app: ExecutorApp
@@ -155,6 +157,12 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
     await app.shutdown()
     throw listenError(error as NodeJS.ErrnoException, config) ?? error
   }
+  // Responses under way (not WebSocket upgrades): what a stopping server waits for (see close).
+  let responding = 0
+  server.on('request', (_request, response: { once(event: 'close', listener: () => void): unknown }) => {
+    responding += 1
+    response.once('close', () => (responding -= 1))
+  })
   const port = (server.address() as AddressInfo).port
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`
   logger.info({ host: config.HOST, port, url, shell: executor.shell, child_sched_policy: executor.schedPolicy, auth: exposure, tokens: tokens.length, allow_list: allowList !== undefined }, 'listening')
@@ -165,21 +173,22 @@ export async function startNodeServer(config: Config, logger: Logger = pino({ le
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
-      // 'close': the last connection has ended, after server.close().
-      const ended = new Promise<void>((resolve) => server.once('close', () => resolve()))
       server.close()
       clearInterval(pruning)
       await app.shutdown()
       for (const client of wss.clients) client.close(1001, 'server shutting down')
       if (!('closeAllConnections' in server)) return
-      // A response under way (a transcript download) is finished, for DRAIN_MS at most, and each
-      // keep-alive connection is closed once it is idle; what is still open then is cut.
-      const idle = setInterval(() => server.closeIdleConnections(), DRAIN_POLL_MS)
-      let timer: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))])
-      clearInterval(idle)
-      clearTimeout(timer)
+      // Responses under way (a transcript download) finish, for DRAIN_MS at most, and each keep-alive
+      // connection is closed once it is idle; WebSocket peers get WS_CLOSE_MS to answer the 1001.
+      // Then whatever is still open is cut: connections that sent no request, peers that did not answer.
+      const started = Date.now()
+      const waiting = () => (responding > 0 && Date.now() - started < DRAIN_MS) || (wss.clients.size > 0 && Date.now() - started < WS_CLOSE_MS)
+      while (waiting()) {
+        server.closeIdleConnections()
+        await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS))
+      }
       server.closeAllConnections()
+      for (const client of wss.clients) client.terminate()
     })())
   return { app, server, port, logger, close }
 }

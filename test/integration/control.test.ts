@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -282,6 +284,26 @@ describe('no process is left behind', () => {
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) received += chunk.value.byteLength
     assert.equal(received, whole, 'the whole transcript, not a cut one')
     assert.equal(await exited, 0)
+  })
+
+  test('server SIGTERM is not held by a connection that sent nothing, nor by a WebSocket peer that does not answer its close: both are cut', async () => {
+    const own = await startServer()
+    const silent = connect(own.port, '127.0.0.1')
+    await once(silent, 'connect')
+    // A WebSocket handshake by hand, and then nothing: no close frame will answer the server's.
+    const peer = connect(own.port, '127.0.0.1')
+    await once(peer, 'connect')
+    peer.write(`GET /ws/mcp HTTP/1.1\r\nHost: 127.0.0.1:${own.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+    const [answer] = (await once(peer, 'data')) as [Buffer]
+    assert.match(answer.toString('latin1'), /^HTTP\/1\.1 101 /)
+    const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    const cut = Promise.all([closed(silent), closed(peer)])
+    const started = Date.now()
+    assert.equal(await own.stop('SIGTERM'), 0)
+    const took = Date.now() - started
+    await cut
+    // Held for DRAIN_MS (3 s) were it waiting for them; the peer gets half a second to answer.
+    assert.ok(took < 2500, `exited ${took} ms after SIGTERM`)
   })
 
   test('a server whose stdout is not read keeps serving (its log waits, the event loop does not)', async () => {
