@@ -589,9 +589,9 @@ export class ExecutionRegistry {
   }
 
   #retire(execution: Execution): void {
-    // A copy let go (#letGo) may end after another has taken its place.
-    const held = this.#live.get(execution.id)
-    if (held !== undefined && held !== execution) return
+    // A copy let go (#letGo) is not remembered when it ends: its record is its executor's, and
+    // another copy may be on its way in already (the next request that names it adopts it afresh).
+    if (this.#live.get(execution.id) !== execution) return
     this.#live.delete(execution.id)
     execution.shrink(FINISHED_RETAIN)
     this.#remember(execution)
@@ -603,7 +603,10 @@ export class ExecutionRegistry {
     for (const [id, oldest] of this.#finished) {
       if (this.#finished.size <= this.#keepFinished) break
       this.#finished.delete(id)
-      if (!this.#store) continue
+      if (!this.#store) {
+        this.#held.set(id, undefined)
+        continue
+      }
       oldest.shrink(0)
       this.#archived.set(id, oldest)
     }

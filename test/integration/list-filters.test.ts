@@ -240,4 +240,73 @@ describe('a filtered count', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+
+  test('without a store, a finished execution pushed out of those kept is not counted any more', async () => {
+    const registry = new ExecutionRegistry({ executor: new LocalExecutor(), keepFinished: 1 })
+    try {
+      for (let i = 0; i < 3; i++) {
+        const execution = await registry.start({ command: 'true', label: 'a' })
+        execution.open()
+        await execution.done
+      }
+      assert.equal(registry.size, 1)
+      assert.deepEqual([registry.count({ label: 'a' }), registry.count({ status: 'completed' })], [1, 1])
+    } finally {
+      await registry.shutdown()
+    }
+  })
+
+  test('a copy let go (a request-scoped executor, as on Workers) that ends while another is adopted is neither listed nor counted beside it', async () => {
+    // A stand-in for the Workers pool: adopt() is held at a gate, so the first copy's end falls
+    // while the second is on its way in, which real workerd requests cannot be made to do on cue.
+    const id = 'let-go-1'
+    const record = { id, execution_id: id, kind: 'command', label: 'L', stdin: 'close', command: 'c', cwd: null, state: 'running', status: 'running', pid: 1, pgid: 1, started_by: 'http', token_id: null, started_at: new Date().toISOString() }
+    const copies: { end(): void }[] = []
+    let gate: Promise<void> = Promise.resolve()
+    const copy = () => {
+      let events!: ReadableStreamDefaultController<unknown>
+      const handle = {
+        id, pid: 1, pgid: 1, command: 'c', state: 'running',
+        events: new ReadableStream({ start: (c) => void (events = c) }),
+        control: async () => ({ status: 'ok' }),
+        write: async () => ({ written: 0 }),
+        completed: new Promise(() => {}),
+      }
+      copies.push({
+        end() {
+          handle.state = 'exited'
+          const params = { execution_id: id, seq: 1, status: 'completed', exit_code: 0, signal: null, reason: null, execution_time: 0, stdout_bytes: 0, stderr_bytes: 0, dropped_bytes: 0 }
+          events.enqueue({ jsonrpc: '2.0', method: 'process.completed', params })
+          events.close()
+        },
+      })
+      return handle
+    }
+    const executor = {
+      requestScoped: true,
+      start: async () => assert.fail('not started here'),
+      adopt: async () => {
+        await gate
+        return { record, handle: copy() }
+      },
+    } as unknown as ConstructorParameters<typeof ExecutionRegistry>[0]['executor']
+    const registry = new ExecutionRegistry({ executor })
+    try {
+      const first = await registry.find(id)
+      // Nobody follows it: the next look lets it go.
+      void registry.running
+      let open = () => {}
+      gate = new Promise((resolve) => (open = resolve))
+      const second = registry.find(id)
+      copies[0].end()
+      await first.done
+      open()
+      await second
+      assert.deepEqual(registry.list(Infinity, { label: 'L' }).map((r) => r.status), ['running'], 'one execution of that id, the copy adopted last')
+      assert.equal(registry.count({ label: 'L' }), 1)
+    } finally {
+      // Ended, so that no activity timer of theirs outlives the test.
+      for (const c of copies.slice(1)) c.end()
+    }
+  })
 })
