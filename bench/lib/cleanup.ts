@@ -4,6 +4,9 @@
  * SIGINT/SIGTERM. Stopping is a registered task; what must die regardless is tracked by
  * test/helpers/tracker.ts, which the tests share, and SIGKILLed last.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { killTracked, onTerminatingSignal } from '../../test/helpers/tracker.ts'
 
 type Task = () => Promise<void> | void
@@ -14,6 +17,19 @@ const tasks = new Set<Task>()
 export function onCleanup(task: Task): () => void {
   tasks.add(task)
   return () => void tasks.delete(task)
+}
+
+/** A fresh temporary directory for the duration of `body`, removed after it (or at the bench's cleanup). */
+export async function withTempDir<T>(prefix: string, body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  const remove = () => rmSync(dir, { recursive: true, force: true })
+  const unregister = onCleanup(remove)
+  try {
+    return await body(dir)
+  } finally {
+    unregister()
+    remove()
+  }
 }
 
 let running: Promise<void> | undefined

@@ -8,11 +8,10 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { killOnExit } from '../../test/helpers/tracker.ts'
-import { onCleanup } from '../lib/cleanup.ts'
+import { withTempDir } from '../lib/cleanup.ts'
 import type { RpcClient } from '../../test/helpers/rpc-client.ts'
 
 const READ_CLOCK = 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC))'
@@ -50,18 +49,12 @@ export function checkSharedClock(python: string, tries = 3): { ok: boolean; deta
 const fmtMs = (ns: bigint) => `${(Number(ns) / 1e6).toFixed(1)}ms`
 
 /** Writes the ticker script to a temporary directory for the duration of `body`. */
-export async function withTicker<T>(body: (script: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'cc-bench-'))
-  const remove = () => rmSync(dir, { recursive: true, force: true })
-  const unregister = onCleanup(remove)
-  try {
+export function withTicker<T>(body: (script: string) => Promise<T>): Promise<T> {
+  return withTempDir('cc-bench-', (dir) => {
     const script = join(dir, 'ticker.py')
     writeFileSync(script, TICKER)
-    return await body(script)
-  } finally {
-    unregister()
-    remove()
-  }
+    return body(script)
+  })
 }
 
 export interface LatencyOptions {
@@ -183,10 +176,8 @@ const pidOf = (task: string) => {
  * than itself), each one's run ending. Returns why not instead when perf is not installed or may
  * not trace the scheduler here.
  */
-export async function linePath(serverPid: number, childComm: string, body: () => Promise<unknown>): Promise<LinePath | string> {
-  const dir = mkdtempSync(join(tmpdir(), 'cc-bench-sched-'))
-  const unregister = onCleanup(() => rmSync(dir, { recursive: true, force: true }))
-  try {
+export function linePath(serverPid: number, childComm: string, body: () => Promise<unknown>): Promise<LinePath | string> {
+  return withTempDir('cc-bench-sched-', async (dir) => {
     const data = join(dir, 'sched.data')
     const perf = spawn('perf', ['sched', 'record', '-a', '-o', data], { stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
@@ -207,10 +198,7 @@ export async function linePath(serverPid: number, childComm: string, body: () =>
     const { stdout } = await promisify(execFile)('perf', ['sched', 'timehist', '-w', '-i', data], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
     const path = pathOf(parseTimehist(stdout), serverPid, childComm)
     return path.toClient.length > 0 ? path : `the scheduler's record shows no line from ${childComm} through pid ${serverPid} to a client`
-  } finally {
-    unregister()
-    rmSync(dir, { recursive: true, force: true })
-  }
+  })
 }
 
 function parseTimehist(text: string): SchedEvent[] {
